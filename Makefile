@@ -1,0 +1,46 @@
+# nfcd build targets. `make run` and `make test` are the README quick start.
+GO        ?= go
+PKGS      := ./...
+FUZZTIME  ?= 10s
+BIN       := bin/nfcd
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+SAMPLE_URL := https://sdm.example/tag?picc_data=EF963FF7828658A599F3041510671E88&cmac=94EED9EE65337086
+
+.PHONY: build run test race bench fuzz lint check clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nfcd
+
+# The main job on an embedded default: verify NXP AN12196's sample SUN URL
+# (factory zero keys). No hardware or network needed.
+run: build
+	./$(BIN) verify --mode enc '$(SAMPLE_URL)'
+
+test:
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+race:
+	$(GO) test -count=1 -race -timeout 20m $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+
+# Runs every Fuzz* target for FUZZTIME each (go test allows one target per run).
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	GOOS=windows CGO_ENABLED=0 $(GO) vet $(PKGS)
+
+check: lint race
+
+clean:
+	rm -rf bin
