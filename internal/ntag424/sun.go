@@ -1,0 +1,475 @@
+package ntag424
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/subtle"
+	"strconv"
+	"sync"
+
+	"github.com/nfcd/nfcd/internal/aescmac"
+)
+
+// Key is a 16-byte AES-128 key.
+type Key [16]byte
+
+// UIDLen is the length of an NTAG 424 DNA UID in bytes.
+const UIDLen = 7
+
+// MaxFileData is the largest SDMENCFileData accepted, in bytes. The NDEF
+// file of an NTAG 424 DNA holds 256 bytes, so no tag mirrors more.
+const MaxFileData = 256
+
+// Keys are the SDM keys of a profile.
+type Keys struct {
+	// FileRead is the SDMFileReadKey (session keys, SDMMAC, SDMENCFileData).
+	// With Diversify set it is the master key that each tag's key is
+	// diversified from.
+	FileRead Key
+	// MetaRead is the SDMMetaReadKey that decrypts PICCData (enc modes).
+	MetaRead Key
+	// Diversify derives the per-tag SDMFileReadKey from FileRead with NXP
+	// AN10922 (AES-128), with the UID followed by DivInput as input.
+	Diversify bool
+	// DivInput is appended to the UID as AN10922 diversification input
+	// (for example an application ID and a system identifier).
+	DivInput []byte
+}
+
+// Profile is a compiled tag personalisation: a validated Layout and its keys
+// with the expanded AES state cached, so that Verify does not rebuild it per
+// tap. A Profile is safe for concurrent use.
+type Profile struct {
+	layout   Layout
+	diverse  bool
+	divInput []byte
+	master   Key
+	file     aescmac.MAC  // CMAC under SDMFileReadKey: session keys (AES)
+	meta     cipher.Block // SDMMetaReadKey: PICCData decryption (AES)
+	lrp      lrpKeys      // LRP state (CryptoLRP)
+}
+
+// NewProfile validates l and prepares the keys. The error is a
+// *FormatError for an impossible layout, such as a TagTamper status or
+// SDMENCFileData outside the MAC input window.
+func NewProfile(l Layout, k Keys) (*Profile, error) {
+	l, err := l.validate()
+	if err != nil {
+		return nil, err
+	}
+	if k.Diversify && len(k.DivInput) > 31-UIDLen {
+		return nil, formatErr("div_input", "AN10922 input longer than 31 bytes")
+	}
+	p := &Profile{layout: l, diverse: k.Diversify, divInput: append([]byte(nil), k.DivInput...)}
+	switch l.Crypto {
+	case CryptoAES:
+		if !k.Diversify {
+			p.file.Init((*[16]byte)(&k.FileRead))
+		}
+		if l.Mode != ModePlain {
+			p.meta, _ = aes.NewCipher(k.MetaRead[:]) // 16-byte key: cannot fail
+		}
+	case CryptoLRP:
+		p.lrp.init(&k.FileRead, &k.MetaRead, k.Diversify, l.Mode != ModePlain)
+	}
+	if k.Diversify {
+		p.master = k.FileRead
+	}
+	return p, nil
+}
+
+// Layout returns the profile's layout with defaults filled in.
+func (p *Profile) Layout() Layout { return p.layout }
+
+// Result is what a verified SUN message says about the tap.
+type Result struct {
+	UID [UIDLen]byte
+	// Ctr is the SDMReadCtr; HasCtr is false for tags that do not mirror it.
+	Ctr    uint32
+	HasCtr bool
+	// TT is the TagTamper status ("CC", "OO", ...), when HasTT.
+	TT    [2]byte
+	HasTT bool
+	// PICCDataTag is the first byte of the decrypted PICCData (enc modes).
+	PICCDataTag    byte
+	HasPICCDataTag bool
+
+	fileLen  int
+	fileData [MaxFileData]byte
+}
+
+// FileData returns the decrypted SDMENCFileData (ModeEncFile), or nil.
+func (r *Result) FileData() []byte {
+	if r.fileLen == 0 {
+		return nil
+	}
+	return r.fileData[:r.fileLen]
+}
+
+// work is the per-verify scratch state. Buffers handed to a cipher.Block
+// escape to the heap, so they live here, recycled through a pool, instead of
+// on the stack: that keeps Verify at one allocation (the session key
+// schedule crypto/aes builds).
+type work struct {
+	ses     aescmac.MAC
+	sv, x   [16]byte
+	key     [16]byte
+	mac     [8]byte
+	q       query
+	picc    [24]byte
+	divBuf  [32]byte
+	fileKey Key
+	enc     [MaxFileData]byte
+}
+
+var workPool = sync.Pool{New: func() any { return new(work) }}
+
+// Verify checks the SUN message in rawURL, exactly as the tag delivered it.
+// On success it returns the tag's identity and counter; otherwise the zero
+// Result and one of ErrBadMAC, a *FormatError or a *PICCDataError. It never
+// panics, whatever the input.
+//
+// Verify does not check the counter against earlier taps: replay detection
+// needs durable state and belongs to the caller.
+func (p *Profile) Verify(rawURL string) (Result, error) {
+	w := workPool.Get().(*work)
+	defer workPool.Put(w)
+	var r Result
+	if err := p.verify(rawURL, w, &r); err != nil {
+		return Result{}, err
+	}
+	return r, nil
+}
+
+// params are the positions of the SUN parameters in the URL.
+type params struct {
+	uid, ctr, cmac, picc, enc, tt span
+	macStart                      int
+	hasTT, hasEnc                 bool
+}
+
+func (p *Profile) locate(rawURL string, q *query) (params, error) {
+	var ps params
+	l := &p.layout
+	if err := parseQuery(rawURL, q); err != nil {
+		return ps, err
+	}
+	find := func(field, name string) (span, error) {
+		i := q.lookup(rawURL, name)
+		if i < 0 {
+			return span{}, formatErr(field, "missing parameter "+quoteName(name))
+		}
+		return q.vals[i], nil
+	}
+	var err error
+	if ps.cmac, err = find("cmac", l.Names.CMAC); err != nil {
+		return ps, err
+	}
+	switch l.Mode {
+	case ModePlain:
+		if ps.uid, err = find("uid", l.Names.UID); err != nil {
+			return ps, err
+		}
+		if !l.NoCtr {
+			if ps.ctr, err = find("ctr", l.Names.Ctr); err != nil {
+				return ps, err
+			}
+		}
+	case ModeEnc, ModeEncFile:
+		if ps.picc, err = find("picc_data", l.Names.PICCData); err != nil {
+			return ps, err
+		}
+		if l.Mode == ModeEncFile {
+			if ps.enc, err = find("enc", l.Names.Enc); err != nil {
+				return ps, err
+			}
+			ps.hasEnc = true
+		}
+	}
+	if l.TTParam {
+		if ps.tt, err = find("tt", l.Names.TT); err != nil {
+			return ps, err
+		}
+		ps.hasTT = true
+	}
+	// The MAC input window: SDMMACInputOffset .. SDMMACOffset (§9.3.6).
+	ps.macStart = ps.cmac.start
+	if !l.emptyWindow() {
+		i := q.lookup(rawURL, l.MACInputStart)
+		if i < 0 {
+			if alias, ok := l.Names.byLogical(l.MACInputStart); ok {
+				i = q.lookup(rawURL, alias)
+			}
+		}
+		if i < 0 {
+			return ps, formatErr("mac_input_start", "missing parameter "+quoteName(l.MACInputStart))
+		}
+		ps.macStart = q.vals[i].start
+		if ps.macStart > ps.cmac.start {
+			return ps, formatErr("mac_input_start", "window starts after the MAC")
+		}
+	}
+	inWindow := func(s span) bool { return s.start >= ps.macStart && s.end <= ps.cmac.start }
+	if ps.hasTT && !inWindow(ps.tt) {
+		return ps, formatErr("tt", "TagTamper status outside the MAC input window")
+	}
+	if ps.hasEnc && !inWindow(ps.enc) {
+		return ps, formatErr("enc", "SDMENCFileData outside the MAC input window")
+	}
+	return ps, nil
+}
+
+// hexField decodes the value at s into dst, which fixes the expected length.
+func hexField(dst []byte, rawURL string, s span, field string) error {
+	if s.len() != 2*len(dst) {
+		return formatErr(field, "want "+strconv.Itoa(2*len(dst))+" hex digits, got "+strconv.Itoa(s.len()))
+	}
+	if !decodeHex(dst, rawURL[s.start:s.end]) {
+		return formatErr(field, "not hex")
+	}
+	return nil
+}
+
+func (p *Profile) verify(rawURL string, w *work, r *Result) error {
+	l := &p.layout
+	ps, err := p.locate(rawURL, &w.q)
+	if err != nil {
+		return err
+	}
+	if err := hexField(w.mac[:], rawURL, ps.cmac, "cmac"); err != nil {
+		return err
+	}
+	if ps.hasTT {
+		if ps.tt.len() != 2 {
+			return formatErr("tt", "want 2 characters, got "+strconv.Itoa(ps.tt.len()))
+		}
+		r.TT = [2]byte{rawURL[ps.tt.start], rawURL[ps.tt.start+1]}
+		r.HasTT = true
+	}
+	var encLen int
+	if ps.hasEnc {
+		n := ps.enc.len()
+		if n == 0 || n%32 != 0 {
+			return formatErr("enc", "want a positive multiple of 32 hex digits, got "+strconv.Itoa(n))
+		}
+		if n/2 > MaxFileData {
+			return formatErr("enc", "longer than "+strconv.Itoa(2*MaxFileData)+" hex digits")
+		}
+		encLen = n / 2
+		if !decodeHex(w.enc[:encLen], rawURL[ps.enc.start:ps.enc.end]) {
+			return formatErr("enc", "not hex")
+		}
+	}
+
+	// Identity and counter: plain hex, or decrypted PICCData (§9.3.4).
+	switch l.Mode {
+	case ModePlain:
+		if err := hexField(r.UID[:], rawURL, ps.uid, "uid"); err != nil {
+			return err
+		}
+		if !l.NoCtr {
+			var c [3]byte
+			if err := hexField(c[:], rawURL, ps.ctr, "ctr"); err != nil {
+				return err
+			}
+			// The mirrored counter is shown most significant byte first.
+			r.Ctr = uint32(c[0])<<16 | uint32(c[1])<<8 | uint32(c[2])
+			r.HasCtr = true
+		}
+	default:
+		n := 16
+		if l.Crypto == CryptoLRP {
+			n = 24 // 8-byte PICCRand, then the 16-byte ciphertext
+		}
+		if err := hexField(w.picc[:n], rawURL, ps.picc, "picc_data"); err != nil {
+			return err
+		}
+		if l.Crypto == CryptoLRP {
+			if err := p.lrp.decryptPICC(&w.x, w.picc[:n]); err != nil {
+				return err
+			}
+		} else {
+			p.meta.Decrypt(w.x[:], w.picc[:16]) // AES-CBC, IV = 0, one block
+		}
+		if err := parsePICCData(&w.x, r); err != nil {
+			return err
+		}
+		if ps.hasEnc && !r.HasCtr {
+			return &PICCDataError{Msg: "SDMENCFileData needs the counter mirrored"}
+		}
+	}
+
+	fileKey := p.fileKeyFor(w, r)
+	sessionVector(&w.sv, l.Crypto, r)
+	var macOK bool
+	switch l.Crypto {
+	case CryptoAES:
+		macOK = p.verifyAES(w, fileKey, rawURL[ps.macStart:ps.cmac.start], encLen, r)
+	case CryptoLRP:
+		macOK = p.lrp.verify(w, fileKey, rawURL[ps.macStart:ps.cmac.start], encLen, r)
+	}
+	if !macOK {
+		*r = Result{}
+		return ErrBadMAC
+	}
+	if l.TTInEnc {
+		if l.TTInEncOffset+2 > r.fileLen {
+			*r = Result{}
+			return formatErr("tt_in_enc_offset", "beyond the decrypted file data")
+		}
+		r.TT = [2]byte{r.fileData[l.TTInEncOffset], r.fileData[l.TTInEncOffset+1]}
+		r.HasTT = true
+	}
+	return nil
+}
+
+// fileKeyFor returns the SDMFileReadKey for this tag: the profile's fixed
+// key (nil: use the cached state), or the AN10922 diversification of the
+// master key with UID || DivInput.
+func (p *Profile) fileKeyFor(w *work, r *Result) *Key {
+	if !p.diverse {
+		return nil
+	}
+	m := append(append(w.divBuf[:0], r.UID[:]...), p.divInput...)
+	w.fileKey = diversifyKey(&p.master, m)
+	return &w.fileKey
+}
+
+// parsePICCData reads decrypted PICCData (NT4H2421Gx §9.3.4, Table 8):
+// PICCDataTag (b7 UID mirrored, b6 SDMReadCtr mirrored, b5..b4 RFU, b3..b0
+// UID length), the UID, SDMReadCtr LSB first, then random padding.
+func parsePICCData(pt *[16]byte, r *Result) error {
+	tag := pt[0]
+	if tag&0x30 != 0 {
+		return &PICCDataError{Msg: "PICCDataTag RFU bits set"}
+	}
+	if tag&0x80 == 0 {
+		return &PICCDataError{Msg: "UID not mirrored"}
+	}
+	if n := tag & 0x0F; n != UIDLen {
+		return &PICCDataError{Msg: "UID length " + strconv.Itoa(int(n)) + ", want 7"}
+	}
+	copy(r.UID[:], pt[1:1+UIDLen])
+	if tag&0x40 != 0 {
+		r.Ctr = uint32(pt[8]) | uint32(pt[9])<<8 | uint32(pt[10])<<16
+		r.HasCtr = true
+	}
+	r.PICCDataTag = tag
+	r.HasPICCDataTag = true
+	return nil
+}
+
+// sessionVector writes the SDM session vector without its 2-byte label and
+// AES (§9.3.9): label || 0001 0080 || UID || SDMReadCtr
+// (LSB first) zero-padded to 16 bytes; the caller sets the label (C33C for
+// SV1, 3CC3 for SV2). LRP (AN12304 via §9.3.9): 0001 0080 || UID ||
+// SDMReadCtr, zero-padded so that the label 1EE1 ends a 16-byte block.
+func sessionVector(sv *[16]byte, c Crypto, r *Result) {
+	clear(sv[:])
+	off := 2
+	if c == CryptoLRP {
+		off = 0
+	}
+	copy(sv[off:], []byte{0x00, 0x01, 0x00, 0x80})
+	n := off + 4 + copy(sv[off+4:], r.UID[:])
+	if r.HasCtr {
+		sv[n], sv[n+1], sv[n+2] = byte(r.Ctr), byte(r.Ctr>>8), byte(r.Ctr>>16)
+		n += 3
+	}
+	if c == CryptoLRP {
+		sv[14], sv[15] = 0x1E, 0xE1
+	}
+}
+
+// verifyAES derives the AES session keys, checks the SDMMAC over window
+// and decrypts SDMENCFileData into r (§9.3.9, AN12196 §4.3-4.4).
+func (p *Profile) verifyAES(w *work, fileKey *Key, window string, encLen int, r *Result) bool {
+	file := &p.file
+	if fileKey != nil {
+		w.ses.Init((*[16]byte)(fileKey))
+		file = &w.ses
+	}
+	// SesSDMFileReadMACKey = CMAC(SDMFileReadKey, SV2).
+	w.sv[0], w.sv[1] = 0x3C, 0xC3
+	file.SumTo(&w.key, w.sv[:])
+	var encKey [16]byte
+	if encLen > 0 {
+		// SesSDMFileReadENCKey = CMAC(SDMFileReadKey, SV1).
+		w.sv[0], w.sv[1] = 0xC3, 0x3C
+		file.SumTo(&w.x, w.sv[:])
+		encKey = w.x
+	}
+	t := sdmMACAES(w, window)
+	ok := subtle.ConstantTimeCompare(t[:], w.mac[:]) == 1
+	clear(w.key[:])
+	if !ok || encLen == 0 {
+		return ok
+	}
+	p.decryptFileAES(&w.x, encKey[:], w.enc[:encLen], r)
+	clear(encKey[:])
+	return true
+}
+
+// decryptFileAES decrypts SDMENCFileData into r: AES-CBC under
+// SesSDMFileReadENCKey with IVe = E(SesSDMFileReadENCKey, SDMReadCtr (LSB
+// first) || 0^13) (NT4H2421Gx §9.3.7, AN12196 Table 4). iv is scratch.
+func (p *Profile) decryptFileAES(iv *[16]byte, encKey, enc []byte, r *Result) {
+	b, _ := aes.NewCipher(encKey) // 16-byte key: cannot fail
+	clear(iv[:])
+	iv[0], iv[1], iv[2] = byte(r.Ctr), byte(r.Ctr>>8), byte(r.Ctr>>16)
+	b.Encrypt(iv[:], iv[:])
+	// In place in the scratch buffer: r must not reach the interface call,
+	// or escape analysis moves every Result to the heap.
+	cipher.NewCBCDecrypter(b, iv[:]).CryptBlocks(enc, enc)
+	r.fileLen = copy(r.fileData[:], enc)
+}
+
+// decryptFile decrypts SDMENCFileData for the tag in r with the profile's
+// fixed SDMFileReadKey. It exists for the known-answer tests of the
+// decryption step alone; Verify decrypts only after the MAC has verified.
+func (p *Profile) decryptFile(r *Result, enc []byte) ([]byte, error) {
+	if len(enc) == 0 || len(enc)%16 != 0 || len(enc) > MaxFileData {
+		return nil, formatErr("enc", "bad length")
+	}
+	w := new(work)
+	copy(w.enc[:], enc)
+	sessionVector(&w.sv, p.layout.Crypto, r)
+	switch p.layout.Crypto {
+	case CryptoLRP:
+		if err := p.lrp.decryptFile(w, nil, w.enc[:len(enc)], r); err != nil {
+			return nil, err
+		}
+	default:
+		w.sv[0], w.sv[1] = 0xC3, 0x3C
+		p.file.SumTo(&w.key, w.sv[:])
+		p.decryptFileAES(&w.x, w.key[:], w.enc[:len(enc)], r)
+	}
+	return r.FileData(), nil
+}
+
+// sdmMACAES computes SDMMAC = MACt(SesSDMFileReadMACKey, input) with the
+// session MAC key in w.key (NT4H2421Gx §9.3.6).
+func sdmMACAES(w *work, input string) [8]byte {
+	w.ses.Init(&w.key)
+	w.ses.SumStringTo(&w.x, input)
+	return aescmac.Truncate(w.x)
+}
+
+// sdmMAC computes the SDMMAC for the tag in r over input with the profile's
+// keys. It exists for the known-answer tests of the MAC step alone.
+func (p *Profile) sdmMAC(r *Result, input string) [8]byte {
+	w := new(work)
+	fileKey := p.fileKeyFor(w, r)
+	sessionVector(&w.sv, p.layout.Crypto, r)
+	if p.layout.Crypto == CryptoLRP {
+		return p.lrp.sdmMAC(w, fileKey, input)
+	}
+	file := &p.file
+	if fileKey != nil {
+		w.ses.Init((*[16]byte)(fileKey))
+		file = &w.ses
+	}
+	w.sv[0], w.sv[1] = 0x3C, 0xC3
+	file.SumTo(&w.key, w.sv[:])
+	return sdmMACAES(w, input)
+}
