@@ -281,4 +281,3 @@ func appendResult(dst []byte, id *string, r ntag424.Result, err error) []byte {
 	}
 	return append(dst, "}\n"...)
 }
-

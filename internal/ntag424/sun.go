@@ -225,7 +225,7 @@ func hexField(dst []byte, rawURL string, s span, field string) error {
 		return formatErr(field, "want "+strconv.Itoa(2*len(dst))+" hex digits, got "+strconv.Itoa(s.len()))
 	}
 	if !decodeHex(dst, rawURL[s.start:s.end]) {
-		return formatErr(field, "not hex")
+		return formatErr(field, "not upper-case hex")
 	}
 	return nil
 }
@@ -257,7 +257,7 @@ func (p *Profile) verify(rawURL string, w *work, r *Result) error {
 		}
 		encLen = n / 2
 		if !decodeHex(w.enc[:encLen], rawURL[ps.enc.start:ps.enc.end]) {
-			return formatErr("enc", "not hex")
+			return formatErr("enc", "not upper-case hex")
 		}
 	}
 

@@ -238,7 +238,8 @@ func TestVerifyFormatErrors(t *testing.T) {
 		{"duplicate", plain, "https://x/?uid=041E3C8A2D6B80&uid=041E3C8A2D6B80&ctr=000006&cmac=4B00064004B0B3D3", `bad_format: url: duplicate parameter "uid"`},
 		{"missing uid", plain, "https://x/?ctr=000006&cmac=4B00064004B0B3D3", `bad_format: uid: missing parameter "uid"`},
 		{"short uid", plain, "https://x/?uid=041E&ctr=000006&cmac=4B00064004B0B3D3", "bad_format: uid: want 14 hex digits, got 4"},
-		{"nonhex ctr", plain, "https://x/?uid=041E3C8A2D6B80&ctr=00000G&cmac=4B00064004B0B3D3", "bad_format: ctr: not hex"},
+		{"lower-case uid", plain, "https://x/?uid=041e3c8a2d6b80&ctr=000006&cmac=4B00064004B0B3D3", "bad_format: uid: not upper-case hex"},
+		{"nonhex ctr", plain, "https://x/?uid=041E3C8A2D6B80&ctr=00000G&cmac=4B00064004B0B3D3", "bad_format: ctr: not upper-case hex"},
 		{"tt outside", tt, "https://x/?tt=CC&uid=041E3C8A2D6B80&ctr=000006&cmac=4B00064004B0B3D3", "bad_format: tt: TagTamper status outside the MAC input window"},
 		{"window after mac", tt, "https://x/?tt=CC&cmac=4B00064004B0B3D3&uid=041E3C8A2D6B80&ctr=000006", "bad_format: mac_input_start: window starts after the MAC"},
 	} {

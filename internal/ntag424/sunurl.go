@@ -80,16 +80,16 @@ func (q *query) lookup(rawURL, name string) int {
 	return -1
 }
 
-// fromHex returns the value of one hex digit and whether c is one. Both
-// cases are accepted; tags mirror upper case.
+// fromHex returns the value of one upper-case hex digit and whether c is
+// one. Tags mirror upper case only (NT4H2421Gx §9.3: ASCII encoding), and
+// refusing lower case keeps one spelling per tap: no two URLs that differ in
+// a character verify to the same UID and counter.
 func fromHex(c byte) (byte, bool) {
 	switch {
 	case '0' <= c && c <= '9':
 		return c - '0', true
 	case 'A' <= c && c <= 'F':
 		return c - 'A' + 10, true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
 	}
 	return 0, false
 }
