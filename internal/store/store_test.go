@@ -1,0 +1,458 @@
+package store
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// fakeClock is an injectable Options.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// openTemp opens a store in a fresh temporary directory and closes it when
+// the test ends.
+func openTemp(t testing.TB, opts Options) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "nfcd.db"), opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestOpenCreatesPrivateFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", "nfcd", "nfcd.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	defer s.Close()
+	if s.Path() != path {
+		t.Errorf("Path() = %q, want %q", s.Path(), path)
+	}
+	if runtime.GOOS == "windows" {
+		return
+	}
+	for p, want := range map[string]os.FileMode{path: 0o600, filepath.Dir(path): 0o700} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("mode of %s = %v, want %v", p, got, want)
+		}
+	}
+}
+
+func TestOpenLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nfcd.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	// bbolt's flock is per open file description, so a second Open in the
+	// same process conflicts exactly like a second process would.
+	start := time.Now()
+	s2, err := Open(path, Options{Timeout: 100 * time.Millisecond})
+	if err == nil {
+		s2.Close()
+		t.Fatal("second Open succeeded, want ErrLocked")
+	}
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open = %v, want ErrLocked", err)
+	}
+	var oe *OpenError
+	if !errors.As(err, &oe) || oe.Path != path {
+		t.Errorf("second Open = %#v, want *OpenError with Path %q", err, path)
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name the path", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("second Open took %v, want about the 100ms timeout", d)
+	}
+
+	// Once the first store closes the lock is free.
+	s.Close()
+	s2, err = Open(path, Options{Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s2.Close()
+}
+
+// validDB returns the bytes of a store file with some counters in it.
+func validDB(t *testing.T, uids int) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "valid.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCounters)
+		for i := range uids {
+			if err := b.Put([]byte{4, byte(i >> 16), byte(i >> 8), byte(i), 0xAA, 0xBB, 0xCC}, []byte{0, 0, 0, 1}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestOpenCorrupt(t *testing.T) {
+	valid := validDB(t, 5000)
+	if len(valid) < 16*4096 {
+		t.Fatalf("valid db is only %d bytes; want several pages", len(valid))
+	}
+	// validUsed is the size of the pages below bbolt's high-water mark;
+	// the file itself may be longer.
+	var validUsed int
+	{
+		path := filepath.Join(t.TempDir(), "copy.db")
+		os.WriteFile(path, valid, 0o600)
+		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.View(func(tx *bolt.Tx) error { validUsed = int(tx.Size()); return nil })
+		db.Close()
+		t.Logf("valid db: %d bytes, %d used", len(valid), validUsed)
+	}
+	random := make([]byte, 64*1024)
+	rand.Read(random)
+
+	// A bbolt file that some other program made: valid, but not ours.
+	foreignPath := filepath.Join(t.TempDir(), "foreign.db")
+	db, err := bolt.Open(foreignPath, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("widgets"))
+		return err
+	})
+	db.Close()
+	foreign, err := os.ReadFile(foreignPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name string
+		data func() []byte
+	}{
+		{"text", func() []byte { return []byte("this is not a database\n") }},
+		{"random", func() []byte { return random }},
+		{"zeros", func() []byte { return make([]byte, 32*1024) }},
+		{"truncated to one page", func() []byte { return bytes.Clone(valid[:4096]) }},
+		{"last used page cut", func() []byte { return bytes.Clone(valid[:validUsed-4096]) }},
+		{"last used byte cut", func() []byte { return bytes.Clone(valid[:validUsed-1]) }},
+		{"truncated to half", func() []byte { return bytes.Clone(valid[:len(valid)/2]) }},
+		{"both meta pages flipped", func() []byte {
+			b := bytes.Clone(valid)
+			b[20] ^= 0xFF
+			b[4096+20] ^= 0xFF
+			return b
+		}},
+		{"data pages overwritten", func() []byte {
+			b := bytes.Clone(valid)
+			for i := 4 * 4096; i < len(b); i++ {
+				b[i] = byte(i * 7)
+			}
+			return b
+		}},
+		{"data pages zeroed", func() []byte {
+			b := bytes.Clone(valid)
+			clear(b[2*4096:])
+			return b
+		}},
+		{"one leaf page scrambled", func() []byte {
+			// Page header: id uint64, flags uint16 (0x02 = leaf), count
+			// uint16, overflow uint32. Keep the header, scramble the body.
+			b := bytes.Clone(valid)
+			for off := len(b) / 2 / 4096 * 4096; off+4096 <= len(b); off += 4096 {
+				if b[off+8] == 0x02 && b[off+9] == 0 { // little-endian flags
+					for i := off + 16; i < off+4096; i++ {
+						b[i] = byte(i * 13)
+					}
+					return b
+				}
+			}
+			t.Fatal("no leaf page found")
+			return nil
+		}},
+		{"foreign bbolt file", func() []byte { return foreign }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "nfcd.db")
+			if err := os.WriteFile(path, tc.data(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(path, Options{})
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%s) succeeded, want ErrCorrupt", tc.name)
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Open(%s) = %v, want ErrCorrupt", tc.name, err)
+			}
+			t.Logf("Open(%s) = %v", tc.name, err)
+			var oe *OpenError
+			if !errors.As(err, &oe) || oe.Path != path || !strings.Contains(err.Error(), path) {
+				t.Errorf("Open(%s) = %v, want *OpenError naming %s", tc.name, err, path)
+			}
+		})
+	}
+}
+
+func TestOpenOneMetaPageDamaged(t *testing.T) {
+	// bbolt keeps two meta pages; losing one (a torn meta write) must not
+	// lose the store.
+	b := validDB(t, 10)
+	b[4096+20] ^= 0xFF
+	path := filepath.Join(t.TempDir(), "nfcd.db")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open with one damaged meta page: %v", err)
+	}
+	defer s.Close()
+	if _, ok, err := s.HighWater([]byte{4, 0, 0, 3, 0xAA, 0xBB, 0xCC}); err != nil || !ok {
+		t.Errorf("HighWater after meta recovery = %v, %v; want found", ok, err)
+	}
+}
+
+func TestOpenSchemaVersion(t *testing.T) {
+	tests := []struct {
+		name    string
+		version []byte
+		want    error
+	}{
+		{"current", be.AppendUint32(nil, schemaVersion), nil},
+		{"future", be.AppendUint32(nil, schemaVersion+1), ErrSchemaVersion},
+		{"zero", be.AppendUint32(nil, 0), ErrCorrupt},
+		{"malformed", []byte{1}, ErrCorrupt},
+		{"missing", nil, ErrCorrupt},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "nfcd.db")
+			s, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.db.Update(func(tx *bolt.Tx) error {
+				if tc.version == nil {
+					return tx.Bucket(bucketMeta).Delete(keySchema)
+				}
+				return tx.Bucket(bucketMeta).Put(keySchema, tc.version)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+
+			s, err = Open(path, Options{})
+			if err == nil {
+				s.Close()
+			}
+			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+				t.Fatalf("Open with schema %x = %v, want %v", tc.version, err, tc.want)
+			}
+			if err != nil && !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the path", err)
+			}
+		})
+	}
+}
+
+func TestOpenNotWritable(t *testing.T) {
+	if runtime.GOOS == "windows" || os.Geteuid() == 0 {
+		t.Skip("needs Unix permissions and a non-root user")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(dir, 0o700)
+	path := filepath.Join(dir, "nfcd.db")
+	_, err := Open(path, Options{})
+	var oe *OpenError
+	if !errors.As(err, &oe) || oe.Kind != nil || !errors.Is(err, os.ErrPermission) {
+		t.Errorf("Open in read-only dir = %v, want *OpenError wrapping ErrPermission", err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "nfcd.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close = %v, want nil", err)
+	}
+	uid := []byte{1, 2, 3, 4, 5, 6, 7}
+	if _, _, err := s.CheckAndAdvance(uid, 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("CheckAndAdvance after Close = %v, want ErrClosed", err)
+	}
+	if _, _, err := s.HighWater(uid); !errors.Is(err, ErrClosed) {
+		t.Errorf("HighWater after Close = %v, want ErrClosed", err)
+	}
+	if err := s.Record(Entry{Verdict: "valid"}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Record after Close = %v, want ErrClosed", err)
+	}
+	if _, err := s.Query(Query{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Query after Close = %v, want ErrClosed", err)
+	}
+	if _, err := s.CreateToken("x"); !errors.Is(err, ErrClosed) {
+		t.Errorf("CreateToken after Close = %v, want ErrClosed", err)
+	}
+	if _, ok := s.CheckToken("nfcd_x"); ok {
+		t.Errorf("CheckToken after Close = true, want false")
+	}
+	if _, _, err := s.SigningKey(); !errors.Is(err, ErrClosed) {
+		t.Errorf("SigningKey after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestDefaultPath(t *testing.T) {
+	noHome := func() (string, error) { return "", errors.New("no home") }
+	home := func() (string, error) { return "/home/kiosk", nil }
+	if runtime.GOOS == "windows" {
+		home = func() (string, error) { return `C:\Users\kiosk`, nil }
+	}
+	type env map[string]string
+	tests := []struct {
+		name    string
+		goos    string // "" for every OS but Windows
+		env     env
+		euid    int
+		home    func() (string, error)
+		want    string
+		wantErr bool
+	}{
+		{name: "root", euid: 0, home: noHome, want: "/var/lib/nfcd/nfcd.db"},
+		{name: "root ignores XDG", env: env{"XDG_STATE_HOME": "/x"}, euid: 0, home: home, want: "/var/lib/nfcd/nfcd.db"},
+		{name: "user XDG", env: env{"XDG_STATE_HOME": "/srv/state"}, euid: 1000, home: home, want: "/srv/state/nfcd/nfcd.db"},
+		{name: "user relative XDG ignored", env: env{"XDG_STATE_HOME": "state"}, euid: 1000, home: home, want: "/home/kiosk/.local/state/nfcd/nfcd.db"},
+		{name: "user home", euid: 1000, home: home, want: "/home/kiosk/.local/state/nfcd/nfcd.db"},
+		{name: "user no home", euid: 1000, home: noHome, wantErr: true},
+		{name: "windows", goos: "windows", env: env{"ProgramData": `C:\ProgramData`}, euid: -1, want: `C:\ProgramData\nfcd\nfcd.db`},
+		{name: "windows unset", goos: "windows", euid: -1, wantErr: true},
+	}
+	for _, tc := range tests {
+		if (tc.goos == "windows") != (runtime.GOOS == "windows") {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			getenv := func(k string) string { return tc.env[k] }
+			got, err := defaultPath(getenv, tc.euid, tc.home)
+			if tc.wantErr {
+				if !errors.Is(err, ErrNoStateDir) {
+					t.Errorf("defaultPath(%s) = %q, %v; want ErrNoStateDir", tc.name, got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("defaultPath(%s) = %q, %v; want %q", tc.name, got, err, tc.want)
+			}
+		})
+	}
+	if p, err := DefaultPath(); err == nil && !filepath.IsAbs(p) {
+		t.Errorf("DefaultPath() = %q, want an absolute path", p)
+	}
+}
+
+// FuzzOpen feeds arbitrary file contents to Open: it must return a store or
+// an *OpenError, and never panic or fault.
+func FuzzOpen(f *testing.F) {
+	// Small pages keep the seed (and so each fuzz input) small enough for
+	// the fuzzer to mutate and minimise quickly.
+	seedPath := filepath.Join(f.TempDir(), "seed.db")
+	db, err := bolt.Open(seedPath, 0o600, &bolt.Options{PageSize: 1024})
+	if err != nil {
+		f.Fatal(err)
+	}
+	db.Close()
+	s, err := Open(seedPath, Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	s.CheckAndAdvance([]byte{4, 1, 2, 3, 4, 5, 6}, 9)
+	s.Record(Entry{Verdict: "valid"})
+	s.Close()
+	seed, err := os.ReadFile(seedPath)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add(seed[:len(seed)/2])
+	f.Add([]byte("not a database"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "nfcd.db")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(path, Options{Timeout: -1})
+		if err != nil {
+			var oe *OpenError
+			if !errors.As(err, &oe) {
+				t.Fatalf("Open = %v, want *OpenError", err)
+			}
+			return
+		}
+		defer s.Close()
+		// A file that opens must also work.
+		s.HighWater([]byte{4, 1, 2, 3, 4, 5, 6})
+		s.Query(Query{})
+		s.ListTokens()
+		s.CheckAndAdvance([]byte{4, 1, 2, 3, 4, 5, 6}, 10)
+	})
+}
