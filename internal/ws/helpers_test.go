@@ -1,0 +1,309 @@
+package ws_test
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/nfcd/nfcd/internal/ws"
+)
+
+const testToken = "tOk3n-s3cr3t_ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+// fakeBackend answers hello, readers.list and history.query.
+type fakeBackend struct{}
+
+func (fakeBackend) Hello() ws.HelloInfo {
+	return ws.HelloInfo{ServerVersion: "0.0.0-test", Readers: []string{"R1", "R2"}, VerdictKeyID: "kid-1"}
+}
+
+func (fakeBackend) Readers(ctx context.Context) (any, error) {
+	return []map[string]string{{"name": "R1"}, {"name": "R2"}}, nil
+}
+
+func (fakeBackend) History(ctx context.Context, q json.RawMessage) (any, error) {
+	var p struct {
+		Limit int  `json:"limit"`
+		Fail  bool `json:"fail"`
+	}
+	if err := json.Unmarshal(q, &p); err != nil || p.Limit < 0 {
+		return nil, fmt.Errorf("history query: %w", ws.ErrBadRequest)
+	}
+	if p.Fail {
+		return nil, errors.New("bbolt: database not open")
+	}
+	out := make([]int, p.Limit)
+	for i := range out {
+		out[i] = i
+	}
+	return out, nil
+}
+
+func checkToken(tok string) (string, bool) {
+	if subtle.ConstantTimeCompare([]byte(tok), []byte(testToken)) == 1 {
+		return "pos", true
+	}
+	return "", false
+}
+
+// testServer is a Server running Serve on a loopback port.
+type testServer struct {
+	*ws.Server
+	addr string // 127.0.0.1:PORT
+	port string
+	logs *observer.ObservedLogs
+	stop func() error // cancels Serve and returns its result
+}
+
+func startServer(t testing.TB, mutate func(*ws.Config)) *testServer {
+	t.Helper()
+	core, logs := observer.New(zapcore.DebugLevel)
+	var log *zap.Logger
+	if tt, ok := t.(*testing.T); ok {
+		log = zap.New(zapcore.NewTee(zaptest.NewLogger(tt, zaptest.Level(zapcore.InfoLevel)).Core(), core))
+	} else {
+		log = zap.New(core)
+	}
+	cfg := ws.Config{
+		Backend:        fakeBackend{},
+		CheckToken:     checkToken,
+		AllowedOrigins: []string{"https://pos.example.com"},
+		Static:         http.NotFoundHandler(),
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := ws.NewServer(cfg, log)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ctx, ln) }()
+	var once sync.Once
+	var serveErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case serveErr = <-errc:
+			case <-time.After(ws.ShutdownTimeout + 2*time.Second):
+				serveErr = errors.New("Serve did not return after shutdown timeout")
+			}
+		})
+		return serveErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Serve = %v, want nil", err)
+		}
+	})
+	addr := ln.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	return &testServer{Server: s, addr: addr, port: port, logs: logs, stop: stop}
+}
+
+// dialOpts describes a handshake.
+type dialOpts struct {
+	host      string   // Host header; default the listen address
+	origin    string   // Origin header
+	protocols []string // default nfcd.v1 + token subprotocol
+	bearer    string
+	noToken   bool
+}
+
+func (ts *testServer) dialRaw(o dialOpts) (*websocket.Conn, *http.Response, error) {
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	d.Subprotocols = o.protocols
+	if d.Subprotocols == nil {
+		d.Subprotocols = []string{ws.Subprotocol}
+		if !o.noToken && o.bearer == "" {
+			d.Subprotocols = append(d.Subprotocols, ws.TokenSubprotocolPrefix+testToken)
+		}
+	}
+	h := http.Header{}
+	if o.host != "" {
+		h.Set("Host", o.host)
+	}
+	if o.origin != "" {
+		h.Set("Origin", o.origin)
+	}
+	if o.bearer != "" {
+		h.Set("Authorization", "Bearer "+o.bearer)
+	}
+	return d.Dial("ws://"+ts.addr+"/v1/ws", h)
+}
+
+// client wraps a connection with frame helpers.
+type client struct {
+	t  testing.TB
+	c  *websocket.Conn
+	mu sync.Mutex
+	// frames records every text frame received, for the leak test.
+	frames [][]byte
+}
+
+func (ts *testServer) dial(t testing.TB) *client {
+	t.Helper()
+	c, resp, err := ts.dialRaw(dialOpts{})
+	if err != nil {
+		t.Fatalf("dial: %v (resp %v)", err, resp)
+	}
+	t.Cleanup(func() { c.Close() })
+	cl := &client{t: t, c: c}
+	if f := cl.read(); f.Type != ws.TypeHello {
+		t.Fatalf("first frame type %q, want hello", f.Type)
+	}
+	return cl
+}
+
+// frame is a received envelope.
+type frame struct {
+	V       int             `json:"v"`
+	Type    string          `json:"type"`
+	ID      string          `json:"id"`
+	Seq     uint64          `json:"seq"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+type errPayload struct {
+	Code    string  `json:"code"`
+	Message string  `json:"message"`
+	Seq     uint64  `json:"seq"`
+	Oldest  *uint64 `json:"oldest"`
+	Last    *uint64 `json:"last"`
+}
+
+func (cl *client) readErr() (frame, error) {
+	cl.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	mt, b, err := cl.c.ReadMessage()
+	if err != nil {
+		return frame{}, err
+	}
+	if mt != websocket.TextMessage {
+		return frame{}, fmt.Errorf("message type %d, want text", mt)
+	}
+	cl.mu.Lock()
+	cl.frames = append(cl.frames, b)
+	cl.mu.Unlock()
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		return frame{}, fmt.Errorf("decode %q: %w", b, err)
+	}
+	if f.V != 1 {
+		return frame{}, fmt.Errorf("frame %s has v=%d", b, f.V)
+	}
+	return f, nil
+}
+
+func (cl *client) read() frame {
+	cl.t.Helper()
+	f, err := cl.readErr()
+	if err != nil {
+		cl.t.Fatalf("read: %v", err)
+	}
+	return f
+}
+
+func (cl *client) sendRaw(s string) {
+	cl.t.Helper()
+	if err := cl.c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		cl.t.Fatalf("write: %v", err)
+	}
+}
+
+func (cl *client) request(typ, id string, payload any) {
+	cl.t.Helper()
+	p, err := json.Marshal(payload)
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]any{"v": 1, "type": typ, "id": id, "payload": json.RawMessage(p)})
+	cl.sendRaw(string(b))
+}
+
+// call sends a request and returns its reply (result or error).
+func (cl *client) call(typ, id string, payload any) frame {
+	cl.t.Helper()
+	cl.request(typ, id, payload)
+	f := cl.read()
+	if f.ID != id {
+		cl.t.Fatalf("%s reply id %q, want %q (frame type %s)", typ, f.ID, id, f.Type)
+	}
+	return f
+}
+
+func errorCode(t testing.TB, f frame) string {
+	t.Helper()
+	if f.Type != ws.TypeError {
+		t.Fatalf("frame type %q (payload %s), want error", f.Type, f.Payload)
+	}
+	var p errPayload
+	if err := json.Unmarshal(f.Payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p.Code
+}
+
+// readClose reads until the connection closes and returns the close code
+// (-1 if the connection ended without a close frame).
+func (cl *client) readClose() int {
+	cl.t.Helper()
+	for {
+		cl.c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		_, _, err := cl.c.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return ce.Code
+			}
+			cl.t.Logf("read ended without close frame: %v", err)
+			return -1
+		}
+	}
+}
+
+func seqPayload(t testing.TB, f frame) uint64 {
+	t.Helper()
+	var p struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal(f.Payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p.Seq
+}
+
+func tagPayload(reader string, n int) map[string]any {
+	return map[string]any{"reader": reader, "n": n, "uid": "04" + strconv.Itoa(n)}
+}
+
+// waitFor polls cond for up to d.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,76 @@
+package ws
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// FuzzParseRequest checks that no client frame panics the parser, that an
+// error leaves the request without a payload, and that an accepted request
+// is a known type with an id and an object payload.
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"v":1,"type":"ping","id":"1"}`,
+		`{"v":1,"type":"subscribe","id":"s","payload":{"readers":["R1"],"types":["tag.read"]}}`,
+		`{"v":1,"type":"resume","id":"r","payload":{"since":42,"stream":"00ff"}}`,
+		`{"v":1,"type":"history.query","id":"h","payload":{"limit":10}}`,
+		`{"v":1,"type":"readers.list","id":"x","payload":null}`,
+		`{"v":2,"type":"ping","id":"1"}`,
+		`{"v":1,"type":"ping","id":7}`,
+		`{"v":1,"type":"ping","id":"1","payload":[]}`,
+		`[1]`, `null`, ``, `{`, "\xff",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, err := parseRequest(b)
+		if err != nil {
+			if req.Payload != nil {
+				t.Errorf("parseRequest(%q) failed with %v but returned a payload", b, err)
+			}
+			if err.Code == "" || err.Message == "" {
+				t.Errorf("parseRequest(%q) error without code or message: %+v", b, err)
+			}
+			return
+		}
+		switch req.Type {
+		case TypeSubscribe, TypeResume, TypeReadersList, TypeHistoryQuery, TypePing:
+		default:
+			t.Fatalf("parseRequest(%q) accepted type %q", b, req.Type)
+		}
+		if req.ID == "" || len(req.ID) > maxIDLen {
+			t.Errorf("parseRequest(%q) accepted id %q", b, req.ID)
+		}
+		if !json.Valid(req.Payload) || req.Payload[0] != '{' {
+			t.Errorf("parseRequest(%q) payload %q is not an object", b, req.Payload)
+		}
+		// Subscribe parsing must not panic either.
+		parseSubscribe(req.Payload, req.Type == TypeResume)
+	})
+}
+
+func TestFilterMatches(t *testing.T) {
+	f := filter{
+		readers: map[string]struct{}{"R1": {}},
+		types:   map[string]struct{}{TypeTagRead: {}},
+	}
+	tests := []struct {
+		typ, reader string
+		hasReader   bool
+		want        bool
+	}{
+		{TypeTagRead, "R1", true, true},
+		{TypeTagRead, "R2", true, false},
+		{TypeTagRead, "", false, true},
+		{TypeCardPresent, "R1", true, false},
+	}
+	for _, tc := range tests {
+		if got := f.matches(tc.typ, tc.reader, tc.hasReader); got != tc.want {
+			t.Errorf("matches(%q, %q, %v) = %v, want %v", tc.typ, tc.reader, tc.hasReader, got, tc.want)
+		}
+	}
+	var all filter
+	if !all.matches("anything", "R9", true) {
+		t.Errorf("zero filter rejected an event")
+	}
+}

@@ -1,0 +1,443 @@
+package ws
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+)
+
+// Defaults for the zero values of Config. The keepalive timings follow
+// gorilla's examples/chat/client.go.
+const (
+	DefaultHistorySize    = 1024
+	DefaultSendQueue      = 256
+	DefaultPongWait       = 60 * time.Second
+	DefaultPingPeriod     = DefaultPongWait * 9 / 10 // must be less than the pong wait
+	DefaultWriteWait      = 10 * time.Second
+	DefaultMaxBadFrames   = 20
+	DefaultBadFrameWindow = 10 * time.Second
+	DefaultRequestRate    = 50 // requests per second, sustained
+	DefaultRequestBurst   = 100
+	DefaultSessionTTL     = 60 * time.Second
+	DefaultBackendTimeout = 5 * time.Second
+
+	// ShutdownTimeout bounds Serve's shutdown after its context is done.
+	ShutdownTimeout = 5 * time.Second
+
+	// closeGrace is how long the server waits for the client's close frame
+	// after sending its own, before dropping the TCP connection.
+	closeGrace = time.Second
+	// forceCloseMargin is kept of ShutdownTimeout for dropping sockets that
+	// did not close in time.
+	forceCloseMargin = 500 * time.Millisecond
+	// sendBufferBytes caps the kernel send buffer per client so that a
+	// stalled client holds a bounded amount of data and is detected after
+	// roughly SendQueue events instead of megabytes of autotuned buffer.
+	sendBufferBytes = 64 << 10
+	// maxSessions bounds the unredeemed session tokens kept in memory.
+	maxSessions = 64
+)
+
+// Sentinel errors returned by NewServer and Serve.
+var (
+	// ErrNonLoopback reports a listen address that is not loopback while
+	// Config.AllowNonLoopback is false.
+	ErrNonLoopback = errors.New("ws: listen address is not loopback")
+	// ErrNoBackend reports a Config without a Backend.
+	ErrNoBackend = errors.New("ws: config has no backend")
+)
+
+// HelloInfo is what the daemon reports in each connection's hello event.
+type HelloInfo struct {
+	// ServerVersion is the daemon's version, e.g. "0.3.0".
+	ServerVersion string
+	// Readers is the daemon's current reader list; it is sent as JSON.
+	Readers any
+	// VerdictKeyID identifies the key that signs verdicts.
+	VerdictKeyID string
+}
+
+// Backend is the part of the daemon that answers requests the server cannot
+// answer itself. Methods are called from connection goroutines concurrently.
+type Backend interface {
+	// Hello describes the daemon for a new connection.
+	Hello() HelloInfo
+	// Readers answers readers.list.
+	Readers(ctx context.Context) (any, error)
+	// History answers history.query. query is the request payload, a JSON
+	// object; an invalid query should return an error wrapping
+	// ErrBadRequest.
+	History(ctx context.Context, query json.RawMessage) (any, error)
+}
+
+// Config configures a Server. The zero value of every optional field means
+// its documented default.
+type Config struct {
+	// Addr is the listen address used by Run; DefaultAddr if empty.
+	Addr string
+	// AllowNonLoopback permits a listen address that is not loopback.
+	// The server logs a warning when it is used.
+	AllowNonLoopback bool
+	// AllowedOrigins are browser origins (scheme://host[:port]) allowed to
+	// open a WebSocket, in addition to the daemon's own origins
+	// http://127.0.0.1:PORT, http://localhost:PORT and http://[::1]:PORT.
+	AllowedOrigins []string
+	// CheckToken reports whether token is valid and names its holder for
+	// the log. It must compare in constant time (crypto/subtle). If nil,
+	// only session tokens from GET /v1/session are accepted.
+	CheckToken func(token string) (name string, ok bool)
+	// Backend answers hello, readers.list and history.query. Required.
+	Backend Backend
+	// Static, if set, serves every path other than /v1/ws and /v1/session
+	// (the daemon's own pages). GET /v1/session exists only when Static is
+	// set, since the daemon's own page is its only user.
+	Static http.Handler
+
+	// HistorySize is the number of events kept for resume (1024).
+	HistorySize int
+	// SendQueue is the per-client send queue length (256).
+	SendQueue int
+	// PongWait, PingPeriod and WriteWait are the keepalive timings
+	// (60 s, 54 s, 10 s). PingPeriod must be less than PongWait.
+	PongWait, PingPeriod, WriteWait time.Duration
+	// MaxBadFrames bad frames within BadFrameWindow are tolerated; one
+	// more closes the connection with 1008 (20 in 10 s).
+	MaxBadFrames   int
+	BadFrameWindow time.Duration
+	// RequestRate and RequestBurst bound requests per connection (a token
+	// bucket, 50/s with bursts of 100). Excess requests get rate_limited.
+	RequestRate  float64
+	RequestBurst int
+	// SessionTTL is how long a /v1/session token may be redeemed (60 s).
+	SessionTTL time.Duration
+	// BackendTimeout bounds each Backend call (5 s).
+	BackendTimeout time.Duration
+
+	// Now and Rand are injected by tests; time.Now and crypto/rand.Reader
+	// by default.
+	Now  func() time.Time
+	Rand io.Reader
+}
+
+// event is one published event as kept in the ring.
+type event struct {
+	seq       uint64
+	typ       string
+	reader    string
+	hasReader bool
+	frame     []byte
+}
+
+// Server is the WebSocket API server. Create it with NewServer.
+type Server struct {
+	cfg         Config
+	log         *zap.Logger
+	now         func() time.Time
+	origins     map[string]struct{} // normalized Config.AllowedOrigins
+	defaultPort string              // port of Config.Addr
+	stream      string              // random id of this event stream
+	upgrader    websocket.Upgrader
+	handler     http.Handler
+	sessions    sessionStore
+
+	baseCtx    context.Context // canceled when shutdown begins
+	cancelBase context.CancelFunc
+
+	mu      sync.Mutex
+	seq     uint64
+	ring    []event // circular, len == cap == HistorySize once full
+	ringPos int     // index of the oldest event once the ring is full
+	conns   map[*conn]struct{}
+	closing bool
+}
+
+// NewServer validates cfg, fills in defaults and returns a Server. It does
+// not listen; call Run, Serve, or mount Handler yourself.
+func NewServer(cfg Config, log *zap.Logger) (*Server, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.Backend == nil {
+		return nil, ErrNoBackend
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	host, port, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("ws: parse listen address: %w", err)
+	}
+	if !cfg.AllowNonLoopback && !isLoopbackName(host) {
+		return nil, fmt.Errorf("%w: %q (set AllowNonLoopback to override)", ErrNonLoopback, cfg.Addr)
+	}
+	defDur := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt := func(n *int, v int) {
+		if *n <= 0 {
+			*n = v
+		}
+	}
+	defInt(&cfg.HistorySize, DefaultHistorySize)
+	defInt(&cfg.SendQueue, DefaultSendQueue)
+	defDur(&cfg.PongWait, DefaultPongWait)
+	defDur(&cfg.PingPeriod, cfg.PongWait*9/10)
+	defDur(&cfg.WriteWait, DefaultWriteWait)
+	defInt(&cfg.MaxBadFrames, DefaultMaxBadFrames)
+	defDur(&cfg.BadFrameWindow, DefaultBadFrameWindow)
+	defInt(&cfg.RequestBurst, DefaultRequestBurst)
+	defDur(&cfg.SessionTTL, DefaultSessionTTL)
+	defDur(&cfg.BackendTimeout, DefaultBackendTimeout)
+	if cfg.RequestRate <= 0 {
+		cfg.RequestRate = DefaultRequestRate
+	}
+	if cfg.PingPeriod >= cfg.PongWait {
+		return nil, fmt.Errorf("ws: ping period %v must be less than pong wait %v", cfg.PingPeriod, cfg.PongWait)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	origins := make(map[string]struct{}, len(cfg.AllowedOrigins))
+	for _, o := range cfg.AllowedOrigins {
+		n, ok := normalizeOrigin(o)
+		if !ok {
+			return nil, fmt.Errorf("ws: invalid allowed origin %q", o)
+		}
+		origins[n] = struct{}{}
+	}
+	var id [8]byte
+	if _, err := io.ReadFull(cfg.Rand, id[:]); err != nil {
+		return nil, fmt.Errorf("ws: read stream id: %w", err)
+	}
+
+	s := &Server{
+		cfg:         cfg,
+		log:         log.Named("ws"),
+		now:         cfg.Now,
+		origins:     origins,
+		defaultPort: port,
+		stream:      hex.EncodeToString(id[:]),
+		conns:       make(map[*conn]struct{}),
+		ring:        make([]event, 0, cfg.HistorySize),
+	}
+	s.sessions = sessionStore{now: cfg.Now, rand: cfg.Rand, ttl: cfg.SessionTTL, tokens: make(map[[32]byte]time.Time)}
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		Subprotocols:     []string{Subprotocol},
+		// Origin, Host and token are checked by guard before Upgrade;
+		// gorilla's same-host default would reject allow-listed origins.
+		CheckOrigin: func(*http.Request) bool { return true },
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, _ error) {
+			writeHTTPError(w, status, CodeBadRequest, "websocket handshake failed")
+		},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/ws", s.serveWS)
+	if cfg.Static != nil {
+		mux.HandleFunc("/v1/session", s.serveSession)
+		mux.Handle("/", cfg.Static)
+	}
+	s.handler = s.guard(mux)
+	return s, nil
+}
+
+// Handler returns the HTTP handler: /v1/ws, /v1/session and Config.Static,
+// all behind the Host check, with CORS/Private Network Access preflights
+// answered.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Stream returns the random id of this server's event stream. seq values are
+// only comparable within one stream; a daemon restart starts a new one.
+func (s *Server) Stream() string { return s.stream }
+
+// Run listens on Config.Addr and serves until ctx is done.
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("ws: listen: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves HTTP on ln until ctx is done, then closes every WebSocket
+// with 1001 (going away) and returns within ShutdownTimeout. Cancellation is
+// not an error: Serve then returns nil. Serve closes ln. A Server serves at
+// most once; after Serve returns, new connections are refused.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
+		if !s.cfg.AllowNonLoopback {
+			ln.Close()
+			return fmt.Errorf("%w: %s", ErrNonLoopback, ta)
+		}
+		s.log.Warn("listening on a non-loopback address", zap.Stringer("addr", ta))
+	}
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+	}
+	s.log.Info("serving", zap.Stringer("addr", ln.Addr()))
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+		errc <- serveErr
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	s.shutdown(sctx)
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+	}
+	if err := <-errc; serveErr == nil && !errors.Is(err, http.ErrServerClosed) {
+		serveErr = err
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("ws: serve: %w", serveErr)
+	}
+	return nil
+}
+
+// shutdown closes every connection with 1001 and waits for them until ctx
+// is done, then drops the rest.
+func (s *Server) shutdown(ctx context.Context) {
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.cancelBase()
+	for _, c := range conns {
+		c.closeWith(CloseGoingAway, "server shutting down")
+	}
+	// Clients get until shortly before ctx's deadline to answer the close
+	// frame; then their sockets are dropped, which unblocks any writer.
+	graceCtx, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		graceCtx, cancel = context.WithDeadline(ctx, dl.Add(-forceCloseMargin))
+	}
+	defer cancel()
+	for _, c := range conns {
+		select {
+		case <-c.done:
+		case <-graceCtx.Done():
+			c.ws.Close()
+		}
+	}
+	left := 0
+	for _, c := range conns {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			// Only a Backend call that ignores its context can hold a
+			// reader this long.
+			left++
+		}
+	}
+	if left > 0 {
+		s.log.Warn("connections still closing at shutdown deadline", zap.Int("clients", left))
+	}
+	s.log.Info("shut down", zap.Int("clients", len(conns)))
+}
+
+// Publish assigns the next seq to an event, keeps it for resume and queues
+// it for every subscribed client whose filter matches. payload must encode
+// to a JSON object; its top-level "reader" string, if any, is what reader
+// filters match. Publish never blocks on clients. It returns the event's
+// seq, or 0 if the event was rejected (the reason is logged).
+func (s *Server) Publish(typ string, payload any) uint64 {
+	if typ == "" || len(typ) > maxTypeLen || typ == TypeHello || typ == TypeResult {
+		s.log.Error("publish: invalid event type", zap.String("type", typ))
+		return 0
+	}
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		s.log.Error("publish: encode payload", zap.String("type", typ), zap.Error(err))
+		return 0
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		s.log.Error("publish: payload is not a JSON object", zap.String("type", typ))
+		return 0
+	}
+	// Only a top-level string "reader" names the event's reader.
+	var r struct {
+		Reader json.RawMessage `json:"reader"`
+	}
+	var reader string
+	hasReader := json.Unmarshal(raw, &r) == nil && len(r.Reader) > 0 && r.Reader[0] == '"' &&
+		json.Unmarshal(r.Reader, &reader) == nil
+	typJSON, _ := json.Marshal(typ)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	ev := event{seq: s.seq, typ: typ, reader: reader, hasReader: hasReader}
+	// {"v":1,"type":T,"seq":N,"payload":P}, the field order of envelope.
+	f := make([]byte, 0, len(raw)+len(typJSON)+48)
+	f = append(f, `{"v":1,"type":`...)
+	f = append(f, typJSON...)
+	f = append(f, `,"seq":`...)
+	f = strconv.AppendUint(f, ev.seq, 10)
+	f = append(f, `,"payload":`...)
+	f = append(f, raw...)
+	f = append(f, '}')
+	ev.frame = f
+
+	if len(s.ring) < cap(s.ring) {
+		s.ring = append(s.ring, ev)
+	} else {
+		s.ring[s.ringPos] = ev
+		s.ringPos = (s.ringPos + 1) % len(s.ring)
+	}
+	for c := range s.conns {
+		if c.subscribed && c.filter.matches(ev.typ, ev.reader, ev.hasReader) {
+			c.enqueue(outMsg{frame: ev.frame}, ev.seq)
+		}
+	}
+	return ev.seq
+}
+
+// since returns the frames of events after seq that match f, oldest first,
+// or ok false if some of them are no longer kept. s.mu must be held.
+func (s *Server) since(seq uint64, f *filter) (frames [][]byte, oldest uint64, ok bool) {
+	oldest = s.seq + 1
+	if n := len(s.ring); n > 0 {
+		oldest = s.ring[s.ringPos%n].seq
+	}
+	if seq > s.seq || seq+1 < oldest {
+		return nil, oldest, false
+	}
+	n := len(s.ring)
+	for i := 0; i < n; i++ {
+		ev := &s.ring[(s.ringPos+i)%n]
+		if ev.seq > seq && f.matches(ev.typ, ev.reader, ev.hasReader) {
+			frames = append(frames, ev.frame)
+		}
+	}
+	return frames, oldest, true
+}
