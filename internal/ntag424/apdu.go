@@ -41,12 +41,13 @@ const (
 	readBinarySFI = 0x80
 
 	// ndefSFI is the short ISO FileID nfcd reads the NDEF file (E104h)
-	// by: the five low bits of its file identifier. Table 87 allows SFIs
-	// 01h-1Eh but the data sheet prints no SFI per file, and one public
-	// driver uses the file number (02h) instead; so if a tag refuses this
-	// one (6A82 or 6A86), ReadNDEF selects E104h by identifier and reads
-	// plainly, 2 APDUs more. TODO(hardware): confirm on a real tag.
-	ndefSFI    = 0x04
+	// by: its file number, 02h (NT4H2421Gx §8.2.2 numbers the CC, NDEF and
+	// proprietary files 01h-03h and §10.9.2 takes the SFI in P1 bits 4-0;
+	// the ntag424 Rust crate and proxmark3 address it the same way). The
+	// data sheet prints no SFI per file, so if a tag refuses it (6A82 or
+	// 6A86), ReadNDEF selects E104h by identifier and reads plainly, 2
+	// APDUs more. Not yet confirmed on a physical tag.
+	ndefSFI    = 0x02
 	ndefFileID = 0xE104
 
 	// maxShortLe is what Le = 00 asks for: 256 bytes, the most a short

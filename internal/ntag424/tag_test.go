@@ -25,7 +25,7 @@ const (
 
 const (
 	hexSelectApp  = "00A4040C07D276000085010100"
-	hexReadSFI    = "00B0840000"
+	hexReadSFI    = "00B0820000"
 	hexSelectFile = "00A4000C02E10400"
 	hexGetVersion = "9060000000"
 	hexNextFrame  = "90AF000000"
@@ -213,9 +213,9 @@ func TestReadNDEF(t *testing.T) {
 		{"fallback select fails", []step{ex(t, hexSelectApp, "9000"), ex(t, hexReadSFI, "6A82"),
 			ex(t, hexSelectFile, "6A82")}, nil, 3, ErrFileNotFound},
 		{"6CXX retried with its Le", []step{ex(t, hexSelectApp, "9000"), ex(t, hexReadSFI, "6C57"),
-			ex(t, "00B0840057", fmt.Sprintf("%X9000", f87))}, f87, 3, nil},
+			ex(t, "00B0820057", fmt.Sprintf("%X9000", f87))}, f87, 3, nil},
 		{"6CXX retried once only", []step{ex(t, hexSelectApp, "9000"), ex(t, hexReadSFI, "6C57"),
-			ex(t, "00B0840057", "6C57")}, nil, 3, ErrLength},
+			ex(t, "00B0820057", "6C57")}, nil, 3, ErrLength},
 		{"short reads continue", []step{ex(t, hexSelectApp, "9000"), ex(t, hexReadSFI, fmt.Sprintf("%X9000", f100[:50])),
 			ex(t, "00B0003232", fmt.Sprintf("%X9000", f100[50:]))}, f100, 3, nil},
 		{"NLEN split over reads", []step{ex(t, hexSelectApp, "9000"), ex(t, hexReadSFI, "009000"),
