@@ -27,6 +27,9 @@ const usage = `nfcd — NFC daemon for NTAG 424 DNA tags
 Usage:
   nfcd verify [flags] URL...     verify SUN URLs (see nfcd verify -h)
   nfcd verify --batch            JSON Lines on stdin → JSON Lines on stdout
+  nfcd readers [--json]          list readers with state, ATR and matched quirks
+  nfcd watch [--json] [flags]    print reader events and verified tag reads
+  nfcd vtag [flags]              present a virtual NTAG 424 DNA to the vpcd reader
   nfcd version                   print the version
 
 `
@@ -53,6 +56,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "verify":
 		return runVerify(rest, stdin, stdout, stderr)
+	case "readers":
+		return runReaders(rest, stdout, stderr)
+	case "vtag":
+		return runVTag(rest, stdout, stderr)
+	case "watch":
+		return runWatch(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "nfcd", buildVersion())
 		return nil

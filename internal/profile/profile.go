@@ -90,30 +90,40 @@ func ParseKey(field, s string, allowEmpty bool) (ntag424.Key, error) {
 // errors unless allowDefaultKeys is set, in which case they are the factory
 // all-zero keys.
 func (s Spec) Compile(allowDefaultKeys bool) (Profile, error) {
-	l, err := s.LayoutSpec.Layout()
+	l, k, err := s.Parts(allowDefaultKeys)
 	if err != nil {
 		return Profile{}, err
-	}
-	var k ntag424.Keys
-	if k.FileRead, err = ParseKey("sdm_file_read_key", s.FileReadKey, allowDefaultKeys); err != nil {
-		return Profile{}, err
-	}
-	if l.Mode != ntag424.ModePlain {
-		if k.MetaRead, err = ParseKey("sdm_meta_read_key", s.MetaReadKey, allowDefaultKeys); err != nil {
-			return Profile{}, err
-		}
-	}
-	k.Diversify = s.Diversify
-	if s.DivInput != "" {
-		if k.DivInput, err = hex.DecodeString(s.DivInput); err != nil {
-			return Profile{}, &KeyError{Field: "div_input", Msg: "not hex"}
-		}
 	}
 	p, err := ntag424.NewProfile(l, k)
 	if err != nil {
 		return Profile{}, err
 	}
 	return Profile{Name: s.Name, Match: s.Match, Profile: p}, nil
+}
+
+// Parts decodes the layout and keys of s without compiling them, for
+// callers that personalise tags (the virtual tag) rather than verify them.
+func (s Spec) Parts(allowDefaultKeys bool) (ntag424.Layout, ntag424.Keys, error) {
+	var k ntag424.Keys
+	l, err := s.LayoutSpec.Layout()
+	if err != nil {
+		return l, k, err
+	}
+	if k.FileRead, err = ParseKey("sdm_file_read_key", s.FileReadKey, allowDefaultKeys); err != nil {
+		return l, k, err
+	}
+	if l.Mode != ntag424.ModePlain {
+		if k.MetaRead, err = ParseKey("sdm_meta_read_key", s.MetaReadKey, allowDefaultKeys); err != nil {
+			return l, k, err
+		}
+	}
+	k.Diversify = s.Diversify
+	if s.DivInput != "" {
+		if k.DivInput, err = hex.DecodeString(s.DivInput); err != nil {
+			return l, k, &KeyError{Field: "div_input", Msg: "not hex"}
+		}
+	}
+	return l, k, nil
 }
 
 // file is the TOML document.
@@ -133,14 +143,42 @@ func Load(path string) (Set, error) {
 
 // Parse decodes a profile file's contents; name is used in errors.
 func Parse(name string, b []byte) (Set, error) {
+	specs, err := ParseSpecs(name, b)
+	if err != nil {
+		return nil, err
+	}
+	set := make(Set, 0, len(specs))
+	for i, s := range specs {
+		p, err := s.Compile(false)
+		if err != nil {
+			return nil, fmt.Errorf("profile: %s: profile %s: %w", name, s.label(i), err)
+		}
+		set = append(set, p)
+	}
+	return set, nil
+}
+
+// LoadSpecs reads a profile file without compiling it.
+func LoadSpecs(path string) ([]Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	return ParseSpecs(path, b)
+}
+
+// ParseSpecs decodes a profile file's contents without compiling them.
+func ParseSpecs(name string, b []byte) ([]Spec, error) {
 	var f file
 	md, err := toml.Decode(string(b), &f)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("profile: %s: line %d: %s", name, pe.Position.Line, pe.Message)
+			// The parser's message can quote the offending text, which may
+			// be key material: report the position only.
+			return nil, fmt.Errorf("profile: %s: TOML syntax error at line %d, column %d", name, pe.Position.Line, pe.Position.Col)
 		}
-		return nil, fmt.Errorf("profile: %s: %w", name, err)
+		return nil, fmt.Errorf("profile: %s: invalid TOML", name)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		return nil, fmt.Errorf("profile: %s: unknown key %q", name, und[0].String())
@@ -148,19 +186,14 @@ func Parse(name string, b []byte) (Set, error) {
 	if len(f.Profile) == 0 {
 		return nil, fmt.Errorf("profile: %s: no [[profile]] table", name)
 	}
-	set := make(Set, 0, len(f.Profile))
-	for i, s := range f.Profile {
-		p, err := s.Compile(false)
-		if err != nil {
-			label := s.Name
-			if label == "" {
-				label = fmt.Sprintf("#%d", i+1)
-			}
-			return nil, fmt.Errorf("profile: %s: profile %s: %w", name, label, err)
-		}
-		set = append(set, p)
+	return f.Profile, nil
+}
+
+func (s Spec) label(i int) string {
+	if s.Name != "" {
+		return s.Name
 	}
-	return set, nil
+	return fmt.Sprintf("#%d", i+1)
 }
 
 // Match returns the first profile whose Match prefix the URL starts with,
