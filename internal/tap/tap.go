@@ -303,4 +303,3 @@ func (p *Pipeline) judge(tag *Tag) {
 		tag.Verdict = Counterfeit
 	}
 }
-
