@@ -1,3 +1,5 @@
+//go:build linux
+
 package tap
 
 import (
@@ -318,7 +320,7 @@ func restartPCSCD(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pcscd pid: %v", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	pid, err := strconv.Atoi(strings.Trim(string(b), " \t\r\n\x00"))
 	if err != nil {
 		t.Fatalf("pcscd pid %q: %v", b, err)
 	}

@@ -1,0 +1,190 @@
+package pcsc
+
+import (
+	"context"
+	"sync"
+
+	"github.com/ebfe/scard"
+	"go.uber.org/zap"
+)
+
+// Card is a shared-mode connection to the card in one reader. Its methods
+// are safe for concurrent use but serialised: APDUs to one card never
+// interleave.
+//
+// Each Card owns its own PC/SC context, so its APDUs never queue behind a
+// Monitor goroutine blocked in SCardGetStatusChange (pcsc-lite serialises
+// calls per context) and a tap on one reader never waits for another.
+type Card struct {
+	reader string
+	atr    []byte
+	quirks Quirks
+
+	mu     sync.Mutex // serialises calls on sc/h and guards closed
+	sc     *scard.Context
+	h      *scard.Card
+	closed bool
+}
+
+// Connect opens a shared-mode connection (T=1 or T=0, whichever the card
+// offers) to the card in reader. It fails with an error matching ErrNoCard
+// when the field is empty.
+//
+// A PC/SC call cannot be interrupted, so ctx is checked before each step;
+// SCardConnect itself is bounded by the reader driver.
+func (m *Monitor) Connect(ctx context.Context, reader string) (*Card, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var sc *scard.Context
+	err := guard("establish context", func() (err error) {
+		sc, err = scard.EstablishContext()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c, err := connect(ctx, sc, reader)
+	if err != nil {
+		guard("release context", sc.Release)
+		return nil, err
+	}
+	if m.opts.Feedback && c.quirks.Silence != nil && m.needsSilence(reader) {
+		if err := c.command(ctx, "silence reader", c.quirks.Silence); err != nil {
+			m.log.Warn("cannot silence reader", zap.String("reader", reader), zap.Error(err))
+		}
+	}
+	return c, nil
+}
+
+func connect(ctx context.Context, sc *scard.Context, reader string) (*Card, error) {
+	var h *scard.Card
+	err := guard("connect", func() (err error) {
+		h, err = sc.Connect(reader, scard.ShareShared, scard.ProtocolT0|scard.ProtocolT1)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := &Card{reader: reader, sc: sc, h: h}
+	// Transmit panics in ebfe/scard unless the protocol is T=0 or T=1
+	// (notes §1.5 item 3); refuse such a handle here instead.
+	if p := h.ActiveProtocol(); p != scard.ProtocolT0 && p != scard.ProtocolT1 {
+		guard("disconnect", func() error { return h.Disconnect(scard.LeaveCard) })
+		return nil, &Error{Op: "connect", Kind: ErrUnsupportedProtocol}
+	}
+	if err := ctx.Err(); err != nil {
+		guard("disconnect", func() error { return h.Disconnect(scard.LeaveCard) })
+		return nil, err
+	}
+	// The ATR comes from SCardStatus; its State field is not used because
+	// Windows returns an ordinal there, not pcsc-lite's bitmask (notes §1.5).
+	var st *scard.CardStatus
+	err = guard("status", func() (err error) {
+		st, err = h.Status()
+		return err
+	})
+	if err != nil {
+		guard("disconnect", func() error { return h.Disconnect(scard.LeaveCard) })
+		return nil, err
+	}
+	c.atr = append([]byte(nil), st.Atr...)
+	c.quirks = QuirksFor(reader, c.atr)
+	return c, nil
+}
+
+// Reader returns the name of the reader the card is in.
+func (c *Card) Reader() string { return c.reader }
+
+// ATR returns the card's answer to reset as reported when it was connected.
+func (c *Card) ATR() []byte { return append([]byte(nil), c.atr...) }
+
+// Quirks returns what is known about the reader and card.
+func (c *Card) Quirks() Quirks { return c.quirks }
+
+// Transmit sends one command APDU and returns the response APDU, status
+// word included. It satisfies the one-method Transmitter interface the tag
+// code declares.
+//
+// An empty command returns ErrEmptyAPDU. A response without a status word
+// means the card left the field in the middle of the exchange (pcsc-lite
+// then reports success with zero bytes, notes Addendum) and returns an error
+// matching ErrCardRemoved. SCardTransmit cannot be cancelled, so ctx is only
+// checked before the call.
+func (c *Card) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
+	if len(apdu) == 0 {
+		return nil, &Error{Op: "transmit", Kind: ErrEmptyAPDU}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, &Error{Op: "transmit", Kind: ErrClosed}
+	}
+	var rsp []byte
+	err := guard("transmit", func() (err error) {
+		rsp, err = c.h.Transmit(apdu)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch len(rsp) {
+	case 0:
+		return nil, &Error{Op: "transmit", Kind: ErrCardRemoved}
+	case 1:
+		return nil, &Error{Op: "transmit", Kind: ErrShortResponse}
+	}
+	return rsp, nil
+}
+
+// control sends a vendor escape to the reader, trying each escape ioctl
+// this platform's drivers are known to use (escapeIoctls).
+func (c *Card) control(ctx context.Context, data []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, &Error{Op: "control", Kind: ErrClosed}
+	}
+	var rsp []byte
+	var err error
+	for _, ioctl := range escapeIoctls() {
+		err = guard("control", func() (err error) {
+			rsp, err = c.h.Control(ioctl, data)
+			return err
+		})
+		if err == nil {
+			return rsp, nil
+		}
+	}
+	return nil, err
+}
+
+// Close disconnects with SCARD_LEAVE_CARD and releases the card's context.
+// Leaving (not resetting) the card avoids an RF power cycle that some
+// readers report as a new presentation; pcscd powers an idle card down by
+// itself once no handle is open, which also ends any tag session. Close is
+// idempotent.
+func (c *Card) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	err := guard("disconnect", func() error { return c.h.Disconnect(scard.LeaveCard) })
+	if rerr := guard("release context", c.sc.Release); err == nil {
+		err = rerr
+	}
+	// Disconnecting after the card left is not a failure (pcsc-lite returns
+	// success; be lenient with stacks that do not).
+	if isCardGone(err) {
+		err = nil
+	}
+	return err
+}

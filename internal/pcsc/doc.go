@@ -1,0 +1,27 @@
+// Package pcsc is nfcd's only door to the PC/SC smart-card stack (pcsc-lite on
+// Linux and macOS, WinSCard on Windows) and the only importer of
+// github.com/ebfe/scard, and so of cgo on Linux.
+//
+// It owns three things:
+//
+//   - reader discovery and card presence: a [Monitor] watches the reader list
+//     (through the \\?PnP?\Notification pseudo-reader, or by polling where PnP
+//     is unsupported) and runs one goroutine per reader blocked in
+//     SCardGetStatusChange, turning state changes into [Event]s with exactly
+//     one [CardPresent] per presentation;
+//   - raw card access: [Monitor.Connect] returns a [Card] whose
+//     [Card.Transmit] satisfies the one-method Transmitter interface that the
+//     tag code declares;
+//   - error classification: every PC/SC failure is returned as an [*Error]
+//     that matches a sentinel such as [ErrCardRemoved] or [ErrNoService] with
+//     errors.Is, and also the underlying scard.Error.
+//
+// It also knows a few reader models by name ([QuirksFor]) so that nfcd can
+// silence their detection beep and signal a verdict with their LED and buzzer.
+//
+// The known sharp edges of ebfe/scard (panics on an empty state slice, on
+// Transmit over a direct connection and on an empty command; the ATR that
+// survives removal; the pcsc-lite event counter in the high 16 bits of the
+// state) are handled here so that no caller ever meets them (platform notes
+// §1.2 and §1.5 list them with measurements).
+package pcsc

@@ -1,0 +1,600 @@
+package pcsc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ebfe/scard"
+	"go.uber.org/zap"
+)
+
+// pnpReader is the pseudo-reader whose state changes when a reader is added
+// or removed (pcsc-lite and Windows; platform notes §1.2).
+const pnpReader = `\\?PnP?\Notification`
+
+// Defaults for Options.
+const (
+	DefaultPollInterval = time.Second
+	DefaultWaitTimeout  = 5 * time.Second
+	DefaultBackoffMin   = 100 * time.Millisecond
+	DefaultBackoffMax   = time.Second
+	DefaultEventBuffer  = 64
+)
+
+// spinGap is how long a reader goroutine pauses after a GetStatusChange that
+// returned at once without any change, so that a stack which keeps
+// reporting "changed" (e.g. an event counter we failed to carry over) cannot
+// turn the loop into a busy poll.
+const spinGap = 20 * time.Millisecond
+
+// Options configures a Monitor. The zero value watches every reader.
+type Options struct {
+	// Include and Exclude select readers by name with case-insensitive globs
+	// ('*' any run, '?' one character; nothing else is special). A reader
+	// is watched if it matches some Include pattern (or Include is empty)
+	// and no Exclude pattern, e.g. Exclude: []string{"*SAM*"} skips SAM
+	// slots.
+	Include, Exclude []string
+
+	// Feedback enables reader LED/buzzer control: silencing the reader's own
+	// detection beep on first Connect and Monitor.Feedback. Off by default.
+	Feedback bool
+
+	// ForcePolling ignores PnP notification and re-lists readers every
+	// PollInterval, as is done anyway where PnP is unsupported.
+	ForcePolling bool
+
+	// PollInterval bounds how long a new reader can go unnoticed: the
+	// reader list is re-read at least this often (PnP changes are seen at
+	// once). Default DefaultPollInterval.
+	PollInterval time.Duration
+
+	// WaitTimeout is the timeout of each per-reader SCardGetStatusChange.
+	// Card changes and cancellation end the wait early; the timeout only
+	// bounds how long a lost wake-up could stall. Default DefaultWaitTimeout.
+	WaitTimeout time.Duration
+
+	// BackoffMin and BackoffMax bound the delay between attempts to
+	// re-establish the PC/SC context after the service went away. The delay
+	// doubles from BackoffMin to BackoffMax, so a restarted service is seen
+	// within about BackoffMax. Defaults DefaultBackoffMin, DefaultBackoffMax.
+	BackoffMin, BackoffMax time.Duration
+
+	// EventBuffer is the capacity of the Events channel. Events are never
+	// dropped: a full channel blocks the reader that produced the event.
+	// Default DefaultEventBuffer.
+	EventBuffer int
+}
+
+// ReaderInfo is a snapshot of one watched reader.
+type ReaderInfo struct {
+	Name        string
+	CardPresent bool
+	ATR         []byte // of the card present, nil if none
+}
+
+// Monitor watches PC/SC readers and reports changes as Events. Create it
+// with Open, then call Run once.
+type Monitor struct {
+	log    *zap.Logger
+	opts   Options
+	filter filter
+	events chan Event
+	ran    atomic.Bool
+
+	mu       sync.Mutex
+	readers  map[string]*ReaderInfo
+	silenced map[string]bool
+}
+
+// Open validates opts and returns a Monitor. It does not need the PC/SC
+// service: if the service is unreachable it only logs a warning, and Run
+// waits for the service to appear.
+func Open(ctx context.Context, log *zap.Logger, opts Options) (*Monitor, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, p := range slices.Concat(opts.Include, opts.Exclude) {
+		if !validPattern(p) {
+			return nil, fmt.Errorf("pcsc: invalid reader pattern %q", p)
+		}
+	}
+	for _, d := range []time.Duration{opts.PollInterval, opts.WaitTimeout, opts.BackoffMin, opts.BackoffMax} {
+		if d < 0 {
+			return nil, fmt.Errorf("pcsc: negative duration %v in options", d)
+		}
+	}
+	if opts.EventBuffer < 0 {
+		return nil, fmt.Errorf("pcsc: negative event buffer %d", opts.EventBuffer)
+	}
+	setDefault(&opts.PollInterval, DefaultPollInterval)
+	setDefault(&opts.WaitTimeout, DefaultWaitTimeout)
+	setDefault(&opts.BackoffMin, DefaultBackoffMin)
+	setDefault(&opts.BackoffMax, DefaultBackoffMax)
+	if opts.BackoffMax < opts.BackoffMin {
+		opts.BackoffMax = opts.BackoffMin
+	}
+	if opts.EventBuffer == 0 {
+		opts.EventBuffer = DefaultEventBuffer
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	m := &Monitor{
+		log:      log.Named("pcsc"),
+		opts:     opts,
+		filter:   filter{include: opts.Include, exclude: opts.Exclude},
+		events:   make(chan Event, opts.EventBuffer),
+		readers:  make(map[string]*ReaderInfo),
+		silenced: make(map[string]bool),
+	}
+	m.probe()
+	return m, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// probe logs whether the service is reachable and which readers it has.
+func (m *Monitor) probe() {
+	var sc *scard.Context
+	err := guard("establish context", func() (err error) {
+		sc, err = scard.EstablishContext()
+		return err
+	})
+	if err != nil {
+		m.log.Warn("pcsc service unreachable; will keep trying", zap.Error(err))
+		return
+	}
+	defer guard("release context", sc.Release)
+	names, err := listReaders(sc)
+	if err != nil {
+		m.log.Warn("cannot list readers", zap.Error(err))
+		return
+	}
+	m.log.Info("pcsc service reachable", zap.Strings("readers", names))
+}
+
+// Events returns the channel on which Run reports changes. It is closed
+// when Run returns.
+func (m *Monitor) Events() <-chan Event { return m.events }
+
+// Readers returns the watched readers, sorted by name.
+func (m *Monitor) Readers() []ReaderInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]ReaderInfo, 0, len(m.readers))
+	for _, r := range m.readers {
+		ri := *r
+		ri.ATR = append([]byte(nil), r.ATR...)
+		if !ri.CardPresent {
+			ri.ATR = nil
+		}
+		out = append(out, ri)
+	}
+	slices.SortFunc(out, func(a, b ReaderInfo) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Run watches readers until ctx is done, sending Events, and returns nil
+// then; cancellation is not an error. When the PC/SC service goes away
+// (pcscd killed or restarted, SCardSvr stopped) it reports the readers as
+// removed, sends one ErrorEvent, and re-establishes its context with
+// capped exponential backoff. Run may be called only once.
+func (m *Monitor) Run(ctx context.Context) error {
+	if !m.ran.CompareAndSwap(false, true) {
+		return errors.New("pcsc: Monitor.Run called twice")
+	}
+	defer close(m.events)
+	b := backoff{min: m.opts.BackoffMin, max: m.opts.BackoffMax}
+	reported := false
+	for {
+		healthy, err := m.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if healthy {
+			b.reset()
+			reported = false
+		}
+		if !reported {
+			m.log.Warn("pcsc service lost; retrying", zap.Error(err))
+			m.emit(ctx, Event{Kind: ErrorEvent, Err: err})
+			reported = true
+		} else {
+			m.log.Debug("pcsc service still unavailable", zap.Error(err))
+		}
+		if !sleep(ctx, b.next()) {
+			return nil
+		}
+	}
+}
+
+// readerWatch is the supervisor's handle on one reader goroutine. prev
+// survives goroutine restarts so a restart never repeats a CardPresent.
+type readerWatch struct {
+	prev   cardState // owned by the goroutine while it runs
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (w *readerWatch) exited() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// session runs one PC/SC context lifetime: it lists readers, keeps one
+// goroutine per reader, and waits for reader changes. It returns when ctx is
+// done (nil error) or the service is lost. healthy reports whether a
+// context was established at all.
+func (m *Monitor) session(ctx context.Context) (healthy bool, err error) {
+	var sc *scard.Context
+	err = guard("establish context", func() (err error) {
+		sc, err = scard.EstablishContext()
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	stopCancel := cancelOnDone(ctx, sc)
+	watches := make(map[string]*readerWatch)
+	defer func() {
+		for _, name := range sortedKeys(watches) {
+			m.stopReader(ctx, name, watches[name])
+		}
+		stopCancel()
+		guard("release context", sc.Release)
+	}()
+
+	pnp := []scard.ReaderState{{Reader: pnpReader, CurrentState: scard.StateUnaware}}
+	usePnP := !m.opts.ForcePolling && probePnP(sc, pnp)
+	m.log.Info("pcsc context established", zap.Bool("pnp", usePnP))
+
+	for {
+		if ctx.Err() != nil {
+			return true, nil
+		}
+		names, err := listReaders(sc)
+		if err != nil {
+			if ctx.Err() != nil {
+				return true, nil
+			}
+			return true, err
+		}
+		m.reconcile(ctx, names, watches)
+
+		if !usePnP {
+			if !sleep(ctx, m.opts.PollInterval) {
+				return true, nil
+			}
+			continue
+		}
+		// pcsc-lite 1.9.9 flags a change only if the reader count moves
+		// during the call, so a reader added between ListReaders and here is
+		// missed until the timeout; hence the finite PollInterval wait and a
+		// re-list after every return (notes §1.2).
+		start := time.Now()
+		err = guard("wait for reader change", func() error {
+			return sc.GetStatusChange(pnp, m.opts.PollInterval)
+		})
+		switch {
+		case err == nil:
+			// Carry the event counter (high 16 bits) over, or Windows and
+			// pcsc-lite ≥ 2.3 return at once forever (notes §1.2).
+			pnp[0].CurrentState = pnp[0].EventState
+			if time.Since(start) < spinGap/4 && !sleep(ctx, spinGap) {
+				return true, nil
+			}
+		case errors.Is(err, scard.ErrTimeout), errors.Is(err, scard.ErrCancelled):
+		case isServiceLost(err):
+			return true, err
+		default:
+			m.log.Warn("pnp notification failed; polling reader list instead", zap.Error(err))
+			usePnP = false
+		}
+	}
+}
+
+// probePnP reports whether the stack supports the PnP pseudo-reader and
+// primes rs (a one-element slice for it). pcsc-lite 1.9.9 answers an
+// UNAWARE poll with SCARD_E_TIMEOUT and EventState 0; Windows answers
+// success when a reader is present; a stack without PnP sets UNKNOWN.
+func probePnP(sc *scard.Context, rs []scard.ReaderState) bool {
+	err := guard("probe pnp", func() error { return sc.GetStatusChange(rs, 0) })
+	if err != nil && !errors.Is(err, scard.ErrTimeout) {
+		return false
+	}
+	if rs[0].EventState&scard.StateUnknown != 0 {
+		return false
+	}
+	if err == nil {
+		rs[0].CurrentState = rs[0].EventState
+	}
+	return true
+}
+
+// listReaders returns the reader names; "no readers" is an empty list.
+func listReaders(sc *scard.Context) ([]string, error) {
+	var names []string
+	err := guard("list readers", func() (err error) {
+		names, err = sc.ListReaders()
+		return err
+	})
+	if errors.Is(err, ErrNoReaders) {
+		return nil, nil
+	}
+	return names, err
+}
+
+// reconcile starts a goroutine for each new reader that passes the filter,
+// stops those whose reader is gone, and restarts goroutines that exited
+// while their reader is still listed.
+func (m *Monitor) reconcile(ctx context.Context, names []string, watches map[string]*readerWatch) {
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		if m.filter.allows(n) {
+			want[n] = true
+		}
+	}
+	for _, name := range sortedKeys(watches) {
+		if !want[name] {
+			m.stopReader(ctx, name, watches[name])
+			delete(watches, name)
+		}
+	}
+	for _, name := range sortedKeys(want) {
+		w, ok := watches[name]
+		switch {
+		case !ok:
+			m.mu.Lock()
+			m.readers[name] = &ReaderInfo{Name: name}
+			m.mu.Unlock()
+			m.log.Info("reader added", zap.String("reader", name))
+			m.emit(ctx, Event{Kind: ReaderAdded, Reader: name})
+			w = &readerWatch{}
+			watches[name] = w
+		case !w.exited():
+			continue
+		default:
+			m.log.Debug("restarting reader watch", zap.String("reader", name))
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		w.cancel, w.done = cancel, make(chan struct{})
+		go m.watchReader(ctx, wctx, name, w)
+	}
+}
+
+// stopReader stops a reader's goroutine and reports the reader (and its
+// card, if one was present) as gone.
+func (m *Monitor) stopReader(runCtx context.Context, name string, w *readerWatch) {
+	w.cancel()
+	<-w.done
+	if w.prev.present {
+		m.cardEvent(runCtx, name, CardRemoved, nil)
+	}
+	m.mu.Lock()
+	delete(m.readers, name)
+	delete(m.silenced, name)
+	m.mu.Unlock()
+	m.log.Info("reader removed", zap.String("reader", name))
+	m.emit(runCtx, Event{Kind: ReaderRemoved, Reader: name})
+}
+
+// watchReader is the goroutine for one reader. It returns when ctx is done,
+// the reader disappears, or the service is lost; the supervisor notices the
+// last two on its next re-list. Other errors are reported and retried with
+// backoff.
+func (m *Monitor) watchReader(runCtx, ctx context.Context, name string, w *readerWatch) {
+	defer close(w.done)
+	log := m.log.With(zap.String("reader", name))
+	b := backoff{min: m.opts.BackoffMin, max: m.opts.BackoffMax}
+	for {
+		err := m.watchReaderOnce(runCtx, ctx, name, w, log)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case isServiceLost(err), isReaderGone(err):
+			log.Debug("reader watch ended", zap.Error(err))
+			return
+		}
+		log.Warn("reader watch failed; retrying", zap.Error(err))
+		m.emit(runCtx, Event{Kind: ErrorEvent, Reader: name, Err: err})
+		if !sleep(ctx, b.next()) {
+			return
+		}
+	}
+}
+
+// watchReaderOnce blocks in SCardGetStatusChange on its own context (calls
+// on one pcsc-lite context are serialised, so each blocking waiter needs its
+// own) and turns changes into card events.
+func (m *Monitor) watchReaderOnce(runCtx, ctx context.Context, name string, w *readerWatch, log *zap.Logger) error {
+	var sc *scard.Context
+	err := guard("establish context", func() (err error) {
+		sc, err = scard.EstablishContext()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	stopCancel := cancelOnDone(ctx, sc)
+	defer func() {
+		stopCancel()
+		guard("release context", sc.Release)
+	}()
+	rs := []scard.ReaderState{{Reader: name, CurrentState: scard.StateUnaware}}
+	for ctx.Err() == nil {
+		// Never feed the previous ATR back: ebfe/scard keeps it after a
+		// removal (notes §1.2), and more than 33 bytes would panic in toSys.
+		rs[0].Atr = nil
+		start := time.Now()
+		err := guard("wait for card change", func() error {
+			return sc.GetStatusChange(rs, m.opts.WaitTimeout)
+		})
+		switch {
+		case err == nil:
+		case errors.Is(err, scard.ErrTimeout), errors.Is(err, scard.ErrCancelled):
+			continue
+		default:
+			return err
+		}
+		ev := rs[0].EventState
+		rs[0].CurrentState = ev
+		if ev&scard.StateUnknown != 0 {
+			return &Error{Op: "wait for card change", Kind: ErrReaderUnavailable}
+		}
+		// UNAVAILABLE (driver trouble) without UNKNOWN: the reader is still
+		// listed; stateOf sees no usable card and we wait for the next change.
+		next := stateOf(ev, rs[0].Atr)
+		kinds, missed := transition(w.prev, next)
+		w.prev = next
+		if missed {
+			log.Debug("presentation came and went between two polls", zap.Uint16("counter", next.counter))
+		}
+		for _, k := range kinds {
+			m.cardEvent(runCtx, name, k, next.atr)
+		}
+		if len(kinds) == 0 && time.Since(start) < spinGap/4 && !sleep(ctx, spinGap) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// cardEvent records a card change in the snapshot and sends it.
+func (m *Monitor) cardEvent(ctx context.Context, name string, k EventKind, atr []byte) {
+	m.mu.Lock()
+	if r := m.readers[name]; r != nil {
+		r.CardPresent = k == CardPresent
+		r.ATR = nil
+		if k == CardPresent {
+			r.ATR = atr
+		}
+	}
+	m.mu.Unlock()
+	ev := Event{Kind: k, Reader: name}
+	if k == CardPresent {
+		ev.ATR = append([]byte(nil), atr...)
+	}
+	m.log.Debug(k.String(), zap.String("reader", name), zap.Binary("atr", atr))
+	m.emit(ctx, ev)
+}
+
+// emit sends ev unless ctx is done. It blocks while the channel is full:
+// events are never dropped.
+func (m *Monitor) emit(ctx context.Context, ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	select {
+	case m.events <- ev:
+	case <-ctx.Done():
+	}
+}
+
+// needsSilence reports whether reader has not been silenced yet since it
+// appeared, and marks it silenced.
+func (m *Monitor) needsSilence(reader string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.silenced[reader] {
+		return false
+	}
+	m.silenced[reader] = true
+	return true
+}
+
+// cancelOnDone calls sc.Cancel when ctx is done, which makes a blocked
+// SCardGetStatusChange return SCARD_E_CANCELLED within about a millisecond
+// (notes §1.2). A Cancel that lands just before the next call starts is
+// lost, so it is repeated every 50 ms until stop is called. stop waits for
+// the goroutine, so sc can be released right after.
+func cancelOnDone(ctx context.Context, sc *scard.Context) (stop func()) {
+	quit := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-quit:
+			return
+		case <-ctx.Done():
+		}
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			guard("cancel", sc.Cancel)
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-exited
+	}
+}
+
+// backoff is a capped exponential delay: min, 2·min, 4·min, … max.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// sleep waits for d or until ctx is done, and reports whether it slept the
+// whole time.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func isCardGone(err error) bool { return errors.Is(err, ErrCardRemoved) }
