@@ -25,11 +25,16 @@ var errInvalid = errors.New("invalid input")
 const usage = `nfcd — NFC daemon for NTAG 424 DNA tags
 
 Usage:
+  nfcd run [--simulate] [flags]  run the daemon (WebSocket API and kiosk page)
   nfcd verify [flags] URL...     verify SUN URLs (see nfcd verify -h)
   nfcd verify --batch            JSON Lines on stdin → JSON Lines on stdout
   nfcd readers [--json]          list readers with state, ATR and matched quirks
   nfcd watch [--json] [flags]    print reader events and verified tag reads
   nfcd vtag [flags]              present a virtual NTAG 424 DNA to the vpcd reader
+  nfcd token create|list|revoke   manage WebSocket API tokens
+  nfcd key show                  print the verdict signing public key
+  nfcd history [--uid] [--since] print the audit log
+  nfcd service install|...       install nfcd as a system service
   nfcd version                   print the version
 
 `
@@ -56,6 +61,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "verify":
 		return runVerify(rest, stdin, stdout, stderr)
+	case "run":
+		return runRun(rest, stdout, stderr)
+	case "token":
+		return runToken(rest, stdout, stderr)
+	case "key":
+		return runKey(rest, stdout, stderr)
+	case "history":
+		return runHistory(rest, stdout, stderr)
+	case "service":
+		return runServiceCmd(rest, stdout, stderr)
 	case "readers":
 		return runReaders(rest, stdout, stderr)
 	case "vtag":

@@ -31,6 +31,7 @@ import (
 // rig runs a Pipeline over the real pcscd and collects its events.
 type rig struct {
 	t      *testing.T
+	added  map[string]bool // readers whose reader_added has been seen
 	events chan Event
 	cancel context.CancelFunc
 	done   chan error
@@ -53,7 +54,7 @@ func startRig(t *testing.T, include ...string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, events: make(chan Event, 4096), cancel: cancel, done: make(chan error, 1)}
+	r := &rig{t: t, added: map[string]bool{}, events: make(chan Event, 4096), cancel: cancel, done: make(chan error, 1)}
 	p := New(Config{
 		Source:   PCSC{M: mon},
 		Profiles: demoProfiles(t),
@@ -72,8 +73,16 @@ func startRig(t *testing.T, include ...string) *rig {
 			t.Error("Pipeline.Run did not return within 5 s of cancel")
 		}
 	})
-	r.waitFor(func(ev Event) bool { return ev.Type == TypeReaderAdded && ev.Reader == vpcdtest.Slot0 }, 5*time.Second)
+	r.waitReader(vpcdtest.Slot0)
 	return r
+}
+
+// waitReader waits until reader has been added.
+func (r *rig) waitReader(reader string) {
+	r.t.Helper()
+	if !r.added[reader] {
+		r.waitFor(func(ev Event) bool { return ev.Type == TypeReaderAdded && ev.Reader == reader }, 5*time.Second)
+	}
 }
 
 // waitFor returns the first event matching ok, failing after timeout.
@@ -83,6 +92,9 @@ func (r *rig) waitFor(ok func(Event) bool, timeout time.Duration) Event {
 	for {
 		select {
 		case ev := <-r.events:
+			if ev.Type == TypeReaderAdded {
+				r.added[ev.Reader] = true
+			}
 			if ok(ev) {
 				return ev
 			}
@@ -236,7 +248,7 @@ func TestPCSCDScenarios(t *testing.T) {
 // from both, with per-reader counters in order.
 func TestPCSCDTwoReaders(t *testing.T) {
 	r := startRig(t)
-	r.waitFor(func(ev Event) bool { return ev.Type == TypeReaderAdded && ev.Reader == vpcdtest.Slot1 }, 5*time.Second)
+	r.waitReader(vpcdtest.Slot1)
 	const taps = 15
 	cards := map[string]*vtag.Card{
 		vpcdtest.Slot0: newCard(t, vtag.Config{UID: [7]byte{4, 0, 0, 0, 0, 0, 1}}),
@@ -305,6 +317,7 @@ func TestPCSCDRestart(t *testing.T) {
 		t.Fatalf("before restart: %s %v", ev.Type, ev.Err)
 	}
 	restartPCSCD(t)
+	r.added = map[string]bool{}
 	r.waitFor(func(ev Event) bool { return ev.Type == TypeReaderAdded && ev.Reader == vpcdtest.Slot0 }, 10*time.Second)
 	ev := r.tap(vpcdtest.Slot0Addr, vpcdtest.Slot0, card)
 	if ev.Type != TypeTag || ev.Tag.Verdict != Authentic || ev.Tag.Ctr != 2 {

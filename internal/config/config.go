@@ -1,0 +1,139 @@
+// Package config loads the daemon's configuration file (TOML). Every key is
+// optional; a missing file section means its default.
+//
+//	listen = "127.0.0.1:7424"            # loopback only unless allow_non_loopback
+//	allow_non_loopback = false
+//	allowed_origins = ["https://pos.example"]  # besides the daemon's own pages
+//	originality = false                  # GetVersion + Read_Sig per tap
+//	feedback = false                     # reader beep/LED with the verdict
+//	include_readers = ["*ACR1252*"]      # globs; empty = every reader
+//	exclude_readers = ["*SAM*"]
+//	audit_max_age = "2160h"              # 90 days
+//	audit_max_entries = 100000
+//	simulate_interval = "3s"             # nfcd run --simulate tap period
+//
+//	[[profile]]                          # as in `nfcd verify --profile`
+//	name = "store-tags"
+//	match = "https://sdm.example/tag"
+//	mode = "enc"
+//	sdm_file_read_key = "…"
+//	sdm_meta_read_key = "…"
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/nfcd/nfcd/internal/profile"
+)
+
+// DefaultListen is where the daemon serves its WebSocket API and pages.
+const DefaultListen = "127.0.0.1:7424"
+
+// Config is the daemon configuration.
+type Config struct {
+	Listen           string         `toml:"listen"`
+	AllowNonLoopback bool           `toml:"allow_non_loopback"`
+	AllowedOrigins   []string       `toml:"allowed_origins"`
+	Originality      bool           `toml:"originality"`
+	Feedback         bool           `toml:"feedback"`
+	IncludeReaders   []string       `toml:"include_readers"`
+	ExcludeReaders   []string       `toml:"exclude_readers"`
+	AuditMaxAge      Duration       `toml:"audit_max_age"`
+	AuditMaxEntries  int            `toml:"audit_max_entries"`
+	SimulateInterval Duration       `toml:"simulate_interval"`
+	Profiles         []profile.Spec `toml:"profile"`
+}
+
+// Duration is a time.Duration written as "3s", "90m" or "2160h".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Default returns the configuration used without a file.
+func Default() Config {
+	return Config{Listen: DefaultListen, SimulateInterval: Duration{3 * time.Second}}
+}
+
+// Load reads and validates the file at path. Errors name the file and the
+// offending key but never quote key material.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse decodes and validates a configuration; name is used in errors.
+func Parse(name string, b []byte) (Config, error) {
+	c := Default()
+	md, err := toml.Decode(string(b), &c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return Config{}, fmt.Errorf("config: %s: TOML syntax error at line %d, column %d", name, pe.Position.Line, pe.Position.Col)
+		}
+		return Config{}, fmt.Errorf("config: %s: %v", name, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return Config{}, fmt.Errorf("config: %s: unknown key %q", name, und[0].String())
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config: %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// Validate checks the listen address and the profiles.
+func (c *Config) Validate() error {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %v", err)
+	}
+	if !c.AllowNonLoopback {
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("listen: %s is not a loopback address (set allow_non_loopback = true to expose the API)", host)
+		}
+	}
+	if c.SimulateInterval.Duration <= 0 {
+		return errors.New("simulate_interval: must be positive")
+	}
+	for i, p := range c.Profiles {
+		if _, err := p.Compile(false); err != nil {
+			name := p.Name
+			if name == "" {
+				name = fmt.Sprintf("#%d", i+1)
+			}
+			return fmt.Errorf("profile %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// CompileProfiles compiles the configured profiles in order.
+func (c *Config) CompileProfiles() (profile.Set, error) {
+	set := make(profile.Set, 0, len(c.Profiles))
+	for _, s := range c.Profiles {
+		p, err := s.Compile(false)
+		if err != nil {
+			return nil, err
+		}
+		set = append(set, p)
+	}
+	return set, nil
+}

@@ -1,0 +1,297 @@
+// Package verdict signs tag verdicts so that a point-of-sale backend can
+// check that a tag.read event really came from this daemon.
+//
+// The signature is Ed25519 over a canonical encoding of the verdict fields
+// and the signing key's ID (see Canonical). The encoding is chosen so that
+// a browser or Node.js reproduces it byte for byte with JSON.stringify of an
+// object literal written in the fixed key order: no canonicalisation
+// library is needed on the verifying side. docs/signed-verdicts.md
+// describes the wire form and has Go and WebCrypto verification snippets.
+package verdict
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Version is the canonical encoding version, the "v" member of the signed
+// bytes. A change to the encoding gets a new version.
+const Version = 1
+
+// Alg names the signature algorithm in the wire form's "signature" object.
+const Alg = "Ed25519"
+
+// TimeLayout formats Verdict.Time: RFC 3339 in UTC with exactly three
+// fractional digits, e.g. "2026-12-01T10:00:00.123Z". It is the shape of
+// JavaScript's Date.prototype.toISOString for years 0000–9999.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+var (
+	// ErrBadSignature is returned by Verify and Payload.Open when the
+	// signature does not verify, or is not 64 bytes of unpadded base64url.
+	// It never says which field or byte differed.
+	ErrBadSignature = errors.New("verdict: bad signature")
+
+	// ErrBadKey is returned for a public key that is not 32 bytes.
+	ErrBadKey = errors.New("verdict: public key is not 32 bytes")
+
+	// ErrMalformed is returned by Payload.Open for a payload whose
+	// algorithm or time is not in the form the daemon sends.
+	ErrMalformed = errors.New("verdict: malformed signed payload")
+)
+
+// Verdict is what the daemon concluded about one tag read: the signed part
+// of a tag.read event. Stream metadata (seq, stream) is deliberately not
+// part of it: it is per connection and per run, not a property of the tap.
+type Verdict struct {
+	Reader string
+	// UID is the tag UID in upper-case hex; it may be empty.
+	UID string
+	// Ctr is the SDM read counter, or nil when the tag did not report one
+	// (encoded as JSON null).
+	Ctr *uint32
+	URL string
+	// Verdict is one of authentic, counterfeit, replayed, malformed or
+	// unknown_profile. Canonical does not restrict it.
+	Verdict string
+	Reason  string
+	// Time is when the verdict was reached. Only milliseconds are signed,
+	// in UTC (TimeLayout); finer precision and the zone are dropped.
+	Time time.Time
+}
+
+// Canonical returns the bytes that Sign signs: the UTF-8 encoding of the
+// JSON object
+//
+//	{"v":1,"key_id":K,"reader":R,"uid":U,"ctr":C,"url":L,"verdict":V,"reason":S,"time":T}
+//
+// with the members in exactly this order and no whitespace. C is a decimal
+// number or null; T is v.Time in TimeLayout; every other value is a string,
+// encoded the way ECMAScript's JSON.stringify (ECMA-262 §25.5.2.3,
+// QuoteJSONString) encodes it:
+//
+//   - `"` and `\` become `\"` and `\\`;
+//   - U+0008, U+0009, U+000A, U+000C, U+000D become \b \t \n \f \r;
+//   - other code points below U+0020 become \u00XX with lower-case hex;
+//   - everything else, including U+007F, U+2028, U+2029, `<`, `>`, `&` and
+//     all non-ASCII characters, is written as itself in UTF-8.
+//
+// JSON.stringify also escapes lone surrogates, which a Go string cannot
+// hold. A Go string can hold invalid UTF-8 instead: each byte that does not
+// start a valid UTF-8 sequence is replaced by U+FFFD before encoding, which
+// is exactly what encoding/json does when the daemon puts the same string
+// on the wire. So a verifier that parses the event and re-encodes the
+// fields with JSON.stringify gets identical bytes.
+func Canonical(v Verdict, keyID string) []byte {
+	return AppendCanonical(make([]byte, 0, canonicalSize(v, keyID)), v, keyID)
+}
+
+// AppendCanonical appends Canonical(v, keyID) to dst and returns the
+// extended slice.
+func AppendCanonical(dst []byte, v Verdict, keyID string) []byte {
+	dst = append(dst, `{"v":`...)
+	dst = strconv.AppendInt(dst, Version, 10)
+	dst = append(dst, `,"key_id":`...)
+	dst = appendString(dst, keyID)
+	dst = append(dst, `,"reader":`...)
+	dst = appendString(dst, v.Reader)
+	dst = append(dst, `,"uid":`...)
+	dst = appendString(dst, v.UID)
+	dst = append(dst, `,"ctr":`...)
+	if v.Ctr == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = strconv.AppendUint(dst, uint64(*v.Ctr), 10)
+	}
+	dst = append(dst, `,"url":`...)
+	dst = appendString(dst, v.URL)
+	dst = append(dst, `,"verdict":`...)
+	dst = appendString(dst, v.Verdict)
+	dst = append(dst, `,"reason":`...)
+	dst = appendString(dst, v.Reason)
+	dst = append(dst, `,"time":"`...)
+	dst = v.Time.UTC().AppendFormat(dst, TimeLayout)
+	return append(dst, `"}`...)
+}
+
+// canonicalSize is a close upper bound of len(Canonical(v, keyID)) for
+// strings that need no escaping, so Canonical allocates once in the common
+// case.
+func canonicalSize(v Verdict, keyID string) int {
+	const fixed = len(`{"v":1,"key_id":"","reader":"","uid":"","ctr":4294967295,"url":"","verdict":"","reason":"","time":"2006-01-02T15:04:05.000Z"}`)
+	return fixed + len(keyID) + len(v.Reader) + len(v.UID) + len(v.URL) + len(v.Verdict) + len(v.Reason)
+}
+
+// appendString appends s as a JSON string, quoted as JSON.stringify quotes
+// it (see Canonical).
+func appendString(dst []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				// Invalid UTF-8: one U+FFFD per bad byte, as
+				// encoding/json writes it on the wire.
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, "\uFFFD"...)
+				i++
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		if c >= 0x20 && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// Sign signs the canonical encoding of v and keyID with priv and returns
+// the signature in unpadded base64url (86 characters). It panics if priv is
+// not an Ed25519 private key of the right length, a programmer error.
+func Sign(priv ed25519.PrivateKey, keyID string, v Verdict) (sig string) {
+	// A typical verdict (reader name, SUN URL) encodes to about 300 bytes;
+	// the stack buffer keeps those allocation-free.
+	var buf [512]byte
+	msg := AppendCanonical(buf[:0], v, keyID)
+	s := ed25519.Sign(priv, msg)
+	return base64.RawURLEncoding.EncodeToString(s)
+}
+
+// sigEncoding rejects padding and non-zero trailing bits, so that exactly
+// one text form of each signature verifies.
+var sigEncoding = base64.RawURLEncoding.Strict()
+
+// Verify checks that sig (unpadded base64url) is pub's signature of the
+// canonical encoding of v and keyID. It returns ErrBadSignature when it is
+// not, and ErrBadKey when pub is not 32 bytes.
+//
+// keyID is part of the signed bytes, so a signature made under another key
+// ID fails. Verify does not require keyID to equal KeyID(pub): the caller
+// picks pub by the key ID it trusts.
+func Verify(pub ed25519.PublicKey, keyID string, v Verdict, sig string) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return ErrBadKey
+	}
+	if sigEncoding.DecodedLen(len(sig)) != ed25519.SignatureSize {
+		return ErrBadSignature
+	}
+	var s [ed25519.SignatureSize]byte
+	if n, err := sigEncoding.Decode(s[:], []byte(sig)); err != nil || n != len(s) {
+		return ErrBadSignature
+	}
+	var buf [512]byte
+	if !ed25519.Verify(pub, AppendCanonical(buf[:0], v, keyID), s[:]) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// KeyID returns the ID of a verdict signing key: the first 8 bytes of
+// SHA-256 of the 32-byte public key, in lower-case hex. It is the key ID
+// internal/store's SigningKey reports for the daemon's key.
+func KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return hex.EncodeToString(sum[:8])
+}
+
+// Signature is the "signature" member of a signed tag.read payload.
+type Signature struct {
+	Alg   string `json:"alg"` // always Alg
+	KeyID string `json:"key_id"`
+	Sig   string `json:"sig"` // unpadded base64url
+}
+
+// Payload is the signed part of a tag.read event payload, in its JSON wire
+// form. The daemon may add further members by embedding it in a larger
+// struct; encoding/json promotes the embedded fields.
+type Payload struct {
+	Reader    string    `json:"reader"`
+	UID       string    `json:"uid"`
+	Ctr       *uint32   `json:"ctr"`
+	URL       string    `json:"url"`
+	Verdict   string    `json:"verdict"`
+	Reason    string    `json:"reason"`
+	Time      string    `json:"time"` // TimeLayout
+	Signature Signature `json:"signature"`
+}
+
+// Seal signs v with priv under keyID and returns its wire form.
+func Seal(priv ed25519.PrivateKey, keyID string, v Verdict) Payload {
+	p := Payload{
+		Reader:  v.Reader,
+		UID:     v.UID,
+		URL:     v.URL,
+		Verdict: v.Verdict,
+		Reason:  v.Reason,
+		Time:    v.Time.UTC().Format(TimeLayout),
+		Signature: Signature{
+			Alg:   Alg,
+			KeyID: keyID,
+			Sig:   Sign(priv, keyID, v),
+		},
+	}
+	if v.Ctr != nil {
+		c := *v.Ctr
+		p.Ctr = &c
+	}
+	return p
+}
+
+// Open verifies p's signature with pub and returns the verdict it carries.
+// It returns ErrMalformed when the algorithm is not Alg or the time is not
+// in TimeLayout, and otherwise what Verify returns. On error the Verdict is
+// the zero value.
+func (p Payload) Open(pub ed25519.PublicKey) (Verdict, error) {
+	if p.Signature.Alg != Alg {
+		return Verdict{}, fmt.Errorf("%w: algorithm %q", ErrMalformed, p.Signature.Alg)
+	}
+	t, err := time.Parse(TimeLayout, p.Time)
+	if err != nil || t.Format(TimeLayout) != p.Time {
+		// Only the exact form signs and verifies; anything else could
+		// not have come from Seal.
+		return Verdict{}, fmt.Errorf("%w: time not in %s form", ErrMalformed, TimeLayout)
+	}
+	v := Verdict{Reader: p.Reader, UID: p.UID, URL: p.URL, Verdict: p.Verdict, Reason: p.Reason, Time: t}
+	if p.Ctr != nil {
+		c := *p.Ctr
+		v.Ctr = &c
+	}
+	if err := Verify(pub, p.Signature.KeyID, v, p.Signature.Sig); err != nil {
+		return Verdict{}, err
+	}
+	return v, nil
+}
