@@ -186,4 +186,3 @@ func runHistory(args []string, stdout, stderr io.Writer) error {
 	}
 	return tw.Flush()
 }
-

@@ -25,8 +25,8 @@ import (
 	"github.com/nfcd/nfcd/internal/tap"
 	"github.com/nfcd/nfcd/internal/token"
 	"github.com/nfcd/nfcd/internal/verdict"
-	"github.com/nfcd/nfcd/web"
 	"github.com/nfcd/nfcd/internal/ws"
+	"github.com/nfcd/nfcd/web"
 )
 
 // Verdicts beyond the tap package's: an authentic SUN whose counter is not
