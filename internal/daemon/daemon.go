@@ -377,7 +377,7 @@ func (d *Daemon) readerList() []readerState {
 
 // Readers implements ws.Backend.
 func (d *Daemon) Readers(context.Context) (any, error) {
-	return map[string]any{"readers": d.readerList()}, nil
+	return d.readerList(), nil
 }
 
 // PublicKey returns the verdict signing public key of the state directory

@@ -98,5 +98,5 @@ func (d *Daemon) History(ctx context.Context, raw json.RawMessage) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"entries": Entries(es)}, nil
+	return Entries(es), nil
 }
