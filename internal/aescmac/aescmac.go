@@ -8,108 +8,97 @@
 package aescmac
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/subtle"
+	"encoding/binary"
+	"unsafe"
 )
 
 // Size is the length of an AES-CMAC tag in bytes.
-const Size = aes.BlockSize
+const Size = 16
 
 // rb is the SP 800-38B constant R_128 used to derive the subkeys.
 const rb = 0x87
 
 // MAC is an AES-CMAC key: the expanded AES key and the subkeys K1 and K2.
-// The zero value is not usable; call New or Init. A MAC is safe for
-// concurrent use once initialised, because Sum keeps its state on the stack.
+// The zero value is not usable; call New or Init. A MAC is a plain value:
+// it can live on the stack, and where AES-NI is available neither Init nor
+// Sum allocates. It is safe for concurrent use once initialised.
 type MAC struct {
-	block  cipher.Block
+	blk    Block
 	k1, k2 [Size]byte
 }
 
-// New returns a MAC for the 16-byte key. It panics if key is not 16 bytes:
-// keys are fixed-size arrays everywhere in nfcd, so a wrong length is a
-// programmer error.
+// New returns a MAC for the 16-byte key.
 func New(key *[16]byte) *MAC {
 	m := new(MAC)
 	m.Init(key)
 	return m
 }
 
-// Init sets m up for key. It lets a caller keep a MAC on the stack; the only
-// allocation is the AES key schedule inside crypto/aes.
+// Init sets m up for key.
 func (m *MAC) Init(key *[16]byte) {
-	b, err := aes.NewCipher(key[:])
-	if err != nil {
-		panic("aescmac: " + err.Error()) // unreachable: the key is 16 bytes
-	}
-	m.InitBlock(b)
-}
-
-// InitBlock sets m up with an already expanded AES-128 block cipher.
-func (m *MAC) InitBlock(b cipher.Block) {
-	m.block = b
+	m.blk.Init(key, false)
 	// SP 800-38B §6.1: L = CIPH_K(0^128); K1 = L<<1 (^Rb); K2 = K1<<1 (^Rb).
-	// L passes through m.k2 so that no buffer escapes through the interface
-	// call (cipher.Block hides the concrete type from escape analysis).
-	clear(m.k1[:])
-	b.Encrypt(m.k2[:], m.k1[:])
-	shift(&m.k1, &m.k2)
+	var l [Size]byte
+	m.blk.Encrypt(&l, &l)
+	shift(&m.k1, &l)
 	shift(&m.k2, &m.k1)
 }
 
-// Block returns the expanded AES cipher behind m.
-func (m *MAC) Block() cipher.Block { return m.block }
+// Block returns the expanded AES key behind m.
+func (m *MAC) Block() *Block { return &m.blk }
 
-// shift sets dst to src<<1 in GF(2^128), xoring in Rb when the top bit falls off.
+// shift sets dst to src<<1 in GF(2^128), xoring in Rb when the top bit
+// falls off, in constant time.
 func shift(dst, src *[Size]byte) {
-	var carry byte
-	for i := Size - 1; i >= 0; i-- {
-		b := src[i]
-		dst[i] = b<<1 | carry
-		carry = b >> 7
-	}
-	// Constant time: mask is 0xFF when the shifted-out bit was set.
-	dst[Size-1] ^= rb & -carry
+	hi := binary.BigEndian.Uint64(src[:8])
+	lo := binary.BigEndian.Uint64(src[8:])
+	carry := hi >> 63
+	hi = hi<<1 | lo>>63
+	lo = lo<<1 ^ (rb & -carry)
+	binary.BigEndian.PutUint64(dst[:8], hi)
+	binary.BigEndian.PutUint64(dst[8:], lo)
 }
 
-// Sum returns the full 16-byte CMAC of msg. It allocates its 16-byte
-// state, because buffers handed to a cipher.Block method escape; hot paths
-// use SumTo with state they own.
+// SumString returns the full 16-byte CMAC of the bytes of s. It lets the
+// SUN verifier MAC a window of the URL string in place: Sum only reads
+// msg, so viewing the string's bytes without a copy is safe. (A generic
+// Sum over string|[]byte would do without unsafe, but escape analysis
+// cannot see through generic shape calls and would move every caller's
+// buffers to the heap.)
+func (m *MAC) SumString(s string) [Size]byte {
+	return m.Sum(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+// Sum returns the full 16-byte CMAC of msg.
 func (m *MAC) Sum(msg []byte) [Size]byte {
-	x := new([Size]byte)
-	sum(m, x, msg)
-	return *x
-}
-
-// SumTo writes the CMAC of msg to x without allocating.
-func (m *MAC) SumTo(x *[Size]byte, msg []byte) { sum(m, x, msg) }
-
-// SumStringTo writes the CMAC of the bytes of s to x without allocating. It
-// lets the SUN verifier MAC a window of the URL string in place.
-func (m *MAC) SumStringTo(x *[Size]byte, s string) { sum(m, x, s) }
-
-func sum[T string | []byte](m *MAC, x *[Size]byte, msg T) {
-	var blk [Size]byte
-	clear(x[:])
+	var x [Size]byte
 	// SP 800-38B §6.2: every complete block but the last is chained as CBC.
 	for len(msg) > Size {
-		copy(blk[:], msg[:Size])
-		subtle.XORBytes(x[:], x[:], blk[:])
-		m.block.Encrypt(x[:], x[:])
+		xor16(&x, (*[Size]byte)(msg))
+		m.blk.Encrypt(&x, &x)
 		msg = msg[Size:]
 	}
 	// The last block: complete → xor K1; partial or empty → pad 10* and xor K2.
-	n := copy(blk[:], msg)
-	k := &m.k1
-	if n < Size {
-		blk[n] = 0x80
-		clear(blk[n+1:])
-		k = &m.k2
+	if len(msg) == Size {
+		xor16(&x, (*[Size]byte)(msg))
+		xor16(&x, &m.k1)
+	} else {
+		var last [Size]byte
+		copy(last[:], msg)
+		last[len(msg)] = 0x80
+		xor16(&x, &last)
+		xor16(&x, &m.k2)
 	}
-	subtle.XORBytes(x[:], x[:], blk[:])
-	subtle.XORBytes(x[:], x[:], k[:])
-	m.block.Encrypt(x[:], x[:])
+	m.blk.Encrypt(&x, &x)
+	return x
+}
+
+// xor16 sets x ^= y, a word at a time.
+func xor16(x, y *[Size]byte) {
+	a := binary.LittleEndian.Uint64(x[:8]) ^ binary.LittleEndian.Uint64(y[:8])
+	b := binary.LittleEndian.Uint64(x[8:]) ^ binary.LittleEndian.Uint64(y[8:])
+	binary.LittleEndian.PutUint64(x[:8], a)
+	binary.LittleEndian.PutUint64(x[8:], b)
 }
 
 // Truncate returns the 8-byte MACt used by NTAG 424 DNA and DESFire EV2:

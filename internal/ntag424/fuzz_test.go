@@ -1,6 +1,7 @@
 package ntag424
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/nfcd/nfcd/internal/testvectors"
@@ -36,7 +37,7 @@ func FuzzVerify(f *testing.F) {
 		for _, p := range profiles {
 			r, err := p.Verify(url)
 			if err != nil {
-				if r != (Result{}) {
+				if !reflect.DeepEqual(r, Result{}) {
 					t.Fatalf("Verify(%q) = %+v with error %v, want the zero Result", url, r, err)
 				}
 				if reason := Reason(err); reason == "ok" || reason[:4] == "erro" {
@@ -44,7 +45,7 @@ func FuzzVerify(f *testing.F) {
 				}
 				continue
 			}
-			if r2, err2 := p.Verify(url); err2 != nil || r2 != r {
+			if r2, err2 := p.Verify(url); err2 != nil || !reflect.DeepEqual(r2, r) {
 				t.Fatalf("Verify(%q) not reproducible: %+v, %v", url, r2, err2)
 			}
 		}

@@ -1,10 +1,11 @@
 package ntag424
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
+	"crypto/subtle"
 	"io"
 	"strings"
+
+	"github.com/nfcd/nfcd/internal/aescmac"
 )
 
 // TagData is what a tag mirrors into its URL at read time.
@@ -102,7 +103,7 @@ func (p *Profile) MirrorURL(base string, d TagData, rand io.Reader) (string, err
 		if i < 0 {
 			return "", formatErr("mac_input_start", "names no mirrored parameter")
 		}
-		start = q.vals[i].start
+		start = q.val(i).start
 	}
 	mac := p.sdmMAC(&r, url[start:])
 	return url + upperHex(mac[:]), nil
@@ -131,9 +132,9 @@ func (p *Profile) encryptPICC(r *Result, rand io.Reader) ([]byte, error) {
 		}
 		return out, nil
 	}
-	out := make([]byte, 16)
-	p.meta.Encrypt(out, pt[:])
-	return out, nil
+	var ct [16]byte
+	p.meta.Encrypt(&ct, &pt)
+	return ct[:], nil
 }
 
 // encryptFile encrypts SDMENCFileData with the session encryption key.
@@ -141,7 +142,7 @@ func (p *Profile) encryptFile(w *work, fileKey *Key, r *Result, pt []byte) ([]by
 	ct := make([]byte, len(pt))
 	if p.layout.Crypto == CryptoLRP {
 		ctr := [6]byte{byte(r.Ctr), byte(r.Ctr >> 8), byte(r.Ctr >> 16)}
-		_, err := p.lrp.session(w, fileKey).EncryptLRICB(ct, pt, 1, ctr[:], false)
+		_, err := p.lrp.session(w.sv, fileKey).EncryptLRICB(ct, pt, 1, ctr[:], false)
 		return ct, err
 	}
 	file := &p.file
@@ -150,13 +151,20 @@ func (p *Profile) encryptFile(w *work, fileKey *Key, r *Result, pt []byte) ([]by
 		file = &w.ses
 	}
 	w.sv[0], w.sv[1] = 0xC3, 0x3C
-	var encKey [16]byte
-	file.SumTo(&encKey, w.sv[:])
-	blk, _ := aes.NewCipher(encKey[:])
+	encKey := file.Sum(w.sv[:])
+	var blk aescmac.Block
+	blk.Init(&encKey, false)
 	var iv [16]byte
 	iv[0], iv[1], iv[2] = byte(r.Ctr), byte(r.Ctr>>8), byte(r.Ctr>>16)
-	blk.Encrypt(iv[:], iv[:])
-	cipher.NewCBCEncrypter(blk, iv[:]).CryptBlocks(ct, pt)
+	blk.Encrypt(&iv, &iv)
+	// AES-CBC encryption, the inverse of decryptFileAES.
+	for i := 0; i+16 <= len(pt); i += 16 {
+		var b [16]byte
+		subtle.XORBytes(b[:], pt[i:i+16], iv[:])
+		blk.Encrypt(&b, &b)
+		copy(ct[i:], b[:])
+		iv = b
+	}
 	return ct, nil
 }
 

@@ -1,11 +1,8 @@
 package ntag424
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/subtle"
 	"strconv"
-	"sync"
 
 	"github.com/nfcd/nfcd/internal/aescmac"
 )
@@ -44,9 +41,11 @@ type Profile struct {
 	diverse  bool
 	divInput []byte
 	master   Key
-	file     aescmac.MAC  // CMAC under SDMFileReadKey: session keys (AES)
-	meta     cipher.Block // SDMMetaReadKey: PICCData decryption (AES)
-	lrp      lrpKeys      // LRP state (CryptoLRP)
+	file     aescmac.MAC   // CMAC under SDMFileReadKey: session keys (AES)
+	meta     aescmac.Block // SDMMetaReadKey: PICCData decryption (AES)
+	lrp      lrpKeys       // LRP state (CryptoLRP)
+	// wanted are the URL parameters the layout reads; required must be there.
+	wanted, required []wantedParam
 }
 
 // NewProfile validates l and prepares the keys. The error is a
@@ -61,13 +60,14 @@ func NewProfile(l Layout, k Keys) (*Profile, error) {
 		return nil, formatErr("div_input", "AN10922 input longer than 31 bytes")
 	}
 	p := &Profile{layout: l, diverse: k.Diversify, divInput: append([]byte(nil), k.DivInput...)}
+	p.wanted, p.required = wantedParams(&p.layout)
 	switch l.Crypto {
 	case CryptoAES:
 		if !k.Diversify {
 			p.file.Init((*[16]byte)(&k.FileRead))
 		}
 		if l.Mode != ModePlain {
-			p.meta, _ = aes.NewCipher(k.MetaRead[:]) // 16-byte key: cannot fail
+			p.meta.Init((*[16]byte)(&k.MetaRead), true)
 		}
 	case CryptoLRP:
 		p.lrp.init(&k.FileRead, &k.MetaRead, k.Diversify, l.Mode != ModePlain)
@@ -94,22 +94,17 @@ type Result struct {
 	PICCDataTag    byte
 	HasPICCDataTag bool
 
-	fileLen  int
-	fileData [MaxFileData]byte
+	fileData []byte
 }
 
 // FileData returns the decrypted SDMENCFileData (ModeEncFile), or nil.
 func (r *Result) FileData() []byte {
-	if r.fileLen == 0 {
-		return nil
-	}
-	return r.fileData[:r.fileLen]
+	return r.fileData
 }
 
-// work is the per-verify scratch state. Buffers handed to a cipher.Block
-// escape to the heap, so they live here, recycled through a pool, instead of
-// on the stack: that keeps Verify at one allocation (the session key
-// schedule crypto/aes builds).
+// work is the per-verify scratch state. It lives on Verify's stack: the
+// AES-NI block functions let no buffer escape, so a verify allocates
+// nothing.
 type work struct {
 	ses     aescmac.MAC
 	sv, x   [16]byte
@@ -119,10 +114,8 @@ type work struct {
 	picc    [24]byte
 	divBuf  [32]byte
 	fileKey Key
-	enc     [MaxFileData]byte
+	enc     []byte // SDMENCFileData, decrypted in place (ModeEncFile only)
 }
-
-var workPool = sync.Pool{New: func() any { return new(work) }}
 
 // Verify checks the SUN message in rawURL, exactly as the tag delivered it.
 // On success it returns the tag's identity and counter; otherwise the zero
@@ -132,13 +125,69 @@ var workPool = sync.Pool{New: func() any { return new(work) }}
 // Verify does not check the counter against earlier taps: replay detection
 // needs durable state and belongs to the caller.
 func (p *Profile) Verify(rawURL string) (Result, error) {
-	w := workPool.Get().(*work)
-	defer workPool.Put(w)
+	var w work
 	var r Result
-	if err := p.verify(rawURL, w, &r); err != nil {
+	if err := p.verify(rawURL, &w, &r); err != nil {
 		return Result{}, err
 	}
 	return r, nil
+}
+
+// Parameter slots a layout can want, in the order missing ones are
+// reported.
+const (
+	slotCMAC = iota
+	slotUID
+	slotCtr
+	slotPICC
+	slotEnc
+	slotTT
+	slotMACStart // the parameter named by MACInputStart
+	slotMACAlias // its alias when MACInputStart is a logical name ("enc")
+	numSlots
+)
+
+var slotFields = [numSlots]string{"cmac", "uid", "ctr", "picc_data", "enc", "tt", "mac_input_start", "mac_input_start"}
+
+// wantedParam is a URL parameter name the layout reads into slot.
+type wantedParam struct {
+	name string
+	slot uint8
+}
+
+// wantedParams returns every parameter name the layout reads, and the
+// subset that must be present, in reporting order.
+func wantedParams(l *Layout) (wanted, required []wantedParam) {
+	add := func(name string, slot uint8, req bool) {
+		w := wantedParam{name, slot}
+		wanted = append(wanted, w)
+		if req {
+			required = append(required, w)
+		}
+	}
+	add(l.Names.CMAC, slotCMAC, true)
+	switch l.Mode {
+	case ModePlain:
+		add(l.Names.UID, slotUID, true)
+		if !l.NoCtr {
+			add(l.Names.Ctr, slotCtr, true)
+		}
+	default:
+		add(l.Names.PICCData, slotPICC, true)
+		if l.Mode == ModeEncFile {
+			add(l.Names.Enc, slotEnc, true)
+		}
+	}
+	if l.TTParam {
+		add(l.Names.TT, slotTT, true)
+	}
+	if !l.emptyWindow() {
+		add(l.MACInputStart, slotMACStart, false)
+		if alias, ok := l.Names.byLogical(l.MACInputStart); ok && alias != l.MACInputStart {
+			add(alias, slotMACAlias, false)
+		}
+	}
+	return wanted, required
 }
 
 // params are the positions of the SUN parameters in the URL.
@@ -154,57 +203,36 @@ func (p *Profile) locate(rawURL string, q *query) (params, error) {
 	if err := parseQuery(rawURL, q); err != nil {
 		return ps, err
 	}
-	find := func(field, name string) (span, error) {
-		i := q.lookup(rawURL, name)
-		if i < 0 {
-			return span{}, formatErr(field, "missing parameter "+quoteName(name))
-		}
-		return q.vals[i], nil
-	}
-	var err error
-	if ps.cmac, err = find("cmac", l.Names.CMAC); err != nil {
-		return ps, err
-	}
-	switch l.Mode {
-	case ModePlain:
-		if ps.uid, err = find("uid", l.Names.UID); err != nil {
-			return ps, err
-		}
-		if !l.NoCtr {
-			if ps.ctr, err = find("ctr", l.Names.Ctr); err != nil {
-				return ps, err
+	// One pass over the parameters fills every slot the layout wants.
+	var found [numSlots]span
+	var have uint16
+	for j := 0; j < q.n; j++ {
+		name := q.name(rawURL, j)
+		for _, w := range p.wanted {
+			if len(w.name) == len(name) && w.name == name {
+				found[w.slot] = q.val(j)
+				have |= 1 << w.slot
 			}
 		}
-	case ModeEnc, ModeEncFile:
-		if ps.picc, err = find("picc_data", l.Names.PICCData); err != nil {
-			return ps, err
-		}
-		if l.Mode == ModeEncFile {
-			if ps.enc, err = find("enc", l.Names.Enc); err != nil {
-				return ps, err
-			}
-			ps.hasEnc = true
+	}
+	for _, w := range p.required {
+		if have&(1<<w.slot) == 0 {
+			return ps, formatErr(slotFields[w.slot], "missing parameter "+quoteName(w.name))
 		}
 	}
-	if l.TTParam {
-		if ps.tt, err = find("tt", l.Names.TT); err != nil {
-			return ps, err
-		}
-		ps.hasTT = true
-	}
+	ps.cmac, ps.uid, ps.ctr, ps.picc, ps.enc, ps.tt = found[slotCMAC], found[slotUID], found[slotCtr], found[slotPICC], found[slotEnc], found[slotTT]
+	ps.hasEnc, ps.hasTT = l.Mode == ModeEncFile, l.TTParam
 	// The MAC input window: SDMMACInputOffset .. SDMMACOffset (§9.3.6).
 	ps.macStart = ps.cmac.start
 	if !l.emptyWindow() {
-		i := q.lookup(rawURL, l.MACInputStart)
-		if i < 0 {
-			if alias, ok := l.Names.byLogical(l.MACInputStart); ok {
-				i = q.lookup(rawURL, alias)
-			}
-		}
-		if i < 0 {
+		switch {
+		case have&(1<<slotMACStart) != 0:
+			ps.macStart = found[slotMACStart].start
+		case have&(1<<slotMACAlias) != 0:
+			ps.macStart = found[slotMACAlias].start
+		default:
 			return ps, formatErr("mac_input_start", "missing parameter "+quoteName(l.MACInputStart))
 		}
-		ps.macStart = q.vals[i].start
 		if ps.macStart > ps.cmac.start {
 			return ps, formatErr("mac_input_start", "window starts after the MAC")
 		}
@@ -246,7 +274,6 @@ func (p *Profile) verify(rawURL string, w *work, r *Result) error {
 		r.TT = [2]byte{rawURL[ps.tt.start], rawURL[ps.tt.start+1]}
 		r.HasTT = true
 	}
-	var encLen int
 	if ps.hasEnc {
 		n := ps.enc.len()
 		if n == 0 || n%32 != 0 {
@@ -255,8 +282,10 @@ func (p *Profile) verify(rawURL string, w *work, r *Result) error {
 		if n/2 > MaxFileData {
 			return formatErr("enc", "longer than "+strconv.Itoa(2*MaxFileData)+" hex digits")
 		}
-		encLen = n / 2
-		if !decodeHex(w.enc[:encLen], rawURL[ps.enc.start:ps.enc.end]) {
+		// The one allocation of an encfile verify: decrypted in place, it
+		// becomes the Result's file data.
+		w.enc = make([]byte, n/2)
+		if !decodeHex(w.enc, rawURL[ps.enc.start:ps.enc.end]) {
 			return formatErr("enc", "not upper-case hex")
 		}
 	}
@@ -289,7 +318,7 @@ func (p *Profile) verify(rawURL string, w *work, r *Result) error {
 				return err
 			}
 		} else {
-			p.meta.Decrypt(w.x[:], w.picc[:16]) // AES-CBC, IV = 0, one block
+			p.meta.Decrypt(&w.x, (*[16]byte)(w.picc[:16])) // AES-CBC, IV = 0, one block
 		}
 		if err := parsePICCData(&w.x, r); err != nil {
 			return err
@@ -304,16 +333,16 @@ func (p *Profile) verify(rawURL string, w *work, r *Result) error {
 	var macOK bool
 	switch l.Crypto {
 	case CryptoAES:
-		macOK = p.verifyAES(w, fileKey, rawURL[ps.macStart:ps.cmac.start], encLen, r)
+		macOK = p.verifyAES(w, fileKey, rawURL[ps.macStart:ps.cmac.start], r)
 	case CryptoLRP:
-		macOK = p.lrp.verify(w, fileKey, rawURL[ps.macStart:ps.cmac.start], encLen, r)
+		macOK = p.lrp.verify(w, fileKey, rawURL[ps.macStart:ps.cmac.start], r)
 	}
 	if !macOK {
 		*r = Result{}
 		return ErrBadMAC
 	}
 	if l.TTInEnc {
-		if l.TTInEncOffset+2 > r.fileLen {
+		if l.TTInEncOffset+2 > len(r.fileData) {
 			*r = Result{}
 			return formatErr("tt_in_enc_offset", "beyond the decrypted file data")
 		}
@@ -383,7 +412,7 @@ func sessionVector(sv *[16]byte, c Crypto, r *Result) {
 
 // verifyAES derives the AES session keys, checks the SDMMAC over window
 // and decrypts SDMENCFileData into r (§9.3.9, AN12196 §4.3-4.4).
-func (p *Profile) verifyAES(w *work, fileKey *Key, window string, encLen int, r *Result) bool {
+func (p *Profile) verifyAES(w *work, fileKey *Key, window string, r *Result) bool {
 	file := &p.file
 	if fileKey != nil {
 		w.ses.Init((*[16]byte)(fileKey))
@@ -391,37 +420,42 @@ func (p *Profile) verifyAES(w *work, fileKey *Key, window string, encLen int, r 
 	}
 	// SesSDMFileReadMACKey = CMAC(SDMFileReadKey, SV2).
 	w.sv[0], w.sv[1] = 0x3C, 0xC3
-	file.SumTo(&w.key, w.sv[:])
+	w.key = file.Sum(w.sv[:])
 	var encKey [16]byte
-	if encLen > 0 {
+	if w.enc != nil {
 		// SesSDMFileReadENCKey = CMAC(SDMFileReadKey, SV1).
 		w.sv[0], w.sv[1] = 0xC3, 0x3C
-		file.SumTo(&w.x, w.sv[:])
-		encKey = w.x
+		encKey = file.Sum(w.sv[:])
 	}
 	t := sdmMACAES(w, window)
 	ok := subtle.ConstantTimeCompare(t[:], w.mac[:]) == 1
 	clear(w.key[:])
-	if !ok || encLen == 0 {
+	if !ok || w.enc == nil {
 		return ok
 	}
-	p.decryptFileAES(&w.x, encKey[:], w.enc[:encLen], r)
+	decryptFileAES(&w.ses, &encKey, w.enc, r)
 	clear(encKey[:])
 	return true
 }
 
 // decryptFileAES decrypts SDMENCFileData into r: AES-CBC under
 // SesSDMFileReadENCKey with IVe = E(SesSDMFileReadENCKey, SDMReadCtr (LSB
-// first) || 0^13) (NT4H2421Gx §9.3.7, AN12196 Table 4). iv is scratch.
-func (p *Profile) decryptFileAES(iv *[16]byte, encKey, enc []byte, r *Result) {
-	b, _ := aes.NewCipher(encKey) // 16-byte key: cannot fail
-	clear(iv[:])
+// first) || 0^13) (NT4H2421Gx §9.3.7, AN12196 Table 4). m is scratch for
+// the key schedule; enc is decrypted in place.
+func decryptFileAES(m *aescmac.MAC, encKey *[16]byte, enc []byte, r *Result) {
+	b := m.Block()
+	b.Init(encKey, true)
+	var iv, ct [16]byte
 	iv[0], iv[1], iv[2] = byte(r.Ctr), byte(r.Ctr>>8), byte(r.Ctr>>16)
-	b.Encrypt(iv[:], iv[:])
-	// In place in the scratch buffer: r must not reach the interface call,
-	// or escape analysis moves every Result to the heap.
-	cipher.NewCBCDecrypter(b, iv[:]).CryptBlocks(enc, enc)
-	r.fileLen = copy(r.fileData[:], enc)
+	b.Encrypt(&iv, &iv)
+	for i := 0; i+16 <= len(enc); i += 16 {
+		blk := (*[16]byte)(enc[i : i+16])
+		ct = *blk
+		b.Decrypt(blk, blk)
+		subtle.XORBytes(blk[:], blk[:], iv[:])
+		iv = ct
+	}
+	r.fileData = enc
 }
 
 // decryptFile decrypts SDMENCFileData for the tag in r with the profile's
@@ -431,18 +465,18 @@ func (p *Profile) decryptFile(r *Result, enc []byte) ([]byte, error) {
 	if len(enc) == 0 || len(enc)%16 != 0 || len(enc) > MaxFileData {
 		return nil, formatErr("enc", "bad length")
 	}
-	w := new(work)
-	copy(w.enc[:], enc)
+	var w work
+	w.enc = append([]byte(nil), enc...)
 	sessionVector(&w.sv, p.layout.Crypto, r)
 	switch p.layout.Crypto {
 	case CryptoLRP:
-		if err := p.lrp.decryptFile(w, nil, w.enc[:len(enc)], r); err != nil {
+		if err := p.lrp.decryptFile(&w, nil, w.enc, r); err != nil {
 			return nil, err
 		}
 	default:
 		w.sv[0], w.sv[1] = 0xC3, 0x3C
-		p.file.SumTo(&w.key, w.sv[:])
-		p.decryptFileAES(&w.x, w.key[:], w.enc[:len(enc)], r)
+		w.key = p.file.Sum(w.sv[:])
+		decryptFileAES(&w.ses, &w.key, w.enc, r)
 	}
 	return r.FileData(), nil
 }
@@ -451,8 +485,7 @@ func (p *Profile) decryptFile(r *Result, enc []byte) ([]byte, error) {
 // session MAC key in w.key (NT4H2421Gx §9.3.6).
 func sdmMACAES(w *work, input string) [8]byte {
 	w.ses.Init(&w.key)
-	w.ses.SumStringTo(&w.x, input)
-	return aescmac.Truncate(w.x)
+	return aescmac.Truncate(w.ses.SumString(input))
 }
 
 // sdmMAC computes the SDMMAC for the tag in r over input with the profile's
@@ -470,6 +503,6 @@ func (p *Profile) sdmMAC(r *Result, input string) [8]byte {
 		file = &w.ses
 	}
 	w.sv[0], w.sv[1] = 0x3C, 0xC3
-	file.SumTo(&w.key, w.sv[:])
+	w.key = file.Sum(w.sv[:])
 	return sdmMACAES(w, input)
 }

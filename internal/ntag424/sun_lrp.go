@@ -30,61 +30,70 @@ func (k *lrpKeys) init(file, meta *Key, diverse, enc bool) {
 // decryptPICC decrypts 24-byte LRP PICCData: an 8-byte PICCRand that is the
 // LRICB counter, then one ciphertext block under UK0 of SDMMetaReadKey, no
 // padding (NT4H2421Gx §9.3.4 in LRP mode).
+//
+// The LRP functions work on copies: their buffers reach AES through
+// cipher.Block and escape, and the AES path's scratch must stay on the
+// stack.
 func (k *lrpKeys) decryptPICC(dst *[16]byte, picc []byte) error {
 	if len(picc) != 24 {
 		return formatErr("picc_data", "want 48 hex digits for LRP")
 	}
-	if _, err := k.meta.DecryptLRICB(dst[:], picc[8:], 0, picc[:8], false); err != nil {
+	in := append([]byte(nil), picc...)
+	out := make([]byte, 16)
+	if _, err := k.meta.DecryptLRICB(out, in[8:], 0, in[:8], false); err != nil {
 		return &PICCDataError{Msg: "LRICB decryption failed"}
 	}
+	copy(dst[:], out)
 	return nil
 }
 
 // session returns the LRP session cipher: SesSDMFileReadMasterKey =
 // CMAC_LRP(SDMFileReadKey, SV) with UK0 (SDMMAC) and UK1 (SDMENCFileData).
-func (k *lrpKeys) session(w *work, fileKey *Key) *lrp.Cipher {
+func (k *lrpKeys) session(sv [16]byte, fileKey *Key) *lrp.Cipher {
 	file := k.file
 	if fileKey != nil {
-		file = lrp.New((*[16]byte)(fileKey), 1)
+		fk := new([16]byte)
+		*fk = *fileKey
+		file = lrp.New(fk, 1)
 	}
-	w.key = file.CMAC(w.sv[:])
-	ses := lrp.New(&w.key, 2)
-	clear(w.key[:])
+	key := new([16]byte)
+	*key = file.CMAC(sv[:])
+	ses := lrp.New(key, 2)
+	clear(key[:])
 	return ses
 }
 
 func (k *lrpKeys) sdmMAC(w *work, fileKey *Key, input string) [8]byte {
-	return aescmac.Truncate(k.session(w, fileKey).CMAC([]byte(input)))
+	return aescmac.Truncate(k.session(w.sv, fileKey).CMAC([]byte(input)))
 }
 
 // verify checks the LRP SDMMAC over window and decrypts SDMENCFileData.
-func (k *lrpKeys) verify(w *work, fileKey *Key, window string, encLen int, r *Result) bool {
-	ses := k.session(w, fileKey)
+func (k *lrpKeys) verify(w *work, fileKey *Key, window string, r *Result) bool {
+	ses := k.session(w.sv, fileKey)
 	t := aescmac.Truncate(ses.CMAC([]byte(window)))
 	if subtle.ConstantTimeCompare(t[:], w.mac[:]) != 1 {
 		return false
 	}
-	if encLen > 0 {
-		return k.decryptFileWith(ses, w.enc[:encLen], r) == nil
+	if w.enc != nil {
+		return k.decryptFileWith(ses, w.enc, r) == nil
 	}
 	return true
 }
 
 func (k *lrpKeys) decryptFile(w *work, fileKey *Key, enc []byte, r *Result) error {
-	return k.decryptFileWith(k.session(w, fileKey), enc, r)
+	return k.decryptFileWith(k.session(w.sv, fileKey), enc, r)
 }
 
 // decryptFileWith decrypts SDMENCFileData with LRICB under UK1 of the
 // session key, counter SDMReadCtr (LSB first) || 000000, no padding.
 func (k *lrpKeys) decryptFileWith(ses *lrp.Cipher, enc []byte, r *Result) error {
 	ctr := [6]byte{byte(r.Ctr), byte(r.Ctr >> 8), byte(r.Ctr >> 16)}
-	// In place, then copied: r must not reach the AES interface calls, or
-	// escape analysis moves every Result to the heap.
+	// In place: enc is the heap buffer that becomes the Result's file data.
 	n, err := ses.DecryptLRICB(enc, enc, 1, ctr[:], false)
 	if err != nil {
 		return &PICCDataError{Msg: "SDMENCFileData decryption failed"}
 	}
-	r.fileLen = copy(r.fileData[:], enc[:n])
+	r.fileData = enc[:n]
 	return nil
 }
 

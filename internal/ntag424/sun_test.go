@@ -2,7 +2,9 @@ package ntag424
 
 import (
 	"bytes"
+	"crypto/aes"
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/nfcd/nfcd/internal/aescmac"
@@ -48,7 +50,7 @@ func TestSUNVectors(t *testing.T) {
 				if err == nil {
 					t.Fatalf("Verify(%s) = ok, want an error", url)
 				}
-				if r != (Result{}) {
+				if !reflect.DeepEqual(r, Result{}) {
 					t.Errorf("Verify(%s) returned a non-zero Result with error %v", url, err)
 				}
 				return
@@ -161,7 +163,7 @@ func TestPICCDecryptVectors(t *testing.T) {
 			if c == CryptoLRP {
 				err = p.lrp.decryptPICC(&pt, enc)
 			} else {
-				p.meta.Decrypt(pt[:], enc)
+				p.meta.Decrypt(&pt, (*[16]byte)(enc))
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -259,8 +261,12 @@ func TestVerifyAllocations(t *testing.T) {
 	if _, err := p.Verify(url); err != nil {
 		t.Fatal(err)
 	}
-	if n := testing.AllocsPerRun(200, func() { p.Verify(url) }); n > 1 {
-		t.Errorf("Verify allocates %v times per call, want ≤ 1", n)
+	want := 0.0
+	if !aescmac.HasAESNI {
+		want = 3 // the crypto/aes fallback: session key schedule and block copies
+	}
+	if n := testing.AllocsPerRun(200, func() { p.Verify(url) }); n > want {
+		t.Errorf("Verify allocates %v times per call, want ≤ %v", n, want)
 	}
 }
 
@@ -303,8 +309,7 @@ func BenchmarkVerifyLRP(b *testing.B) {
 // BenchmarkAESBlock is the floor: one AES-128 block encryption whose output
 // feeds the next, a dependent chain as inside CMAC.
 func BenchmarkAESBlock(b *testing.B) {
-	m := aescmac.New(new([16]byte))
-	blk := m.Block()
+	blk, _ := aes.NewCipher(make([]byte, 16))
 	x := new([16]byte)
 	b.ReportAllocs()
 	for b.Loop() {

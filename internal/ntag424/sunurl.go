@@ -1,10 +1,17 @@
 package ntag424
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // maxParams bounds how many query parameters a SUN URL may carry. A tag's
 // NDEF file is at most 256 bytes, so real URLs hold a handful.
-const maxParams = 32
+const maxParams = 16
+
+// MaxURLLen is the longest URL Verify accepts. A tag's NDEF file holds at
+// most 256 bytes; the bound keeps offsets small and hostile input cheap.
+const MaxURLLen = 4096
 
 // span is a half-open byte range [start, end) of the URL string.
 type span struct{ start, end int }
@@ -13,59 +20,62 @@ func (s span) len() int { return s.end - s.start }
 
 // query holds the parameters of a URL's query string as byte ranges into
 // the URL, so that the MAC input window can be taken from the raw text.
+// Offsets are uint16 (MaxURLLen) to keep the per-verify state small.
 type query struct {
 	n     int
-	names [maxParams]span
-	vals  [maxParams]span
+	names [maxParams][2]uint16
+	vals  [maxParams][2]uint16
 }
+
+func (q *query) name(rawURL string, i int) string { return rawURL[q.names[i][0]:q.names[i][1]] }
+func (q *query) val(i int) span                   { return span{int(q.vals[i][0]), int(q.vals[i][1])} }
 
 // parseQuery splits the query of rawURL (after the first '?', up to '#')
 // into parameters. It decodes nothing: SUN values are hex and the MAC is
 // computed over the raw ASCII. Duplicate names are a format error because a
 // verifier and a browser could otherwise read different values.
 func parseQuery(rawURL string, q *query) error {
-	i := 0
-	for i < len(rawURL) && rawURL[i] != '?' {
-		if rawURL[i] == '#' {
-			break
-		}
-		i++
+	if len(rawURL) > MaxURLLen {
+		return formatErr("url", "longer than "+strconv.Itoa(MaxURLLen)+" bytes")
 	}
-	if i >= len(rawURL) || rawURL[i] != '?' {
+	end := len(rawURL)
+	if h := strings.IndexByte(rawURL, '#'); h >= 0 {
+		end = h
+	}
+	i := strings.IndexByte(rawURL[:end], '?')
+	if i < 0 {
 		return formatErr("url", "no query string")
 	}
 	q.n = 0
-	pos := i + 1
-	for pos <= len(rawURL) {
-		end := pos
-		for end < len(rawURL) && rawURL[end] != '&' && rawURL[end] != '#' {
-			end++
+	for pos := i + 1; pos <= end; {
+		amp := strings.IndexByte(rawURL[pos:end], '&')
+		segEnd := end
+		if amp >= 0 {
+			segEnd = pos + amp
 		}
-		if end > pos {
+		if segEnd > pos {
 			if q.n == maxParams {
 				return formatErr("url", "more than "+strconv.Itoa(maxParams)+" query parameters")
 			}
-			eq := pos
-			for eq < end && rawURL[eq] != '=' {
-				eq++
-			}
-			name := span{pos, eq}
-			val := span{end, end}
-			if eq < end {
-				val.start = eq + 1
-			}
-			for j := 0; j < q.n; j++ {
-				if rawURL[q.names[j].start:q.names[j].end] == rawURL[name.start:name.end] {
-					return formatErr("url", "duplicate parameter "+quoteName(rawURL[name.start:name.end]))
+			// Names are short: a plain loop finds '=' faster than a call.
+			nameEnd, valStart := segEnd, segEnd
+			for k := pos; k < segEnd; k++ {
+				if rawURL[k] == '=' {
+					nameEnd, valStart = k, k+1
+					break
 				}
 			}
-			q.names[q.n], q.vals[q.n] = name, val
+			name := rawURL[pos:nameEnd]
+			for j := 0; j < q.n; j++ {
+				if int(q.names[j][1]-q.names[j][0]) == len(name) && q.name(rawURL, j) == name {
+					return formatErr("url", "duplicate parameter "+quoteName(name))
+				}
+			}
+			q.names[q.n] = [2]uint16{uint16(pos), uint16(nameEnd)}
+			q.vals[q.n] = [2]uint16{uint16(valStart), uint16(segEnd)}
 			q.n++
 		}
-		if end >= len(rawURL) || rawURL[end] == '#' {
-			break
-		}
-		pos = end + 1
+		pos = segEnd + 1
 	}
 	return nil
 }
@@ -73,38 +83,38 @@ func parseQuery(rawURL string, q *query) error {
 // lookup returns the index of the parameter called name, or -1.
 func (q *query) lookup(rawURL, name string) int {
 	for j := 0; j < q.n; j++ {
-		if rawURL[q.names[j].start:q.names[j].end] == name {
+		if q.name(rawURL, j) == name {
 			return j
 		}
 	}
 	return -1
 }
 
-// fromHex returns the value of one upper-case hex digit and whether c is
-// one. Tags mirror upper case only (NT4H2421Gx §9.3: ASCII encoding), and
+// hexVal maps an upper-case hex digit to its value and every other byte to
+// 0xFF. Tags mirror upper case only (NT4H2421Gx §9.3: ASCII encoding), and
 // refusing lower case keeps one spelling per tap: no two URLs that differ in
 // a character verify to the same UID and counter.
-func fromHex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xFF
 	}
-	return 0, false
-}
+	for i, c := range "0123456789ABCDEF" {
+		t[c] = byte(i)
+	}
+	return t
+}()
 
 // decodeHex decodes s into dst, which must be len(s)/2 long.
 func decodeHex(dst []byte, s string) bool {
+	s = s[:2*len(dst)]
+	var bad byte
 	for i := range dst {
-		hi, ok1 := fromHex(s[2*i])
-		lo, ok2 := fromHex(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
+		pair := s[2*i : 2*i+2] // one bounds check for both digits
+		hi, lo := hexVal[pair[0]], hexVal[pair[1]]
+		bad |= hi | lo
+		dst[i] = hi<<4 | lo&0x0F
 	}
-	return true
+	return bad&0xF0 == 0
 }
 
 // quoteName quotes a parameter name for an error message, cut to 32 bytes so
