@@ -7,18 +7,27 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 SAMPLE_URL := https://sdm.example/tag?picc_data=EF963FF7828658A599F3041510671E88&cmac=94EED9EE65337086
 
-.PHONY: build run test race bench fuzz lint check clean
+.PHONY: build run verify-sample test race bench fuzz lint check clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nfcd
 
-# The main job on an embedded default: verify NXP AN12196's sample SUN URL
-# (factory zero keys). No hardware or network needed.
+# The main job on an embedded default: the daemon with a simulated reader
+# and virtual tags. No hardware or network needed; open the printed URL.
 run: build
+	./$(BIN) run --simulate
+
+# The offline check of the first quick start: NXP AN12196's sample SUN URL
+# (factory zero keys).
+verify-sample: build
 	./$(BIN) verify --mode enc '$(SAMPLE_URL)'
 
+# Test artifacts (the kiosk screenshot of the browser test) land in
+# $(ARTIFACTS)/_artifacts/.
+ARTIFACTS ?= $(CURDIR)/test-output
 test:
-	$(GO) test -count=1 -timeout 15m $(PKGS)
+	@mkdir -p $(ARTIFACTS)
+	$(GO) test -count=1 -timeout 15m -artifacts -outputdir $(ARTIFACTS) $(PKGS)
 
 race:
 	$(GO) test -count=1 -race -timeout 20m $(PKGS)
@@ -43,4 +52,4 @@ lint:
 check: lint race
 
 clean:
-	rm -rf bin
+	rm -rf bin test-output

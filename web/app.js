@@ -181,11 +181,14 @@ function showLast(p) {
   const foot = [];
   const o = originalityText(p.originality);
   if (o) foot.push(o);
-  if (typeof p.signature === "string" && p.signature) {
-    foot.push(typeof p.key_id === "string" && p.key_id ? `Signed result (key ${p.key_id})` : "Signed result");
+  // The daemon signs every verdict: signature = {alg, key_id, sig}
+  // (docs/signed-verdicts.md).
+  const sig = p.signature;
+  if (sig && typeof sig === "object" && typeof sig.sig === "string" && sig.sig) {
+    foot.push(typeof sig.key_id === "string" && sig.key_id ? `Signed result (key ${sig.key_id})` : "Signed result");
   }
   const ms = durationOf(p);
-  if (ms !== null) foot.push(`Checked in ${Math.round(ms)} ms`);
+  if (ms !== null) foot.push(`Checked in ${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`);
   setText(el.lastFoot, foot.join("  ·  "));
   el.lastFoot.hidden = foot.length === 0;
 

@@ -399,4 +399,3 @@ func TestNoTokenRefused(t *testing.T) {
 		t.Errorf("revoked token: %v %v, want 401", err, resp)
 	}
 }
-
