@@ -7,9 +7,17 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 SAMPLE_URL := https://sdm.example/tag?picc_data=EF963FF7828658A599F3041510671E88&cmac=94EED9EE65337086
 
-.PHONY: build run verify-sample test race bench fuzz lint check clean
+.PHONY: deps test-deps build run verify-sample test race bench fuzz lint check clean
 
-build:
+# Debian packages: cgo's PC/SC headers for build; pcscd, vpcd and chromium
+# for the end-to-end and browser tests (scripts/deps.sh; no-op when present).
+deps:
+	@bash scripts/deps.sh build
+
+test-deps:
+	@bash scripts/deps.sh test
+
+build: deps
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nfcd
 
 # The main job on an embedded default: the daemon with a simulated reader
@@ -25,7 +33,7 @@ verify-sample: build
 # Test artifacts (the kiosk screenshot of the browser test) land in
 # $(ARTIFACTS)/_artifacts/.
 ARTIFACTS ?= $(CURDIR)/test-output
-test:
+test: test-deps
 	@mkdir -p $(ARTIFACTS)
 	$(GO) test -count=1 -timeout 15m -artifacts -outputdir $(ARTIFACTS) $(PKGS)
 
