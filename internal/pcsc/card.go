@@ -20,10 +20,13 @@ type Card struct {
 	atr    []byte
 	quirks Quirks
 
-	mu     sync.Mutex // serialises calls on sc/h and guards closed
-	sc     *scard.Context
-	h      *scard.Card
-	closed bool
+	mu sync.Mutex // serialises calls on sc/h and guards closed
+	sc *scard.Context
+	// release hands sc back to the monitor after Close (healthy = the
+	// disconnect went through); nil releases it.
+	release func(healthy bool)
+	h       *scard.Card
+	closed  bool
 }
 
 // Connect opens a shared-mode connection (T=1 or T=0, whichever the card
@@ -36,19 +39,20 @@ func (m *Monitor) Connect(ctx context.Context, reader string) (*Card, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var sc *scard.Context
-	err := guard("establish context", func() (err error) {
-		sc, err = scard.EstablishContext()
-		return err
-	})
+	sc, err := m.takeContext(reader)
 	if err != nil {
 		return nil, err
 	}
-	c, err := connect(ctx, sc, reader)
+	c, err := connect(ctx, sc, reader, m.knownATR(reader))
 	if err != nil {
-		guard("release context", sc.Release)
+		// A context that failed may belong to a pcscd that is gone.
+		m.putContext(reader, sc, false)
+		if isServiceLost(err) {
+			m.dropContexts("")
+		}
 		return nil, err
 	}
+	c.release = func(healthy bool) { m.putContext(reader, sc, healthy) }
 	if m.opts.Feedback && c.quirks.Silence != nil && m.needsSilence(reader) {
 		if err := c.command(ctx, "silence reader", c.quirks.Silence); err != nil {
 			m.log.Warn("cannot silence reader", zap.String("reader", reader), zap.Error(err))
@@ -57,7 +61,9 @@ func (m *Monitor) Connect(ctx context.Context, reader string) (*Card, error) {
 	return c, nil
 }
 
-func connect(ctx context.Context, sc *scard.Context, reader string) (*Card, error) {
+// connect opens the card in reader on sc. atr, when known from the
+// monitor's last status, spares an SCardStatus round trip.
+func connect(ctx context.Context, sc *scard.Context, reader string, atr []byte) (*Card, error) {
 	var h *scard.Card
 	err := guard("connect", func() (err error) {
 		h, err = sc.Connect(reader, scard.ShareShared, scard.ProtocolT0|scard.ProtocolT1)
@@ -76,6 +82,11 @@ func connect(ctx context.Context, sc *scard.Context, reader string) (*Card, erro
 	if err := ctx.Err(); err != nil {
 		guard("disconnect", func() error { return h.Disconnect(scard.LeaveCard) })
 		return nil, err
+	}
+	if len(atr) > 0 {
+		c.atr = atr
+		c.quirks = QuirksFor(reader, c.atr)
+		return c, nil
 	}
 	// The ATR comes from SCardStatus; its State field is not used because
 	// Windows returns an ordinal there, not pcsc-lite's bitmask (notes §1.5).
@@ -178,13 +189,17 @@ func (c *Card) Close() error {
 	}
 	c.closed = true
 	err := guard("disconnect", func() error { return c.h.Disconnect(scard.LeaveCard) })
-	if rerr := guard("release context", c.sc.Release); err == nil {
-		err = rerr
-	}
 	// Disconnecting after the card left is not a failure (pcsc-lite returns
 	// success; be lenient with stacks that do not).
 	if isCardGone(err) {
 		err = nil
+	}
+	if c.release != nil {
+		c.release(err == nil)
+		return err
+	}
+	if rerr := guard("release context", c.sc.Release); err == nil {
+		err = rerr
 	}
 	return err
 }

@@ -90,6 +90,71 @@ type Monitor struct {
 	mu       sync.Mutex
 	readers  map[string]*ReaderInfo
 	silenced map[string]bool
+	// idle holds one PC/SC context per reader for the next Connect: with
+	// pcsc-lite each SCardEstablishContext is a round trip that makes pcscd
+	// start a thread, the largest part of a tap's own overhead.
+	idle map[string]*scard.Context
+}
+
+// takeContext returns a cached context for reader, or a new one.
+func (m *Monitor) takeContext(reader string) (*scard.Context, error) {
+	m.mu.Lock()
+	sc := m.idle[reader]
+	delete(m.idle, reader)
+	m.mu.Unlock()
+	if sc != nil {
+		return sc, nil
+	}
+	err := guard("establish context", func() (err error) {
+		sc, err = scard.EstablishContext()
+		return err
+	})
+	return sc, err
+}
+
+// putContext keeps sc for reader's next Connect, or releases it when one is
+// already kept or it may be broken.
+func (m *Monitor) putContext(reader string, sc *scard.Context, healthy bool) {
+	if healthy {
+		m.mu.Lock()
+		if m.idle == nil {
+			m.idle = map[string]*scard.Context{}
+		}
+		if _, ok := m.idle[reader]; !ok {
+			m.idle[reader] = sc
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+	}
+	guard("release context", sc.Release)
+}
+
+// dropContexts releases the cached contexts of reader, or of every reader
+// when reader is "" (the service went away).
+func (m *Monitor) dropContexts(reader string) {
+	m.mu.Lock()
+	var drop []*scard.Context
+	for name, sc := range m.idle {
+		if reader == "" || name == reader {
+			drop = append(drop, sc)
+			delete(m.idle, name)
+		}
+	}
+	m.mu.Unlock()
+	for _, sc := range drop {
+		guard("release context", sc.Release)
+	}
+}
+
+// knownATR returns the ATR the monitor saw for the card in reader.
+func (m *Monitor) knownATR(reader string) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r := m.readers[reader]; r != nil && r.CardPresent && len(r.ATR) > 0 {
+		return append([]byte(nil), r.ATR...)
+	}
+	return nil
 }
 
 // Open validates opts and returns a Monitor. It does not need the PC/SC
@@ -396,6 +461,7 @@ func (m *Monitor) stopReader(runCtx context.Context, name string, w *readerWatch
 	delete(m.readers, name)
 	delete(m.silenced, name)
 	m.mu.Unlock()
+	m.dropContexts(name)
 	m.log.Info("reader removed", zap.String("reader", name))
 	m.emit(runCtx, Event{Kind: ReaderRemoved, Reader: name})
 }
