@@ -54,15 +54,14 @@ type Options struct {
 
 // Daemon is a running nfcd.
 type Daemon struct {
-	opts    Options
-	log     *zap.Logger
-	store   *store.Store
-	tokens  *token.Store
-	key     ed25519.PrivateKey
-	keyID   string
-	server  *ws.Server
-	sim     *simSource
-	storeMu sync.Mutex // orders counter check and audit record per tap
+	opts   Options
+	log    *zap.Logger
+	store  *store.Store
+	tokens *token.Store
+	key    ed25519.PrivateKey
+	keyID  string
+	server *ws.Server
+	sim    *simSource
 
 	mu      sync.Mutex
 	readers map[string]*readerState
@@ -332,22 +331,24 @@ func (d *Daemon) tag(ev tap.Event) {
 		c := t.Ctr
 		v.Ctr = &c
 	}
-	d.storeMu.Lock()
-	if t.Verdict == tap.Authentic && t.HasCtr {
-		accepted, prev, err := d.store.CheckAndAdvance(t.UID, t.Ctr)
-		switch {
-		case err != nil:
-			// Without the store the counter cannot be checked: fail closed.
-			d.log.Error("counter check failed", zap.Error(err))
-			v.Verdict, v.Reason = tap.Malformed, "counter store unavailable"
-		case !accepted:
-			v.Verdict, v.Reason = Replayed, fmt.Sprintf("counter %d is not above %d, already accepted for this UID", t.Ctr, prev)
-		}
+	// One durable transaction: the counter check (an authentic SUN with a
+	// counter) and the audit entry. The verdict is published only after
+	// the accepted counter is on disk.
+	advance := t.Verdict == tap.Authentic && t.HasCtr
+	replayed := func(prev uint32) (string, string) {
+		return Replayed, fmt.Sprintf("counter %d is not above %d, already accepted for this UID", t.Ctr, prev)
 	}
-	if err := d.store.Record(store.Entry{Time: v.Time, Reader: v.Reader, UID: t.UID, Counter: v.Ctr, Verdict: v.Verdict, Reason: v.Reason}); err != nil {
+	accepted, prev, err := d.store.Tap(store.Entry{Time: v.Time, Reader: v.Reader, UID: t.UID, Counter: v.Ctr, Verdict: v.Verdict, Reason: v.Reason}, advance, replayed)
+	switch {
+	case err != nil && advance:
+		// Without the store the counter cannot be checked: fail closed.
+		d.log.Error("counter check failed", zap.Error(err))
+		v.Verdict, v.Reason = tap.Malformed, "counter store unavailable"
+	case err != nil:
 		d.log.Error("audit record failed", zap.Error(err))
+	case !accepted:
+		v.Verdict, v.Reason = replayed(prev)
 	}
-	d.storeMu.Unlock()
 	payload := TagRead{
 		Reader: v.Reader, UID: v.UID, Ctr: v.Ctr, URL: v.URL, Verdict: v.Verdict, Reason: v.Reason,
 		Profile: t.Profile, TTStatus: t.TT, Originality: originalityNames[t.Originality],

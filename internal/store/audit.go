@@ -324,3 +324,70 @@ func (r *rawEntry) entry(ts int64) Entry {
 	}
 	return e
 }
+
+// Tap records one tap's verdict in a single durable transaction, so a
+// tap costs one commit instead of two. With advance set (an authentic SUN
+// with a counter), it first applies the CheckAndAdvance rule to e.UID and
+// *e.Counter; when the counter is not above the high-water mark, the entry
+// is recorded with the verdict and reason that replayed(prev) returns, and
+// accepted is false. Nothing is published by the caller before Tap returns,
+// so an accepted counter is on disk before anyone hears of it.
+func (s *Store) Tap(e Entry, advance bool, replayed func(prev uint32) (verdict, reason string)) (accepted bool, prev uint32, err error) {
+	if advance {
+		if err := checkUID(e.UID); err != nil {
+			return false, 0, err
+		}
+		if e.Counter == nil {
+			return false, 0, fmt.Errorf("%w: advance without a counter", ErrInvalidEntry)
+		}
+	}
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	ts := e.Time.UnixNano()
+	now := s.now()
+	err = s.update(func(tx *bolt.Tx) error {
+		accepted = true
+		if advance {
+			var val [4]byte
+			be.PutUint32(val[:], *e.Counter)
+			c := tx.Bucket(bucketCounters)
+			if v := c.Get(e.UID); v != nil {
+				if len(v) != 4 {
+					return fmt.Errorf("%w: counter value of %d bytes", ErrCorrupt, len(v))
+				}
+				prev = be.Uint32(v)
+				accepted = *e.Counter > prev
+			}
+			if accepted {
+				if err := c.Put(e.UID, val[:]); err != nil {
+					return err
+				}
+			} else {
+				e.Verdict, e.Reason = replayed(prev)
+			}
+		}
+		val, err := appendEntry(nil, &e)
+		if err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketAudit)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := b.Put(auditKey(ts, seq), val); err != nil {
+			return err
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := putAuditCount(meta, auditCount(meta)+1); err != nil {
+			return err
+		}
+		_, err = s.prune(tx, now)
+		return err
+	})
+	if err != nil {
+		return false, prev, fmt.Errorf("store: record tap: %w", err)
+	}
+	return accepted, prev, nil
+}

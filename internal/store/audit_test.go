@@ -352,3 +352,45 @@ func BenchmarkQueryUID(b *testing.B) {
 		}
 	}
 }
+
+// TestTap checks the one-transaction tap: the counter rule and the audit
+// entry together, with the replay verdict filled in.
+func TestTap(t *testing.T) {
+	s := openTemp(t, Options{})
+	uid := []byte{4, 1, 2, 3, 4, 5, 6}
+	replayed := func(prev uint32) (string, string) { return "replayed", fmt.Sprintf("not above %d", prev) }
+	ctr := func(n uint32) *uint32 { return &n }
+	for _, tc := range []struct {
+		ctr      uint32
+		accepted bool
+		verdict  string
+	}{{5, true, "authentic"}, {5, false, "replayed"}, {4, false, "replayed"}, {9, true, "authentic"}} {
+		ok, _, err := s.Tap(Entry{Reader: "r", UID: uid, Counter: ctr(tc.ctr), Verdict: "authentic", Reason: "ok"}, true, replayed)
+		if err != nil || ok != tc.accepted {
+			t.Fatalf("Tap(ctr %d) = %v, %v; want %v", tc.ctr, ok, err, tc.accepted)
+		}
+	}
+	if hw, _, _ := s.HighWater(uid); hw != 9 {
+		t.Errorf("high water = %d, want 9", hw)
+	}
+	es, err := s.Query(Query{UID: uid})
+	if err != nil || len(es) != 4 {
+		t.Fatalf("Query = %d entries, %v; want 4", len(es), err)
+	}
+	want := []string{"authentic", "replayed", "replayed", "authentic"} // newest first
+	for i, e := range es {
+		if e.Verdict != want[i] {
+			t.Errorf("entry %d verdict %q, want %q", i, e.Verdict, want[i])
+		}
+	}
+	if es[1].Reason != "not above 5" {
+		t.Errorf("replay reason %q", es[1].Reason)
+	}
+	// Without advance only the entry is written.
+	if ok, _, err := s.Tap(Entry{Reader: "r", UID: uid, Verdict: "counterfeit", Reason: "bad_mac"}, false, replayed); err != nil || !ok {
+		t.Errorf("Tap(no advance) = %v, %v", ok, err)
+	}
+	if _, _, err := s.Tap(Entry{Reader: "r", UID: uid, Verdict: "authentic"}, true, replayed); err == nil {
+		t.Error("Tap(advance without counter) accepted")
+	}
+}
