@@ -152,6 +152,7 @@ var slotFields = [numSlots]string{"cmac", "uid", "ctr", "picc_data", "enc", "tt"
 // wantedParam is a URL parameter name the layout reads into slot.
 type wantedParam struct {
 	name string
+	key  uint64 // nameKey(name)
 	slot uint8
 }
 
@@ -159,7 +160,7 @@ type wantedParam struct {
 // subset that must be present, in reporting order.
 func wantedParams(l *Layout) (wanted, required []wantedParam) {
 	add := func(name string, slot uint8, req bool) {
-		w := wantedParam{name, slot}
+		w := wantedParam{name, nameKey(name), slot}
 		wanted = append(wanted, w)
 		if req {
 			required = append(required, w)
@@ -207,9 +208,9 @@ func (p *Profile) locate(rawURL string, q *query) (params, error) {
 	var found [numSlots]span
 	var have uint16
 	for j := 0; j < q.n; j++ {
-		name := q.name(rawURL, j)
+		name, key := q.name(rawURL, j), q.keys[j]
 		for _, w := range p.wanted {
-			if len(w.name) == len(name) && w.name == name {
+			if sameName(key, w.key, name, w.name) {
 				found[w.slot] = q.val(j)
 				have |= 1 << w.slot
 			}

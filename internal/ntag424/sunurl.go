@@ -25,6 +25,25 @@ type query struct {
 	n     int
 	names [maxParams][2]uint16
 	vals  [maxParams][2]uint16
+	keys  [maxParams]uint64 // nameKey of each name
+}
+
+// nameKey packs a parameter name's length and first 7 bytes into a word,
+// so that names are matched by one integer comparison; names longer than 7
+// bytes compare equal keys as strings too (see sameName).
+func nameKey(name string) uint64 {
+	k := uint64(len(name)) << 56
+	n := min(len(name), 7)
+	for i := 0; i < n; i++ {
+		k |= uint64(name[i]) << (8 * i)
+	}
+	return k
+}
+
+// sameName reports whether name, whose nameKey is key, is want (with key
+// wantKey).
+func sameName(key, wantKey uint64, name, want string) bool {
+	return key == wantKey && (len(want) <= 7 || name == want)
 }
 
 func (q *query) name(rawURL string, i int) string { return rawURL[q.names[i][0]:q.names[i][1]] }
@@ -66,11 +85,13 @@ func parseQuery(rawURL string, q *query) error {
 				}
 			}
 			name := rawURL[pos:nameEnd]
+			key := nameKey(name)
 			for j := 0; j < q.n; j++ {
-				if int(q.names[j][1]-q.names[j][0]) == len(name) && q.name(rawURL, j) == name {
+				if sameName(key, q.keys[j], name, q.name(rawURL, j)) {
 					return formatErr("url", "duplicate parameter "+quoteName(name))
 				}
 			}
+			q.keys[q.n] = key
 			q.names[q.n] = [2]uint16{uint16(pos), uint16(nameEnd)}
 			q.vals[q.n] = [2]uint16{uint16(valStart), uint16(segEnd)}
 			q.n++
