@@ -6,6 +6,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -97,4 +98,21 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return version
+}
+
+// parseFlags parses a subcommand's flags. It reports ok=false with a nil
+// error after -h, and errUsage (with the usage printed) for bad flags or
+// more than maxArgs positional arguments (maxArgs < 0: any number).
+func parseFlags(fs *flag.FlagSet, args []string, maxArgs int) (ok bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, nil
+		}
+		return false, errUsage
+	}
+	if maxArgs >= 0 && fs.NArg() > maxArgs {
+		fs.Usage()
+		return false, errUsage
+	}
+	return true, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,15 +52,8 @@ func runVTag(args []string, stdout, stderr io.Writer) error {
 	fault := fs.String("fault", "", "broken responses: 6A82, 6982, 6700, short or removed")
 	record := fs.String("record", "", "write one APDU transcript per tap into `dir`")
 	verbose := fs.Bool("v", false, "log each tap to stderr")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
+	if ok, err := parseFlags(fs, args, 0); !ok {
+		return err
 	}
 	cfg := vtag.Config{URL: *url, Counter: uint32(*counter), Counterfeit: *counterfeit, Replay: *replay, NoSUN: *noSUN, Rand: rand.Reader}
 	spec := profile.Spec{

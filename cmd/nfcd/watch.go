@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,15 +50,8 @@ func runWatch(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&include, "reader", "watch only readers matching this `glob` (repeatable)")
 	fs.Var(&exclude, "exclude", "ignore readers matching this `glob` (repeatable), e.g. '*SAM*'")
 	verbose := fs.Bool("v", false, "log PC/SC diagnostics to stderr")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
+	if ok, err := parseFlags(fs, args, 0); !ok {
+		return err
 	}
 	set, err := kf.profiles()
 	if err != nil {

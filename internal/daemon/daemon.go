@@ -283,20 +283,14 @@ var wireType = map[string]string{
 	tap.TypeCardRemoved:   "card.removed",
 }
 
-// TagRead is the payload of a tag.read event.
+// TagRead is the payload of a tag.read event: the signed verdict fields
+// (docs/signed-verdicts.md) and unsigned details.
 type TagRead struct {
-	Reader      string    `json:"reader"`
-	UID         string    `json:"uid"`
-	Ctr         *uint32   `json:"ctr"`
-	URL         string    `json:"url"`
-	Verdict     string    `json:"verdict"`
-	Reason      string    `json:"reason"`
-	Profile     string    `json:"profile,omitempty"`
-	TTStatus    string    `json:"tt_status,omitempty"`
-	Originality string    `json:"originality"`
-	Timings     Timings   `json:"timings"`
-	Time        string    `json:"time"`
-	Signature   Signature `json:"signature"`
+	verdict.Payload
+	Profile     string  `json:"profile,omitempty"`
+	TTStatus    string  `json:"tt_status,omitempty"`
+	Originality string  `json:"originality"`
+	Timings     Timings `json:"timings"`
 }
 
 // Timings of one tap.
@@ -304,13 +298,6 @@ type Timings struct {
 	APDUs   int     `json:"apdus"`
 	APDUMS  float64 `json:"apdu_ms"`
 	TotalMS float64 `json:"total_ms"`
-}
-
-// Signature is the Ed25519 signature of a verdict (docs/signed-verdicts.md).
-type Signature struct {
-	Alg   string `json:"alg"`
-	KeyID string `json:"key_id"`
-	Sig   string `json:"sig"`
 }
 
 var originalityNames = map[ntag424.OriginalityStatus]string{
@@ -350,11 +337,9 @@ func (d *Daemon) tag(ev tap.Event) {
 		v.Verdict, v.Reason = replayed(prev)
 	}
 	payload := TagRead{
-		Reader: v.Reader, UID: v.UID, Ctr: v.Ctr, URL: v.URL, Verdict: v.Verdict, Reason: v.Reason,
+		Payload: verdict.Seal(d.key, d.keyID, v),
 		Profile: t.Profile, TTStatus: t.TT, Originality: originalityNames[t.Originality],
-		Timings:   Timings{APDUs: t.APDUs, APDUMS: ms(t.APDUTime), TotalMS: ms(t.Elapsed)},
-		Time:      v.Time.UTC().Format(verdict.TimeLayout),
-		Signature: Signature{Alg: "Ed25519", KeyID: d.keyID, Sig: verdict.Sign(d.key, d.keyID, v)},
+		Timings: Timings{APDUs: t.APDUs, APDUMS: ms(t.APDUTime), TotalMS: ms(t.Elapsed)},
 	}
 	d.log.Info("tag", zap.String("reader", v.Reader), zap.String("uid", v.UID), zap.String("verdict", v.Verdict), zap.String("reason", v.Reason))
 	d.server.Publish("tag.read", payload)

@@ -61,34 +61,8 @@ type Query struct {
 // zero, and prunes entries beyond MaxAge and MaxEntries in the same durable
 // transaction.
 func (s *Store) Record(e Entry) error {
-	if e.Time.IsZero() {
-		e.Time = s.now()
-	}
-	val, err := appendEntry(nil, &e)
-	if err != nil {
-		return err
-	}
-	ts := e.Time.UnixNano()
-	now := s.now()
-	err = s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAudit)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		if err := b.Put(auditKey(ts, seq), val); err != nil {
-			return err
-		}
-		meta := tx.Bucket(bucketMeta)
-		count := auditCount(meta) + 1
-		if err := putAuditCount(meta, count); err != nil {
-			return err
-		}
-		_, err = s.prune(tx, now)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store: record audit entry: %w", err)
+	if _, _, err := s.Tap(e, false, nil); err != nil {
+		return fmt.Errorf("store: record audit entry: %w", errors.Unwrap(err))
 	}
 	return nil
 }
