@@ -85,7 +85,13 @@ func Parse(name string, b []byte) (Config, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return Config{}, fmt.Errorf("config: %s: TOML syntax error at line %d, column %d", name, pe.Position.Line, pe.Position.Col)
+			// The parser's message can quote the offending text, which may
+			// be key material: report the position and key name only.
+			where := fmt.Sprintf("line %d, column %d", pe.Position.Line, pe.Position.Col)
+			if pe.LastKey != "" {
+				where += fmt.Sprintf(" (key %q)", pe.LastKey)
+			}
+			return Config{}, fmt.Errorf("config: %s: invalid TOML at %s", name, where)
 		}
 		return Config{}, fmt.Errorf("config: %s: %v", name, err)
 	}

@@ -175,8 +175,12 @@ func ParseSpecs(name string, b []byte) ([]Spec, error) {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			// The parser's message can quote the offending text, which may
-			// be key material: report the position only.
-			return nil, fmt.Errorf("profile: %s: TOML syntax error at line %d, column %d", name, pe.Position.Line, pe.Position.Col)
+			// be key material: report the position and key name only.
+			where := fmt.Sprintf("line %d, column %d", pe.Position.Line, pe.Position.Col)
+			if pe.LastKey != "" {
+				where += fmt.Sprintf(" (key %q)", pe.LastKey)
+			}
+			return nil, fmt.Errorf("profile: %s: invalid TOML at %s", name, where)
 		}
 		return nil, fmt.Errorf("profile: %s: invalid TOML", name)
 	}
