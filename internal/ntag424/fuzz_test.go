@@ -18,6 +18,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add("?&&&==&#?")
 	f.Add("https://x/?tt=CC&uid=041E3C8A2D6B80&ctr=000006&cmac=4B00064004B0B3D3#frag")
 	var profiles []*Profile
+	var warm []string
 	for _, l := range []Layout{
 		{Mode: ModePlain},
 		{Mode: ModePlain, MACInputStart: "uid", TTParam: true},
@@ -31,11 +32,29 @@ func FuzzVerify(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
+		d := TagData{UID: [7]byte{4, 1, 2, 3, 4, 5, 6}, Ctr: 7, TT: [2]byte{'C', 'C'}, FileData: make([]byte, 16)}
+		u, err := p.MirrorURL("https://x.example/t", d, zeroReader{})
+		if err != nil {
+			f.Fatal(err)
+		}
 		profiles = append(profiles, p)
+		warm = append(warm, u)
+		f.Add(u)
 	}
 	f.Fuzz(func(t *testing.T, url string) {
-		for _, p := range profiles {
+		for i, p := range profiles {
+			// Warm the shape cache with a valid URL, then check that the
+			// cached fast path and the full parse agree on everything.
+			if _, err := p.Verify(warm[i]); err != nil {
+				t.Fatalf("warm-up %s: %v", warm[i], err)
+			}
 			r, err := p.Verify(url)
+			var cold work
+			var rc Result
+			errc := p.verifyCold(url, &cold, &rc)
+			if Reason(err) != Reason(errc) || (err == nil && !reflect.DeepEqual(r, rc)) {
+				t.Fatalf("Verify(%q) = %+v, %q with the shape cache, %+v, %q without", url, r, Reason(err), rc, Reason(errc))
+			}
 			if err != nil {
 				if !reflect.DeepEqual(r, Result{}) {
 					t.Fatalf("Verify(%q) = %+v with error %v, want the zero Result", url, r, err)
@@ -50,4 +69,22 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// zeroReader supplies zero "random" bytes, for deterministic seeds.
+type zeroReader struct{}
+
+func (zeroReader) Read(b []byte) (int, error) { clear(b); return len(b), nil }
+
+// verifyCold verifies without the shape cache: the full parse.
+func (p *Profile) verifyCold(rawURL string, w *work, r *Result) error {
+	ps, err := p.locate(rawURL, &w.q)
+	if err != nil {
+		return err
+	}
+	if err := p.verifyAt(rawURL, ps, w, r); err != nil {
+		*r = Result{}
+		return err
+	}
+	return nil
 }

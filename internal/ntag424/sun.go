@@ -46,6 +46,7 @@ type Profile struct {
 	lrp      lrpKeys       // LRP state (CryptoLRP)
 	// wanted are the URL parameters the layout reads; required must be there.
 	wanted, required []wantedParam
+	shape            shapeCache // the last verified URL's shape
 }
 
 // NewProfile validates l and prepares the keys. The error is a
@@ -127,7 +128,7 @@ type work struct {
 func (p *Profile) Verify(rawURL string) (Result, error) {
 	var w work
 	var r Result
-	if err := p.verify(rawURL, &w, &r); err != nil {
+	if err := p.verifyShaped(rawURL, &w, &r); err != nil {
 		return Result{}, err
 	}
 	return r, nil
@@ -259,12 +260,9 @@ func hexField(dst []byte, rawURL string, s span, field string) error {
 	return nil
 }
 
-func (p *Profile) verify(rawURL string, w *work, r *Result) error {
+// verifyAt verifies rawURL whose parameters sit at ps.
+func (p *Profile) verifyAt(rawURL string, ps params, w *work, r *Result) error {
 	l := &p.layout
-	ps, err := p.locate(rawURL, &w.q)
-	if err != nil {
-		return err
-	}
 	if err := hexField(w.mac[:], rawURL, ps.cmac, "cmac"); err != nil {
 		return err
 	}
