@@ -36,7 +36,7 @@ func New(key *[16]byte) *MAC {
 
 // Init sets m up for key.
 func (m *MAC) Init(key *[16]byte) {
-	m.blk.Init(key, false)
+	m.blk.Init(key)
 	// SP 800-38B §6.1: L = CIPH_K(0^128); K1 = L<<1 (^Rb); K2 = K1<<1 (^Rb).
 	var l [Size]byte
 	m.blk.Encrypt(&l, &l)

@@ -5,28 +5,23 @@ import (
 	"crypto/cipher"
 )
 
-// Block is an expanded AES-128 key. Unlike a cipher.Block from crypto/aes
-// it is a plain value: Init allocates nothing where AES-NI is available, and
-// Encrypt and Decrypt take fixed-size arrays that never escape, so a
+// Block is an expanded AES-128 encryption key. Unlike a cipher.Block from
+// crypto/aes it is a plain value: Init allocates nothing where AES-NI is
+// available, and Encrypt takes fixed-size arrays that never escape, so a
 // per-tap session key can live on the stack. Elsewhere it falls back to
 // crypto/aes, which allocates.
 type Block struct {
-	enc, dec [11][16]byte // round keys, in the layout AESENC/AESDEC use
-	hasDec   bool
+	enc      [11][16]byte // round keys, in the layout AESENC uses
 	fallback cipher.Block // non-nil when AES-NI is not used
 }
 
-// Init expands key. withDecrypt also prepares the decryption schedule
-// (AESIMC of the round keys), which only PICCData decryption needs.
-func (b *Block) Init(key *[16]byte, withDecrypt bool) {
-	b.hasDec = withDecrypt
+// Init expands key for encryption.
+func (b *Block) Init(key *[16]byte) { b.init(key, nil) }
+
+func (b *Block) init(key *[16]byte, dec *[11][16]byte) {
 	if useAESNI {
 		b.fallback = nil
-		if withDecrypt {
-			expandKey128(key, &b.enc, &b.dec)
-		} else {
-			expandKey128(key, &b.enc, nil)
-		}
+		expandKey128(key, &b.enc, dec)
 		return
 	}
 	c, err := aes.NewCipher(key[:])
@@ -45,12 +40,18 @@ func (b *Block) Encrypt(dst, src *[16]byte) {
 	encrypt128(&b.enc, dst, src)
 }
 
-// Decrypt sets dst to the decryption of src. It panics unless Init was
-// called withDecrypt.
-func (b *Block) Decrypt(dst, src *[16]byte) {
-	if !b.hasDec {
-		panic("aescmac: Decrypt without a decryption schedule")
-	}
+// DecBlock is an expanded AES-128 key for encryption and decryption
+// (AESIMC of the round keys); only PICCData and SDMENCFileData need it.
+type DecBlock struct {
+	Block
+	dec [11][16]byte
+}
+
+// Init expands key for encryption and decryption.
+func (b *DecBlock) Init(key *[16]byte) { b.init(key, &b.dec) }
+
+// Decrypt sets dst to the decryption of src; dst and src may be the same.
+func (b *DecBlock) Decrypt(dst, src *[16]byte) {
 	if b.fallback != nil {
 		b.viaFallback(dst, src, true)
 		return

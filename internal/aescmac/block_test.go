@@ -12,8 +12,8 @@ func TestBlockMatchesCryptoAES(t *testing.T) {
 	key := [16]byte{0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f}
 	pt := [16]byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}
 	want := [16]byte{0x69, 0xc4, 0xe0, 0xd8, 0x6a, 0x7b, 0x04, 0x30, 0xd8, 0xcd, 0xb7, 0x80, 0x70, 0xb4, 0xc5, 0x5a}
-	var b Block
-	b.Init(&key, true)
+	var b DecBlock
+	b.Init(&key)
 	var got [16]byte
 	if b.Encrypt(&got, &pt); got != want {
 		t.Fatalf("FIPS-197 C.1: Encrypt = %X, want %X", got, want)
@@ -23,7 +23,7 @@ func TestBlockMatchesCryptoAES(t *testing.T) {
 	}
 	for i := 0; i < 500; i++ {
 		ref, _ := aes.NewCipher(key[:])
-		b.Init(&key, true)
+		b.Init(&key)
 		var e, r, d [16]byte
 		b.Encrypt(&e, &pt)
 		ref.Encrypt(r[:], pt[:])
@@ -43,10 +43,10 @@ func TestBlockFallback(t *testing.T) {
 		t.Skip("this build already uses the fallback")
 	}
 	key := [16]byte{1, 2, 3}
-	var fast, slow Block
-	fast.Init(&key, true)
+	var fast, slow DecBlock
+	fast.Init(&key)
 	c, _ := aes.NewCipher(key[:])
-	slow.fallback, slow.hasDec = c, true
+	slow.fallback = c
 	src := [16]byte{9, 8, 7}
 	var a, b [16]byte
 	fast.Encrypt(&a, &src)
@@ -67,8 +67,8 @@ func TestBlockAllocations(t *testing.T) {
 	}
 	key := [16]byte{1}
 	n := testing.AllocsPerRun(100, func() {
-		var b Block
-		b.Init(&key, true)
+		var b DecBlock
+		b.Init(&key)
 		var x [16]byte
 		b.Encrypt(&x, &x)
 		b.Decrypt(&x, &x)
@@ -83,13 +83,13 @@ func BenchmarkBlockInit(b *testing.B) {
 	var blk Block
 	b.ReportAllocs()
 	for b.Loop() {
-		blk.Init(&key, false)
+		blk.Init(&key)
 	}
 }
 
 func BenchmarkBlockEncrypt(b *testing.B) {
 	var blk Block
-	blk.Init(&[16]byte{1}, false)
+	blk.Init(&[16]byte{1})
 	var x [16]byte
 	b.ReportAllocs()
 	for b.Loop() {

@@ -78,7 +78,8 @@ func (zeroReader) Read(b []byte) (int, error) { clear(b); return len(b), nil }
 
 // verifyCold verifies without the shape cache: the full parse.
 func (p *Profile) verifyCold(rawURL string, w *work, r *Result) error {
-	ps, err := p.locate(rawURL, &w.q)
+	var q query
+	ps, err := p.locate(rawURL, &q)
 	if err != nil {
 		return err
 	}

@@ -153,7 +153,7 @@ func (p *Profile) encryptFile(w *work, fileKey *Key, r *Result, pt []byte) ([]by
 	w.sv[0], w.sv[1] = 0xC3, 0x3C
 	encKey := file.Sum(w.sv[:])
 	var blk aescmac.Block
-	blk.Init(&encKey, false)
+	blk.Init(&encKey)
 	var iv [16]byte
 	iv[0], iv[1], iv[2] = byte(r.Ctr), byte(r.Ctr>>8), byte(r.Ctr>>16)
 	blk.Encrypt(&iv, &iv)

@@ -82,14 +82,22 @@ func (p *Profile) verifyShaped(rawURL string, w *work, r *Result) error {
 		*r = Result{}
 		w.enc = nil
 	}
-	ps, err := p.locate(rawURL, &w.q)
+	return p.verifyParsed(rawURL, w, r)
+}
+
+// verifyParsed is the full path: parse, verify, and remember the shape.
+// It is a separate function so that the query (a few hundred bytes) is
+// zeroed only when a URL is parsed.
+func (p *Profile) verifyParsed(rawURL string, w *work, r *Result) error {
+	var q query
+	ps, err := p.locate(rawURL, &q)
 	if err != nil {
 		return err
 	}
 	if err := p.verifyAt(rawURL, ps, w, r); err != nil {
 		return err
 	}
-	p.shape.p.Store(newShape(rawURL, &w.q, ps, p.layout.Mode))
+	p.shape.p.Store(newShape(rawURL, &q, ps, p.layout.Mode))
 	return nil
 }
 

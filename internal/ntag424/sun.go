@@ -41,9 +41,9 @@ type Profile struct {
 	diverse  bool
 	divInput []byte
 	master   Key
-	file     aescmac.MAC   // CMAC under SDMFileReadKey: session keys (AES)
-	meta     aescmac.Block // SDMMetaReadKey: PICCData decryption (AES)
-	lrp      lrpKeys       // LRP state (CryptoLRP)
+	file     aescmac.MAC      // CMAC under SDMFileReadKey: session keys (AES)
+	meta     aescmac.DecBlock // SDMMetaReadKey: PICCData decryption (AES)
+	lrp      lrpKeys          // LRP state (CryptoLRP)
 	// wanted are the URL parameters the layout reads; required must be there.
 	wanted, required []wantedParam
 	shape            shapeCache // the last verified URL's shape
@@ -68,7 +68,7 @@ func NewProfile(l Layout, k Keys) (*Profile, error) {
 			p.file.Init((*[16]byte)(&k.FileRead))
 		}
 		if l.Mode != ModePlain {
-			p.meta.Init((*[16]byte)(&k.MetaRead), true)
+			p.meta.Init((*[16]byte)(&k.MetaRead))
 		}
 	case CryptoLRP:
 		p.lrp.init(&k.FileRead, &k.MetaRead, k.Diversify, l.Mode != ModePlain)
@@ -111,7 +111,6 @@ type work struct {
 	sv, x   [16]byte
 	key     [16]byte
 	mac     [8]byte
-	q       query
 	picc    [24]byte
 	divBuf  [32]byte
 	fileKey Key
@@ -432,18 +431,18 @@ func (p *Profile) verifyAES(w *work, fileKey *Key, window string, r *Result) boo
 	if !ok || w.enc == nil {
 		return ok
 	}
-	decryptFileAES(&w.ses, &encKey, w.enc, r)
+	decryptFileAES(&encKey, w.enc, r)
 	clear(encKey[:])
 	return true
 }
 
 // decryptFileAES decrypts SDMENCFileData into r: AES-CBC under
 // SesSDMFileReadENCKey with IVe = E(SesSDMFileReadENCKey, SDMReadCtr (LSB
-// first) || 0^13) (NT4H2421Gx §9.3.7, AN12196 Table 4). m is scratch for
-// the key schedule; enc is decrypted in place.
-func decryptFileAES(m *aescmac.MAC, encKey *[16]byte, enc []byte, r *Result) {
-	b := m.Block()
-	b.Init(encKey, true)
+// first) || 0^13) (NT4H2421Gx §9.3.7, AN12196 Table 4). enc is decrypted
+// in place.
+func decryptFileAES(encKey *[16]byte, enc []byte, r *Result) {
+	var b aescmac.DecBlock
+	b.Init(encKey)
 	var iv, ct [16]byte
 	iv[0], iv[1], iv[2] = byte(r.Ctr), byte(r.Ctr>>8), byte(r.Ctr>>16)
 	b.Encrypt(&iv, &iv)
@@ -475,7 +474,7 @@ func (p *Profile) decryptFile(r *Result, enc []byte) ([]byte, error) {
 	default:
 		w.sv[0], w.sv[1] = 0xC3, 0x3C
 		w.key = p.file.Sum(w.sv[:])
-		decryptFileAES(&w.ses, &w.key, w.enc, r)
+		decryptFileAES(&w.key, w.enc, r)
 	}
 	return r.FileData(), nil
 }
