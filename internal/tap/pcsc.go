@@ -49,3 +49,13 @@ func (s PCSC) Connect(ctx context.Context, reader string) (Card, error) {
 	}
 	return c, nil
 }
+
+// Feedback signals the verdict on readers that can (beep, LED), when the
+// monitor was opened with feedback on.
+func (s PCSC) Feedback(ctx context.Context, card Card, ok bool) error {
+	c, isPCSC := card.(*pcsc.Card)
+	if !isPCSC {
+		return nil
+	}
+	return s.M.Feedback(ctx, c, ok)
+}

@@ -241,9 +241,18 @@ func (p *Pipeline) worker(ctx context.Context, q <-chan ReaderEvent) {
 	}
 }
 
-// read reads and verifies the tag presented in ev.
+// Feedbacker is implemented by sources whose readers can signal a verdict
+// (beep, LED). The pipeline calls it after each verdict; it is a no-op
+// unless feedback was enabled.
+type Feedbacker interface {
+	Feedback(ctx context.Context, card Card, ok bool) error
+}
+
+// read reads and verifies the tag presented in ev. A read in flight when
+// the pipeline is stopped finishes (bounded by ReadTimeout): a tag half
+// read is a lost tap.
 func (p *Pipeline) read(ctx context.Context, ev ReaderEvent) (*Tag, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.ReadTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ReadTimeout)
 	defer cancel()
 	card, err := p.cfg.Source.Connect(ctx, ev.Reader)
 	if err != nil {
@@ -272,6 +281,11 @@ func (p *Pipeline) read(ctx context.Context, ev ReaderEvent) (*Tag, error) {
 		start = p.cfg.Now()
 	}
 	tag.Elapsed = p.cfg.Now().Sub(start)
+	if fb, ok := p.cfg.Source.(Feedbacker); ok {
+		if err := fb.Feedback(ctx, card, tag.Verdict == Authentic); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			p.cfg.Log.Debug("reader feedback failed", zap.String("reader", ev.Reader), zap.Error(err))
+		}
+	}
 	return tag, nil
 }
 
