@@ -36,7 +36,7 @@ func TestVerifyReadable(t *testing.T) {
 
 func TestVerifyJSON(t *testing.T) {
 	bad := strings.TrimSuffix(sampleEnc, "86") + "87"
-	out, _, err := runCLI(t, "", "verify", "--mode", "enc", "--json", sampleEnc, bad)
+	out, _, err := runCLI(t, "", "verify", "--mode", "enc", sampleEnc, "--json", bad)
 	if !errors.Is(err, errInvalid) {
 		t.Errorf("verify with an invalid URL: err = %v, want errInvalid (exit 1)", err)
 	}

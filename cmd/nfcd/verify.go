@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -61,17 +62,39 @@ func (k *keyFlags) profiles() (profile.Set, error) {
 	return profile.Set{p}, nil
 }
 
-// verifyOutput is the --json form of one URL's result.
+// verifyOutput is the --json form of one URL's result. Like a batch result
+// line, uid and ctr (null for tags that mirror no counter) appear only when
+// the URL verifies.
 type verifyOutput struct {
-	URL         string  `json:"url"`
-	Profile     string  `json:"profile,omitempty"`
-	Valid       bool    `json:"valid"`
-	Reason      string  `json:"reason"`
-	UID         string  `json:"uid,omitempty"`
-	Ctr         *uint32 `json:"ctr,omitempty"`
-	TTStatus    string  `json:"tt_status,omitempty"`
-	FileData    string  `json:"file_data,omitempty"`
-	PICCDataTag string  `json:"picc_data_tag,omitempty"`
+	URL         string
+	Profile     string
+	Valid       bool
+	Reason      string
+	UID         string
+	Ctr         *uint32
+	TTStatus    string
+	FileData    string
+	PICCDataTag string
+}
+
+func (o verifyOutput) MarshalJSON() ([]byte, error) {
+	type invalid struct {
+		URL     string `json:"url"`
+		Profile string `json:"profile,omitempty"`
+		Valid   bool   `json:"valid"`
+		Reason  string `json:"reason"`
+	}
+	if !o.Valid {
+		return marshalNoEscape(invalid{o.URL, o.Profile, false, o.Reason})
+	}
+	return marshalNoEscape(struct {
+		invalid
+		UID         string  `json:"uid"`
+		Ctr         *uint32 `json:"ctr"`
+		TTStatus    string  `json:"tt_status,omitempty"`
+		FileData    string  `json:"file_data,omitempty"`
+		PICCDataTag string  `json:"picc_data_tag,omitempty"`
+	}{invalid{o.URL, o.Profile, true, o.Reason}, o.UID, o.Ctr, o.TTStatus, o.FileData, o.PICCDataTag})
 }
 
 func runVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -82,20 +105,18 @@ func runVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	kf.register(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object per URL")
 	batchMode := fs.Bool("batch", false, "read JSON Lines requests on stdin, write JSON Lines results")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
+	urls, err := parseInterspersed(fs, args)
+	if err != nil || urls == nil {
+		return err
 	}
 	if *batchMode {
-		if fs.NArg() > 0 {
+		if len(urls) > 0 {
 			fmt.Fprintln(stderr, "nfcd verify: --batch reads stdin and takes no URL arguments")
 			return errUsage
 		}
 		return batch.NewVerifier().Run(stdin, stdout)
 	}
-	if fs.NArg() == 0 {
+	if len(urls) == 0 {
 		fs.Usage()
 		return errUsage
 	}
@@ -106,7 +127,7 @@ func runVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	allValid := true
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
-	for _, url := range fs.Args() {
+	for _, url := range urls {
 		out := verifyOne(set, url)
 		allValid = allValid && out.Valid
 		if *asJSON {
@@ -177,4 +198,40 @@ func printReadable(w io.Writer, o verifyOutput) {
 		}
 	}
 	io.WriteString(w, b.String())
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the positional arguments (`nfcd verify URL --json` works too), and
+// returns the positional arguments: a non-nil empty slice when there are
+// none, nil after -h.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	pos := []string{}
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, nil
+			}
+			return nil, errUsage
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" || fs.NArg() == len(args) && args[0] == "-" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// marshalNoEscape is json.Marshal without HTML escaping: URLs keep their '&'.
+func marshalNoEscape(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
