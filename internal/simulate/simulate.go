@@ -99,11 +99,14 @@ func (s *Source) Run(ctx context.Context, out chan<- tap.ReaderEvent) error {
 	if !send(tap.ReaderEvent{Kind: tap.ReaderAdded}) {
 		return nil
 	}
+	// The first automatic tap comes within a second, so that a newcomer
+	// sees a verdict right after opening the page.
 	var tick <-chan time.Time
+	var timer *time.Timer
 	if s.cfg.Interval > 0 {
-		t := time.NewTicker(s.cfg.Interval)
-		defer t.Stop()
-		tick = t.C
+		timer = time.NewTimer(min(s.cfg.Interval, time.Second))
+		defer timer.Stop()
+		tick = timer.C
 	}
 	for i := 0; ; {
 		var kind Kind
@@ -113,6 +116,7 @@ func (s *Source) Run(ctx context.Context, out chan<- tap.ReaderEvent) error {
 		case <-tick:
 			kind = pattern[i%len(pattern)]
 			i++
+			timer.Reset(s.cfg.Interval)
 		case kind = <-s.manual:
 		}
 		if !s.present(ctx, kind, send) {
