@@ -1,6 +1,10 @@
 package lrp
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/nfcd/nfcd/internal/aescmac"
+)
 
 // Errors returned for malformed LRICB input. They say nothing about keys or
 // plaintext.
@@ -59,7 +63,11 @@ func (c *Cipher) EncryptLRICB(dst, src []byte, uk int, counter []byte, pad bool)
 			in = last[:]
 		}
 		c.eval(y[:], uk, r, 2*len(r), true)
-		newBlock(y[:]).Encrypt(dst[i:i+BlockSize], in)
+		var b aescmac.Block
+		var out [BlockSize]byte
+		b.Init(&y)
+		b.Encrypt(&out, (*[BlockSize]byte)(in))
+		copy(dst[i:i+BlockSize], out[:])
 		increment(r)
 	}
 	return n, nil
@@ -90,7 +98,11 @@ func (c *Cipher) DecryptLRICB(dst, src []byte, uk int, counter []byte, pad bool)
 	var y [BlockSize]byte
 	for i := 0; i < len(src); i += BlockSize {
 		c.eval(y[:], uk, r, 2*len(r), true)
-		newBlock(y[:]).Decrypt(dst[i:i+BlockSize], src[i:i+BlockSize])
+		var b aescmac.DecBlock
+		var out [BlockSize]byte
+		b.Init(&y)
+		b.Decrypt(&out, (*[BlockSize]byte)(src[i:i+BlockSize]))
+		copy(dst[i:i+BlockSize], out[:])
 		increment(r)
 	}
 	if !pad {

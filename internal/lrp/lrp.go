@@ -14,15 +14,15 @@
 package lrp
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/subtle"
 	"encoding/binary"
 	"strconv"
+
+	"github.com/nfcd/nfcd/internal/aescmac"
 )
 
 // BlockSize is the LRP block size in bytes (the AES block size).
-const BlockSize = aes.BlockSize
+const BlockSize = aescmac.Size
 
 // MaxUpdatedKeys is the largest number of updated keys a Cipher can hold.
 // NTAG 424 DNA uses UK0 (MAC, authentication) and UK1 (encryption).
@@ -47,7 +47,7 @@ type Cipher struct {
 	p  [numPlaintexts][BlockSize]byte
 	pw [numPlaintexts][2]uint64 // p as words, for the constant-time select
 	uk [MaxUpdatedKeys][BlockSize]byte
-	kb [MaxUpdatedKeys]cipher.Block // AES schedules keyed with uk[i]
+	kb [MaxUpdatedKeys]aescmac.Block // AES schedules keyed with uk[i]
 	q  int
 
 	k1, k2     [BlockSize]byte // CMAC_LRP subkeys, valid if hasSubkeys
@@ -70,17 +70,18 @@ func (c *Cipher) Init(key *[16]byte, q int) {
 	}
 	c.q = q
 	c.k1, c.k2, c.hasSubkeys = zero, zero, false
-	kb := newBlock(key[:])
+	var kb, hb aescmac.Block
+	kb.Init(key)
 
 	// AN12304 Algorithm 1 (generate plaintexts): h = E(k, 55..55); then for
 	// i = 0..15: P_i = E(h, AA..AA), h = E(h, 55..55). c.uk[0] serves as the
 	// chaining value h here; Algorithm 2 overwrites it below.
-	h := c.uk[0][:]
-	kb.Encrypt(h, const55[:])
+	h := &c.uk[0]
+	kb.Encrypt(h, &const55)
 	for i := range c.p {
-		hb := newBlock(h)
-		hb.Encrypt(c.p[i][:], constAA[:])
-		hb.Encrypt(h, const55[:])
+		hb.Init(h)
+		hb.Encrypt(&c.p[i], &constAA)
+		hb.Encrypt(h, &const55)
 		c.pw[i][0] = binary.LittleEndian.Uint64(c.p[i][:8])
 		c.pw[i][1] = binary.LittleEndian.Uint64(c.p[i][8:])
 	}
@@ -88,32 +89,22 @@ func (c *Cipher) Init(key *[16]byte, q int) {
 	// AN12304 Algorithm 2 (generate updated keys): h = E(k, AA..AA); then for
 	// i = 0..q-1: UK_i = E(h, AA..AA), h = E(h, 55..55). The chaining value
 	// runs in c.uk[q-1], which is written last.
-	h = c.uk[q-1][:]
-	kb.Encrypt(h, constAA[:])
+	h = &c.uk[q-1]
+	kb.Encrypt(h, &constAA)
 	for i := range q {
-		hb := newBlock(h)
-		hb.Encrypt(c.uk[i][:], constAA[:])
+		hb.Init(h)
+		hb.Encrypt(&c.uk[i], &constAA)
 		if i < q-1 {
-			hb.Encrypt(h, const55[:])
+			hb.Encrypt(h, &const55)
 		}
 	}
 	for i := range q {
-		c.kb[i] = newBlock(c.uk[i][:])
+		c.kb[i].Init(&c.uk[i])
 	}
 	for i := q; i < MaxUpdatedKeys; i++ {
 		c.uk[i] = zero
-		c.kb[i] = nil
+		c.kb[i] = aescmac.Block{}
 	}
-}
-
-// newBlock expands a 16-byte AES key. The length is fixed by construction,
-// so an error is a programmer error.
-func newBlock(key []byte) cipher.Block {
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		panic("lrp: " + err.Error())
-	}
-	return b
 }
 
 // checkUK panics when uk is not one of c's updated keys.
@@ -142,10 +133,13 @@ func (c *Cipher) Eval(uk int, x []byte, nibbles int, final bool) [BlockSize]byte
 // eval writes EvalLRP(UK_uk, x[:nibbles], final) to y, which must be 16
 // bytes and must not overlap x.
 func (c *Cipher) eval(y []byte, uk int, x []byte, nibbles int, final bool) {
-	var pj [BlockSize]byte
-	b := c.kb[uk]
-	copy(y, c.uk[uk][:])
+	var pj, yy [BlockSize]byte
+	var next aescmac.Block // the schedule of the running key y
+	b := &c.kb[uk]
+	yy = c.uk[uk]
 	// AN12304 Algorithm 3: y = UK; for each nibble x_i: y = E(y, P_{x_i}).
+	// Every step encrypts under the previous output: one key schedule per
+	// nibble, which aescmac.Block does without allocating.
 	for i := range nibbles {
 		d := x[i>>1]
 		if i&1 == 0 {
@@ -153,17 +147,20 @@ func (c *Cipher) eval(y []byte, uk int, x []byte, nibbles int, final bool) {
 		}
 		c.selectP(&pj, d&0x0F)
 		if i > 0 {
-			b = newBlock(y)
+			next.Init(&yy)
+			b = &next
 		}
-		b.Encrypt(y, pj[:])
+		b.Encrypt(&yy, &pj)
 	}
 	// final: y = E(y, 0^128).
 	if final {
 		if nibbles > 0 {
-			b = newBlock(y)
+			next.Init(&yy)
+			b = &next
 		}
-		b.Encrypt(y, zero[:])
+		b.Encrypt(&yy, &zero)
 	}
+	copy(y, yy[:])
 }
 
 // selectP copies P_j to dst without a secret-dependent memory access: the

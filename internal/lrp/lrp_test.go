@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/nfcd/nfcd/internal/aescmac"
 	"strconv"
 	"testing"
 
@@ -364,7 +365,7 @@ func TestInitReuse(t *testing.T) {
 	if got, w := c.CMAC([]byte("x")), want.CMAC([]byte("x")); got != w {
 		t.Errorf("CMAC after Init = %X, want %X", got, w)
 	}
-	if c.q != 1 || c.kb[1] != nil || c.uk[1] != zero {
+	if c.q != 1 || c.kb[1] != (aescmac.Block{}) || c.uk[1] != zero {
 		t.Errorf("Init(q=1) kept updated keys beyond UK0")
 	}
 }

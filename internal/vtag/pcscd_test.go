@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/nfcd/nfcd/internal/vpcd/vpcdtest"
 	"slices"
 	"testing"
 	"time"
@@ -27,9 +28,9 @@ const slot1 = "Virtual PCD 00 01"
 // read the NDEF file by SFI, verify the SUN, check the originality
 // signature. It skips, loudly, when pcscd with vpcd is not running.
 func TestPCSCD(t *testing.T) {
-	if testing.Short() {
-		t.Skip("pcscd integration test skipped in -short mode")
-	}
+	// Skips loudly without pcscd (fails under CI=true) and holds the
+	// machine-wide vpcd lock, so no other package taps slot 1 meanwhile.
+	vpcdtest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	log := zaptest.NewLogger(t)
