@@ -328,9 +328,11 @@ func (d *Daemon) tag(ev tap.Event) {
 	accepted, prev, err := d.store.Tap(store.Entry{Time: v.Time, Reader: v.Reader, UID: t.UID, Counter: v.Ctr, Verdict: v.Verdict, Reason: v.Reason}, advance, replayed)
 	switch {
 	case err != nil && advance:
-		// Without the store the counter cannot be checked: fail closed.
-		d.log.Error("counter check failed", zap.Error(err))
-		v.Verdict, v.Reason = tap.Malformed, "counter store unavailable"
+		// Without the store the counter cannot be checked, so the tap
+		// gets no verdict at all: fail closed, never "authentic".
+		d.log.Error("counter check failed", zap.String("reader", v.Reader), zap.Error(err))
+		d.server.Publish("error", map[string]any{"reader": v.Reader, "code": "store_unavailable", "message": "the replay check could not be recorded; tap again"})
+		return
 	case err != nil:
 		d.log.Error("audit record failed", zap.Error(err))
 	case !accepted:
