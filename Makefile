@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 SAMPLE_URL := https://sdm.example/tag?picc_data=EF963FF7828658A599F3041510671E88&cmac=94EED9EE65337086
 
-.PHONY: deps test-deps build run verify-sample test race bench fuzz lint check clean
+.PHONY: deps test-deps build run verify-sample test race bench fuzz lint staticcheck check clean
 
 # Debian packages: cgo's PC/SC headers for build; pcscd, vpcd and chromium
 # for the end-to-end and browser tests (scripts/deps.sh; no-op when present).
@@ -57,7 +57,11 @@ lint:
 	$(GO) vet $(PKGS)
 	GOOS=windows CGO_ENABLED=0 $(GO) vet $(PKGS)
 
-check: lint race
+# staticcheck comes from the Go module proxy, pinned.
+staticcheck:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+
+check: lint staticcheck race
 
 clean:
 	rm -rf bin test-output

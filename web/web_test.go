@@ -138,9 +138,7 @@ func TestPageIsSelfContained(t *testing.T) {
 	}
 	refs := regexp.MustCompile(`(?:src|href)="([^"#][^"]*)"`).FindAllStringSubmatch(string(html), -1)
 	js, _ := os.ReadFile("app.js")
-	for _, m := range regexp.MustCompile(`(?:from|import\()\s*"\./([^"]+)"`).FindAllStringSubmatch(string(js), -1) {
-		refs = append(refs, m)
-	}
+	refs = append(refs, regexp.MustCompile(`(?:from|import\()\s*"\./([^"]+)"`).FindAllStringSubmatch(string(js), -1)...)
 	if len(refs) < 5 {
 		t.Fatalf("found only %d references in index.html and app.js: %q", len(refs), refs)
 	}

@@ -401,7 +401,6 @@ func sessionVector(sv *[16]byte, c Crypto, r *Result) {
 	n := off + 4 + copy(sv[off+4:], r.UID[:])
 	if r.HasCtr {
 		sv[n], sv[n+1], sv[n+2] = byte(r.Ctr), byte(r.Ctr>>8), byte(r.Ctr>>16)
-		n += 3
 	}
 	if c == CryptoLRP {
 		sv[14], sv[15] = 0x1E, 0xE1

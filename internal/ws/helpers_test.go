@@ -281,29 +281,6 @@ func (cl *client) readClose() int {
 	}
 }
 
-func seqPayload(t testing.TB, f frame) uint64 {
-	t.Helper()
-	var p struct {
-		Seq uint64 `json:"seq"`
-	}
-	if err := json.Unmarshal(f.Payload, &p); err != nil {
-		t.Fatal(err)
-	}
-	return p.Seq
-}
-
 func tagPayload(reader string, n int) map[string]any {
 	return map[string]any{"reader": reader, "n": n, "uid": "04" + strconv.Itoa(n)}
-}
-
-// waitFor polls cond for up to d.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
