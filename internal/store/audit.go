@@ -300,14 +300,14 @@ func (r *rawEntry) entry(ts int64) Entry {
 }
 
 // Tap records one tap's verdict in a single durable transaction, so a
-// tap costs one commit instead of two. With advance set (an authentic SUN
+// tap costs one commit instead of two. With check set (an authentic SUN
 // with a counter), it first applies the CheckAndAdvance rule to e.UID and
 // *e.Counter; when the counter is not above the high-water mark, the entry
 // is recorded with the verdict and reason that replayed(prev) returns, and
 // accepted is false. Nothing is published by the caller before Tap returns,
 // so an accepted counter is on disk before anyone hears of it.
-func (s *Store) Tap(e Entry, advance bool, replayed func(prev uint32) (verdict, reason string)) (accepted bool, prev uint32, err error) {
-	if advance {
+func (s *Store) Tap(e Entry, check bool, replayed func(prev uint32) (verdict, reason string)) (accepted bool, prev uint32, err error) {
+	if check {
 		if err := checkUID(e.UID); err != nil {
 			return false, 0, err
 		}
@@ -322,22 +322,12 @@ func (s *Store) Tap(e Entry, advance bool, replayed func(prev uint32) (verdict, 
 	now := s.now()
 	err = s.update(func(tx *bolt.Tx) error {
 		accepted = true
-		if advance {
-			var val [4]byte
-			be.PutUint32(val[:], *e.Counter)
-			c := tx.Bucket(bucketCounters)
-			if v := c.Get(e.UID); v != nil {
-				if len(v) != 4 {
-					return fmt.Errorf("%w: counter value of %d bytes", ErrCorrupt, len(v))
-				}
-				prev = be.Uint32(v)
-				accepted = *e.Counter > prev
+		if check {
+			var err error
+			if accepted, prev, err = advance(tx, e.UID, *e.Counter); err != nil {
+				return err
 			}
-			if accepted {
-				if err := c.Put(e.UID, val[:]); err != nil {
-					return err
-				}
-			} else {
+			if !accepted {
 				e.Verdict, e.Reason = replayed(prev)
 			}
 		}

@@ -41,20 +41,12 @@ func (s *Store) CheckAndAdvance(uid []byte, ctr uint32) (accepted bool, prev uin
 	if err := checkUID(uid); err != nil {
 		return false, 0, err
 	}
-	var val [4]byte
-	be.PutUint32(val[:], ctr)
 	err = s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCounters)
-		if v := b.Get(uid); v != nil {
-			if len(v) != 4 {
-				return fmt.Errorf("%w: counter value of %d bytes", ErrCorrupt, len(v))
-			}
-			prev = be.Uint32(v)
-			if ctr <= prev {
-				return errReplay
-			}
+		var err error
+		if accepted, prev, err = advance(tx, uid, ctr); err == nil && !accepted {
+			return errReplay // nothing to commit: skip the fsync
 		}
-		return b.Put(uid, val[:])
+		return err
 	})
 	switch {
 	case err == nil:
@@ -63,6 +55,24 @@ func (s *Store) CheckAndAdvance(uid []byte, ctr uint32) (accepted bool, prev uin
 		return false, prev, nil
 	}
 	return false, prev, fmt.Errorf("store: check and advance counter: %w", err)
+}
+
+// advance applies the high-water rule inside tx: ctr is accepted, and
+// stored, only when it is above the counter already accepted for uid.
+func advance(tx *bolt.Tx, uid []byte, ctr uint32) (accepted bool, prev uint32, err error) {
+	b := tx.Bucket(bucketCounters)
+	if v := b.Get(uid); v != nil {
+		if len(v) != 4 {
+			return false, 0, fmt.Errorf("%w: counter value of %d bytes", ErrCorrupt, len(v))
+		}
+		prev = be.Uint32(v)
+		if ctr <= prev {
+			return false, prev, nil
+		}
+	}
+	var val [4]byte
+	be.PutUint32(val[:], ctr)
+	return true, prev, b.Put(uid, val[:])
 }
 
 // HighWater returns the highest counter accepted for uid. found is false
