@@ -1,0 +1,55 @@
+// Package reader is what the tap pipeline needs of a set of card readers and
+// what such a set reports. The PC/SC readers (internal/pcsc) and the
+// simulated reader (internal/simulate) implement Source; the pipeline
+// (internal/tap) consumes it and knows no more about either.
+package reader
+
+import (
+	"context"
+	"time"
+
+	"github.com/nfcd/nfcd/internal/event"
+)
+
+// Event is one change a Source observed.
+type Event struct {
+	// Kind is event.ReaderAdded, ReaderRemoved, CardPresent, CardRemoved
+	// or Error.
+	Kind event.Kind
+	// Reader names the reader; it is empty for errors of the whole
+	// source (the PC/SC service went away).
+	Reader string
+	// ATR is the card's answer to reset, for CardPresent.
+	ATR []byte
+	// Err is set for Error. The Source keeps trying after one.
+	Err error
+	// Time is when the change was observed.
+	Time time.Time
+}
+
+// Card is a connected card: something APDUs can be sent to.
+type Card interface {
+	// Transmit sends one command APDU and returns the response APDU.
+	Transmit(ctx context.Context, apdu []byte) ([]byte, error)
+	// Close releases the card; the card stays in the field.
+	Close() error
+}
+
+// Source is a set of readers.
+type Source interface {
+	// Run watches the readers until ctx is done, sending events to out in
+	// the order they happened for each reader. Cancellation is not an
+	// error.
+	Run(ctx context.Context, out chan<- Event) error
+	// Connect opens the card in the named reader.
+	Connect(ctx context.Context, reader string) (Card, error)
+}
+
+// Signaler is implemented by sources whose readers can show a verdict to
+// the person holding the tag (a beep, an LED).
+type Signaler interface {
+	// Signal shows ok (a green blink and one beep) or not ok (red, three
+	// beeps) on the named reader. It returns an error matching
+	// errors.ErrUnsupported for a reader that cannot.
+	Signal(ctx context.Context, reader string, ok bool) error
+}
