@@ -3,38 +3,132 @@ package nfcd_test
 import (
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// TestDependencies keeps the dependency arrows pointing one way
-// (../shared/STYLE.md §1): the tag and NDEF code never reach the PC/SC layer
-// or cgo, so they build with CGO_ENABLED=0 on every OS.
+const module = "github.com/nfcd/nfcd/"
+
+// allowed lists, for every package of the module, the module packages it
+// may import directly: the import rules of docs/architecture.md. A package
+// that is not listed fails the test, so a new package states its place.
+// "*" allows any.
+var allowed = map[string][]string{
+	// Leaves: the vocabulary and the pure building blocks.
+	"internal/aescmac":     {},
+	"internal/event":       {},
+	"internal/ndef":        {},
+	"internal/tomlfile":    {},
+	"internal/token":       {},
+	"internal/vpcd":        {},
+	"internal/ws":          {},
+	"internal/testvectors": {},
+	"internal/lrp":         {"internal/aescmac"},
+	"internal/diversify":   {"internal/aescmac"},
+	"internal/reader":      {"internal/event"},
+	// The tag: knows no transport.
+	"internal/ntag424": {"internal/aescmac", "internal/diversify", "internal/lrp", "internal/ndef"},
+	"internal/verdict": {"internal/ntag424"},
+	"internal/profile": {"internal/ntag424", "internal/tomlfile", "internal/verdict"},
+	"internal/batch":   {"internal/ntag424", "internal/profile", "internal/verdict"},
+	"internal/config":  {"internal/profile", "internal/tomlfile"},
+	// Readers: PC/SC, the virtual tag, the simulated reader.
+	"internal/pcsc":          {"internal/event", "internal/reader"},
+	"internal/pcsc/pcsctest": {"internal/pcsc"},
+	"internal/vpcd/vpcdtest": {"internal/vpcd"},
+	"internal/vtag":          {"internal/ndef", "internal/ntag424", "internal/vpcd"},
+	"internal/simulate":      {"internal/event", "internal/ntag424", "internal/profile", "internal/reader", "internal/vtag"},
+	// The tap path: tap knows no PC/SC, the verdict stage no WebSocket and
+	// no database.
+	"internal/tap":   {"internal/event", "internal/ntag424", "internal/profile", "internal/reader"},
+	"internal/judge": {"internal/event", "internal/ntag424", "internal/reader", "internal/tap", "internal/verdict"},
+	// Durable state and what answers questions about it.
+	"internal/store":    {"internal/ntag424", "internal/verdict"},
+	"internal/statedir": {"internal/store", "internal/verdict"},
+	"internal/history":  {"internal/ntag424", "internal/store", "internal/ws"},
+	// Wiring.
+	"internal/daemon": {"*"},
+	"cmd/nfcd":        {"*"},
+	"web":             {},
+}
+
+// forbidden are dependencies, direct or not, that a package must not have:
+// the tag and verification code builds without cgo on every OS, and the
+// tap path's stages know neither the sockets nor the database.
+var forbidden = map[string][]string{
+	"internal/ntag424": {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/ndef":    {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/aescmac": {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/lrp":     {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/batch":   {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/profile": {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/tap":     {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt"},
+	"internal/judge":   {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt"},
+	"internal/verdict": {"github.com/ebfe/scard", "runtime/cgo"},
+}
+
+// notImported are packages a package must not import itself: the command
+// line holds flags and wiring, not storage, sockets or PC/SC calls.
+var notImported = map[string][]string{
+	"cmd/nfcd": {"go.etcd.io/bbolt", "github.com/gorilla/websocket", "github.com/ebfe/scard"},
+}
+
+type pkgInfo struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+}
+
+// TestDependencies keeps the dependency arrows pointing the way
+// docs/architecture.md draws them (../shared/STYLE.md §1).
 func TestDependencies(t *testing.T) {
-	forbidden := map[string][]string{
-		"github.com/nfcd/nfcd/internal/ntag424": {"github.com/nfcd/nfcd/internal/pcsc", "github.com/ebfe/scard", "runtime/cgo"},
-		"github.com/nfcd/nfcd/internal/ndef":    {"github.com/nfcd/nfcd/internal/pcsc", "github.com/ebfe/scard", "runtime/cgo"},
-		"github.com/nfcd/nfcd/internal/aescmac": {"github.com/nfcd/nfcd/internal/pcsc", "github.com/ebfe/scard", "runtime/cgo"},
-		"github.com/nfcd/nfcd/internal/lrp":     {"github.com/nfcd/nfcd/internal/pcsc", "github.com/ebfe/scard", "runtime/cgo"},
-		"github.com/nfcd/nfcd/internal/batch":   {"github.com/nfcd/nfcd/internal/pcsc", "github.com/ebfe/scard", "runtime/cgo"},
+	cmd := exec.Command("go", "list", "-json", "./...")
+	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
 	}
-	for pkg, bad := range forbidden {
-		cmd := exec.Command("go", "list", "-json", pkg)
-		cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("go list %s: %v", pkg, err)
-		}
-		var info struct{ Deps []string }
-		if err := json.Unmarshal(out, &info); err != nil {
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	seen := 0
+	for dec.More() {
+		var p pkgInfo
+		if err := dec.Decode(&p); err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range info.Deps {
-			for _, b := range bad {
-				if d == b || strings.HasPrefix(d, b+"/") {
-					t.Errorf("%s depends on %s", pkg, d)
+		name := strings.TrimPrefix(p.ImportPath, module)
+		if name == strings.TrimSuffix(module, "/") {
+			continue // the root package: this test and the module doc
+		}
+		seen++
+		allow, ok := allowed[name]
+		if !ok {
+			t.Errorf("%s is not in the import rules of deps_test.go (and docs/architecture.md)", name)
+			continue
+		}
+		for _, imp := range p.Imports {
+			for _, bad := range notImported[name] {
+				if imp == bad || strings.HasPrefix(imp, bad+"/") {
+					t.Errorf("%s imports %s itself", name, imp)
+				}
+			}
+			dep, ours := strings.CutPrefix(imp, module)
+			if !ours || slices.Contains(allow, "*") {
+				continue
+			}
+			if !slices.Contains(allow, dep) {
+				t.Errorf("%s imports %s, which docs/architecture.md does not allow", name, dep)
+			}
+		}
+		for _, d := range p.Deps {
+			for _, bad := range forbidden[name] {
+				if d == bad || strings.HasPrefix(d, bad+"/") {
+					t.Errorf("%s depends on %s", name, d)
 				}
 			}
 		}
+	}
+	if seen < len(allowed) {
+		t.Errorf("go list saw %d packages, the rules name %d: remove the rules of packages that are gone", seen, len(allowed))
 	}
 }

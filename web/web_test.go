@@ -205,26 +205,22 @@ func nodeOrSkip(t *testing.T) string {
 	return node
 }
 
-type fakeBackend struct{}
-
-func (fakeBackend) Hello() ws.HelloInfo {
-	return ws.HelloInfo{ServerVersion: "test", Readers: []map[string]string{{"name": "R1"}}, VerdictKeyID: "kid"}
-}
-
-func (fakeBackend) Readers(context.Context) (any, error) {
-	return []map[string]string{{"name": "R1"}}, nil
-}
-
-func (fakeBackend) History(_ context.Context, q json.RawMessage) (any, error) {
-	var p struct{ Limit int }
-	if err := json.Unmarshal(q, &p); err != nil || p.Limit < 0 {
-		return nil, fmt.Errorf("history query: %w", ws.ErrBadRequest)
-	}
-	out := make([]map[string]any, p.Limit)
-	for i := range out {
-		out[i] = map[string]any{"uid": "04AA", "ctr": i, "verdict": "authentic"}
-	}
-	return out, nil
+// register adds the daemon's requests the JS client tests use.
+func register(s *ws.Server) {
+	s.Handle("readers.list", func(context.Context, *ws.Request) (any, error) {
+		return map[string]any{"readers": []map[string]string{{"name": "R1"}}}, nil
+	}, ws.HandlerOptions{})
+	s.Handle("history.query", func(_ context.Context, r *ws.Request) (any, error) {
+		var p struct{ Limit int }
+		if err := json.Unmarshal(r.Payload, &p); err != nil || p.Limit < 0 {
+			return nil, fmt.Errorf("history query: %w", ws.ErrBadRequest)
+		}
+		out := make([]map[string]any, p.Limit)
+		for i := range out {
+			out[i] = map[string]any{"uid": "04AA", "ctr": i, "verdict": "authentic"}
+		}
+		return map[string]any{"entries": out}, nil
+	}, ws.HandlerOptions{})
 }
 
 // startDaemon runs a real ws.Server with web.Handler as its static handler
@@ -232,14 +228,17 @@ func (fakeBackend) History(_ context.Context, q json.RawMessage) (any, error) {
 func startDaemon(t *testing.T) (*ws.Server, string) {
 	t.Helper()
 	srv, err := ws.NewServer(ws.Config{
-		Addr:    "127.0.0.1:0",
-		Backend: fakeBackend{},
-		Static:  web.Handler(),
+		Addr: "127.0.0.1:0",
+		Hello: func() ws.HelloInfo {
+			return ws.HelloInfo{ServerVersion: "test", Readers: []map[string]string{{"name": "R1"}}, VerdictKeyID: "kid"}
+		},
+		Static: web.Handler(),
 		// No CheckToken: only single-use session tokens from /v1/session.
 	}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	register(srv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -3,186 +3,298 @@ package main
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/nfcd/nfcd/internal/daemon"
+	"github.com/nfcd/nfcd/internal/history"
+	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/store"
 	"github.com/nfcd/nfcd/internal/token"
 	"github.com/nfcd/nfcd/internal/verdict"
 )
 
-const tokenUsage = `Usage: nfcd token create --name NAME | list | revoke --name NAME [--state-dir DIR]
+// humanTime is the one time format of human output: UTC with Z. JSON
+// output uses RFC 3339 UTC as well.
+const humanTime = "2006-01-02 15:04:05Z"
 
-API tokens let POS software and other local clients connect to the WebSocket
-API. "create" prints the token once, alone on its last line; only its hash is
-kept. Tokens take effect in a running daemon at once.
-`
+var tokenCmd = &command{
+	name:     "token",
+	summary:  "manage WebSocket API tokens",
+	synopsis: "nfcd token create|list|revoke [flags]",
+	about: `API tokens let POS software and other local clients connect to the WebSocket
+API. Only a hash of each token is kept. Changes take effect in a running
+daemon at once.`,
+	example: "nfcd token create --name pos-1",
+	subs:    []*command{tokenCreateCmd, tokenListCmd, tokenRevokeCmd},
+}
 
-func runToken(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, tokenUsage)
-		return errUsage
+var tokenCreateCmd = &command{
+	name:     "token create",
+	summary:  "create a token and print it once",
+	synopsis: "nfcd token create --name NAME [--state-dir DIR] [--json]",
+	about:    "Creates a token and prints it once, alone on the last line of stdout; only its\nhash is kept, so store it where the client can read it.",
+	example:  "nfcd token create --name pos-1",
+	maxArgs:  0,
+}
+
+var tokenListCmd = &command{
+	name:     "token list",
+	summary:  "list the tokens (never the tokens themselves)",
+	synopsis: "nfcd token list [--state-dir DIR] [--json]",
+	about:    "Lists the tokens by name, with the first characters of each and when it was\ncreated.",
+	example:  "nfcd token list --json",
+	maxArgs:  0,
+}
+
+var tokenRevokeCmd = &command{
+	name:     "token revoke",
+	summary:  "revoke a token",
+	synopsis: "nfcd token revoke --name NAME [--state-dir DIR]",
+	about:    "Revokes the token with that name; clients using it can no longer connect.",
+	example:  "nfcd token revoke --name pos-1",
+	maxArgs:  0,
+}
+
+func init() {
+	var dir, name string
+	var asJSON bool
+	stateFlag := func(fs *flag.FlagSet) {
+		fs.StringVar(&dir, "state-dir", "", "state `directory` (default per OS)")
 	}
-	action := args[0]
-	fs := flag.NewFlagSet("token "+action, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dirFlag := fs.String("state-dir", "", "state `directory` (default per OS)")
-	name := fs.String("name", "", "token `name`, e.g. pos-1")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	tokenCreateCmd.flags = func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "token `name`, e.g. pos-1")
+		stateFlag(fs)
+		fs.BoolVar(&asJSON, "json", false, "print the token as a JSON object")
+	}
+	tokenListCmd.flags = func(fs *flag.FlagSet) {
+		stateFlag(fs)
+		fs.BoolVar(&asJSON, "json", false, "print one JSON object per token")
+	}
+	tokenRevokeCmd.flags = func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "token `name`")
+		stateFlag(fs)
+	}
+	tokens := func(create bool) (*token.Store, error) {
+		d, err := stateDir(dir)
+		if err != nil {
+			return nil, err
 		}
-		return errUsage
-	}
-	if *name == "" && fs.NArg() == 1 {
-		*name = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		fmt.Fprint(stderr, tokenUsage)
-		return errUsage
-	}
-	dir, err := stateDir(*dirFlag)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	ts := token.Open(daemon.Paths(dir).Tokens)
-	switch action {
-	case "create":
-		if *name == "" {
-			fmt.Fprint(stderr, tokenUsage)
-			return errUsage
+		if create {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, err
+			}
+		} else if err := requireDir(d); err != nil {
+			return nil, err
 		}
-		tok, err := ts.Create(*name)
+		return token.Open(statedir.PathsOf(d).Tokens), nil
+	}
+	tokenCreateCmd.run = func(e *env, _ []string) error {
+		if name == "" {
+			return usageError("--name is required")
+		}
+		ts, err := tokens(true)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "created token %q; it is shown once, keep it secret:\n", *name)
-		fmt.Fprintln(stdout, tok)
+		tok, err := ts.Create(name)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return writeJSON(e.stdout, map[string]string{"name": name, "token": tok})
+		}
+		fmt.Fprintf(e.stderr, "created token %q; it is shown once, keep it secret:\n", name)
+		fmt.Fprintln(e.stdout, tok)
 		return nil
-	case "list":
+	}
+	tokenListCmd.run = func(e *env, _ []string) error {
+		ts, err := tokens(false)
+		if err != nil {
+			return err
+		}
 		infos, err := ts.List()
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		if asJSON {
+			for _, in := range infos {
+				if err := writeJSON(e.stdout, map[string]string{"name": in.Name, "id": in.ID, "created": in.Created.UTC().Format(time.RFC3339)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tID\tCREATED")
 		for _, in := range infos {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", in.Name, in.ID, in.Created.Local().Format(time.DateTime))
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", in.Name, in.ID, in.Created.UTC().Format(humanTime))
 		}
 		return tw.Flush()
-	case "revoke":
-		if *name == "" {
-			fmt.Fprint(stderr, tokenUsage)
-			return errUsage
+	}
+	tokenRevokeCmd.run = func(e *env, _ []string) error {
+		if name == "" {
+			return usageError("--name is required")
 		}
-		if err := ts.Revoke(*name); err != nil {
+		ts, err := tokens(false)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "revoked token %q\n", *name)
+		if err := ts.Revoke(name); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "revoked token %q\n", name)
 		return nil
 	}
-	fmt.Fprint(stderr, tokenUsage)
-	return errUsage
 }
 
-// openStore opens the state store for a CLI command, explaining the one
-// error users meet: a running daemon holds it.
-func openStore(dirFlag string) (*store.Store, error) {
-	dir, err := stateDir(dirFlag)
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.Open(daemon.Paths(dir).DB, store.Options{Timeout: 500 * time.Millisecond})
-	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("%w\n(a running nfcd holds the store: query it over the WebSocket API, or stop it first)", err)
-	}
-	return st, err
-}
-
-func runKey(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "show" {
-		fmt.Fprintln(stderr, "Usage: nfcd key show [--state-dir DIR] [--json]")
-		return errUsage
-	}
-	fs := flag.NewFlagSet("key show", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dirFlag := fs.String("state-dir", "", "state `directory` (default per OS)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args[1:]); err != nil {
-		return errUsage
-	}
-	dir, err := stateDir(*dirFlag)
-	if err != nil {
+// requireDir fails with a clear message when the state directory dir does
+// not exist: commands that read state never create it.
+func requireDir(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("state directory %s does not exist (check --state-dir; the daemon creates it on its first start)", dir)
+	case err != nil:
 		return err
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", dir)
 	}
-	pub, err := daemon.PublicKey(dir)
-	if err != nil {
-		return err
-	}
-	id := verdict.KeyID(pub)
-	b64 := base64.RawURLEncoding.EncodeToString(pub)
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(map[string]string{"alg": "Ed25519", "key_id": id, "public_key": b64, "public_hex": hex.EncodeToString(pub)})
-	}
-	fmt.Fprintf(stdout, "key_id      %s\nalg         Ed25519\npublic_key  %s\npublic_hex  %s\n", id, b64, hex.EncodeToString(pub))
 	return nil
 }
 
-func runHistory(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("history", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dirFlag := fs.String("state-dir", "", "state `directory` (default per OS)")
-	var q daemon.HistoryQuery
-	fs.StringVar(&q.UID, "uid", "", "only this tag `UID` (hex)")
-	fs.StringVar(&q.Since, "since", "", "only entries newer than this `duration` (e.g. 1h) or RFC 3339 time")
-	fs.IntVar(&q.Limit, "limit", 0, "at most `n` entries (default 100)")
-	asJSON := fs.Bool("json", false, "print one JSON object per entry")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+var keyCmd = &command{
+	name:     "key",
+	summary:  "show the verdict signing key",
+	synopsis: "nfcd key show [flags]",
+	about:    "The daemon signs every verdict with an Ed25519 key kept in its state directory.",
+	example:  "nfcd key show --json",
+	subs:     []*command{keyShowCmd},
+}
+
+var keyShowCmd = &command{
+	name:     "key show",
+	summary:  "print the public key that verifies signed verdicts",
+	synopsis: "nfcd key show [--state-dir DIR] [--json]",
+	about: `Prints the public key POS backends use to check signed verdicts
+(docs/signed-verdicts.md). It reads the state directory and never creates
+one.`,
+	example: "nfcd key show --state-dir /var/lib/nfcd",
+	maxArgs: 0,
+}
+
+func init() {
+	var dir string
+	var asJSON bool
+	keyShowCmd.flags = func(fs *flag.FlagSet) {
+		fs.StringVar(&dir, "state-dir", "", "state `directory` (default per OS)")
+		fs.BoolVar(&asJSON, "json", false, "print a JSON object")
+	}
+	keyShowCmd.run = func(e *env, _ []string) error {
+		d, err := stateDir(dir)
+		if err != nil {
+			return err
 		}
-		return errUsage
-	}
-	sq, err := q.StoreQuery(time.Now())
-	if err != nil {
-		return fmt.Errorf("history: %w", err)
-	}
-	st, err := openStore(*dirFlag)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	es, err := st.Query(sq)
-	if err != nil {
-		return err
-	}
-	entries := daemon.Entries(es)
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
-		for _, e := range entries {
-			enc.Encode(e)
+		if err := requireDir(d); err != nil {
+			return err
 		}
+		pub, err := statedir.PathsOf(d).ReadPublicKey()
+		if errors.Is(err, verdict.ErrNoKey) {
+			return fmt.Errorf("%s holds no verdict key yet: it is created when the daemon first starts there", d)
+		}
+		if err != nil {
+			return err
+		}
+		id := verdict.KeyID(pub)
+		b64 := base64.RawURLEncoding.EncodeToString(pub)
+		if asJSON {
+			return writeJSON(e.stdout, map[string]string{"alg": verdict.Alg, "key_id": id, "public_key": b64, "public_hex": hex.EncodeToString(pub)})
+		}
+		fmt.Fprintf(e.stdout, "key_id      %s\nalg         %s\npublic_key  %s\npublic_hex  %s\n", id, verdict.Alg, b64, hex.EncodeToString(pub))
 		return nil
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tREADER\tUID\tCTR\tVERDICT\tREASON")
-	for _, e := range entries {
-		ctr := "-"
-		if e.Ctr != nil {
-			ctr = fmt.Sprint(*e.Ctr)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Reader, e.UID, ctr, strings.ToUpper(e.Verdict), e.Reason)
+}
+
+var historyCmd = &command{
+	name:     "history",
+	summary:  "print the audit log",
+	synopsis: "nfcd history [--uid HEX] [--since DURATION|TIME] [--limit N] [--state-dir DIR] [--json]",
+	about: `Prints the verdicts of past taps, newest first, from the audit log in the
+state directory (read-only). While the daemon runs, query it with the
+WebSocket request history.query instead.`,
+	example: "nfcd history --since 1h --uid 04518DFAA96180",
+	maxArgs: 0,
+}
+
+func init() {
+	var dir string
+	var q history.Query
+	var asJSON bool
+	historyCmd.flags = func(fs *flag.FlagSet) {
+		fs.StringVar(&dir, "state-dir", "", "state `directory` (default per OS)")
+		fs.StringVar(&q.UID, "uid", "", "only this tag `UID` (hex)")
+		fs.StringVar(&q.Since, "since", "", "only entries newer than this `duration` (e.g. 1h) or RFC 3339 time")
+		fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("at most `n` entries (default %d, at most %d)", store.DefaultQueryLimit, history.MaxLimit))
+		fs.BoolVar(&asJSON, "json", false, "print one JSON object per entry")
 	}
-	return tw.Flush()
+	historyCmd.run = func(e *env, _ []string) error {
+		sq, err := q.StoreQuery(time.Now())
+		if err != nil {
+			return usageError("--%v", err)
+		}
+		d, err := stateDir(dir)
+		if err != nil {
+			return err
+		}
+		if err := requireDir(d); err != nil {
+			return err
+		}
+		st, err := store.OpenReadOnly(statedir.PathsOf(d).DB, store.Options{Timeout: 500 * time.Millisecond})
+		switch {
+		case errors.Is(err, store.ErrLocked):
+			return fmt.Errorf("the running nfcd holds %s: query it with the WebSocket request history.query, or stop it first", statedir.PathsOf(d).DB)
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("%s holds no audit log yet: it is created when the daemon first starts there", d)
+		case err != nil:
+			return err
+		}
+		defer st.Close()
+		es, err := st.Query(sq)
+		if err != nil {
+			return err
+		}
+		entries := history.Entries(es)
+		if asJSON {
+			for _, en := range entries {
+				if err := writeJSON(e.stdout, en); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TIME\tREADER\tUID\tCTR\tVERDICT\tREASON")
+		for i, en := range entries {
+			reason := en.Reason
+			if en.Detail != "" {
+				reason += " (" + en.Detail + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", es[i].Time.UTC().Format(humanTime), en.Reader, en.UID, en.Ctr, en.Verdict, reason)
+		}
+		return tw.Flush()
+	}
+}
+
+// writeJSON writes v as one line of JSON, without HTML escaping.
+func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
+	b, err := marshalNoEscape(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ func TestVerifyReadable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
-	for _, want := range []string{"verdict  VALID", "uid      041E3C8A2D6B80", "counter  6", "reason   ok"} {
+	for _, want := range []string{"verdict  authentic", "uid      041E3C8A2D6B80", "counter  6", "reason   ok"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -93,9 +94,48 @@ func TestVerifyBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"id":"1","valid":true,"reason":"ok","uid":"041E3C8A2D6B80","ctr":6}` + "\n" +
-		`{"id":null,"valid":false,"reason":"bad_input: invalid JSON at offset 2"}` + "\n"
+		`{"id":null,"valid":false,"reason":"bad_input","detail":"invalid JSON at offset 2"}` + "\n"
 	if out != want {
 		t.Errorf("batch output:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// allCommands lists every runnable command and dispatcher of the tree.
+func allCommands(c *command) []*command {
+	out := []*command{c}
+	for _, s := range c.subs {
+		out = append(out, allCommands(s)...)
+	}
+	return out
+}
+
+// TestEveryCommandHelp: every command answers --help and -h with a usage
+// of one shape on stdout and exit 0, and a wrong flag with the usage on
+// stderr and exit 2.
+func TestEveryCommandHelp(t *testing.T) {
+	for _, c := range allCommands(root) {
+		words := strings.Fields(c.name)
+		t.Run("nfcd "+c.name, func(t *testing.T) {
+			for _, h := range []string{"--help", "-h"} {
+				out, errOut, err := runCLI(t, "", append(words, h)...)
+				if code := exitCode(err, io.Discard); code != 0 {
+					t.Errorf("%s: exit %d (%v), want 0", h, code, err)
+				}
+				if !strings.HasPrefix(out, "Usage: nfcd") || !strings.Contains(out, "\nExample:\n  nfcd") || errOut != "" {
+					t.Errorf("%s: stdout %q, stderr %q; want the usage (synopsis, example) on stdout only", h, out, errOut)
+				}
+				if len(c.subs) == 0 && c.flags != nil && !strings.Contains(out, "\nFlags:\n") {
+					t.Errorf("%s: usage lists no flags:\n%s", h, out)
+				}
+			}
+			out, errOut, err := runCLI(t, "", append(words, "--no-such-flag")...)
+			if code := exitCode(err, io.Discard); code != 2 {
+				t.Errorf("wrong flag: exit %d (%v), want 2", code, err)
+			}
+			if out != "" || !strings.Contains(errOut, "Usage: nfcd") {
+				t.Errorf("wrong flag: stdout %q, stderr %q; want the usage on stderr", out, errOut)
+			}
+		})
 	}
 }
 

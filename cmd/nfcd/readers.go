@@ -2,17 +2,26 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/nfcd/nfcd/internal/event"
+	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/pcsc"
+	"github.com/nfcd/nfcd/internal/reader"
 )
+
+var readersCmd = &command{
+	name:     "readers",
+	summary:  "list PC/SC readers with state, ATR and matched quirks",
+	synopsis: "nfcd readers [--wait DURATION] [--json]",
+	about:    "Lists the PC/SC readers, whether a card is in each, its ATR and the reader's\nknown quirks.",
+	example:  "nfcd readers --json",
+	maxArgs:  0,
+}
 
 // readerJSON is one line of `nfcd readers --json`.
 type readerJSON struct {
@@ -24,73 +33,73 @@ type readerJSON struct {
 	Feedback    bool   `json:"feedback"`
 }
 
-func runReaders(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("readers", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print one JSON object per reader")
-	wait := fs.Duration("wait", 2*time.Second, "how long to wait for the PC/SC service")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+func init() {
+	var asJSON bool
+	var wait time.Duration
+	readersCmd.flags = func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print one JSON object per reader")
+		fs.DurationVar(&wait, "wait", 2*time.Second, "how long to wait for the PC/SC service")
+	}
+	readersCmd.run = func(e *env, _ []string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		mon, err := pcsc.Open(ctx, zap.NewNop(), pcsc.Options{})
+		if err != nil {
+			return err
 		}
-		return errUsage
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *wait)
-	defer cancel()
-	mon, err := pcsc.Open(ctx, zap.NewNop(), pcsc.Options{})
-	if err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- mon.Run(ctx) }()
-	// The monitor reports every reader and card it finds when it starts;
-	// the snapshot is complete once those events stop coming.
-	quiet := time.NewTimer(300 * time.Millisecond)
-	seen := false
-loop:
-	for {
-		select {
-		case ev := <-mon.Events():
-			if ev.Kind == pcsc.ErrorEvent && !seen {
-				continue
-			}
-			seen = true
-			quiet.Reset(150 * time.Millisecond)
-		case <-quiet.C:
-			if seen {
+		events := make(chan reader.Event, 64)
+		done := make(chan error, 1)
+		go func() { done <- mon.Run(ctx, events) }()
+		// The monitor reports every reader and card it finds when it
+		// starts; the snapshot is complete once those events stop coming.
+		quiet := time.NewTimer(300 * time.Millisecond)
+		seen := false
+	loop:
+		for {
+			select {
+			case ev := <-events:
+				if ev.Kind == event.Error && !seen {
+					continue
+				}
+				seen = true
+				quiet.Reset(150 * time.Millisecond)
+			case <-quiet.C:
+				if seen {
+					break loop
+				}
+				quiet.Reset(150 * time.Millisecond)
+			case <-ctx.Done():
 				break loop
 			}
-			quiet.Reset(150 * time.Millisecond)
-		case <-ctx.Done():
-			break loop
 		}
+		readers := mon.Readers()
+		cancel()
+		<-done
+		if len(readers) == 0 && !asJSON {
+			fmt.Fprintln(e.stdout, "no readers")
+		}
+		for _, r := range readers {
+			q := pcsc.QuirksFor(r.Name, r.ATR)
+			out := readerJSON{Name: r.Name, CardPresent: r.CardPresent, Quirks: q.Name, Contactless: q.Contactless, Feedback: q.OK != nil}
+			if r.CardPresent {
+				out.ATR = ntag424.Hex(r.ATR)
+			}
+			if asJSON {
+				if err := writeJSON(e.stdout, out); err != nil {
+					return err
+				}
+				continue
+			}
+			state := "empty"
+			if r.CardPresent {
+				state = "card " + out.ATR
+			}
+			quirks := out.Quirks
+			if quirks == "" {
+				quirks = "no quirks"
+			}
+			fmt.Fprintf(e.stdout, "%-40s %-24s %s\n", r.Name, state, quirks)
+		}
+		return nil
 	}
-	readers := mon.Readers()
-	cancel()
-	<-done
-	if len(readers) == 0 && !*asJSON {
-		fmt.Fprintln(stdout, "no readers")
-	}
-	enc := json.NewEncoder(stdout)
-	for _, r := range readers {
-		q := pcsc.QuirksFor(r.Name, r.ATR)
-		out := readerJSON{Name: r.Name, CardPresent: r.CardPresent, Quirks: q.Name, Contactless: q.Contactless, Feedback: q.OK != nil}
-		if r.CardPresent {
-			out.ATR = fmt.Sprintf("%X", r.ATR)
-		}
-		if *asJSON {
-			enc.Encode(out)
-			continue
-		}
-		state := "empty"
-		if r.CardPresent {
-			state = "card " + out.ATR
-		}
-		quirks := out.Quirks
-		if quirks == "" {
-			quirks = "no quirks"
-		}
-		fmt.Fprintf(stdout, "%-40s %-24s %s\n", r.Name, state, quirks)
-	}
-	return nil
 }

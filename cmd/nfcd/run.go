@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/kardianos/service"
@@ -16,18 +15,42 @@ import (
 
 	"github.com/nfcd/nfcd/internal/config"
 	"github.com/nfcd/nfcd/internal/daemon"
-	"github.com/nfcd/nfcd/internal/store"
+	"github.com/nfcd/nfcd/internal/statedir"
 )
 
-const runUsage = `Usage: nfcd run [--config FILE] [--state-dir DIR] [--listen 127.0.0.1:PORT] [--simulate]
-
-Runs the daemon: reads tags from every PC/SC reader (or, with --simulate, from
+var runCmd = &command{
+	name:     "run",
+	summary:  "run the daemon: readers → verdicts → WebSocket API and kiosk page",
+	synopsis: "nfcd run [--config FILE] [--state-dir DIR] [--listen 127.0.0.1:PORT] [--simulate] [--log-level LEVEL]",
+	about: `Runs the daemon: reads tags from every PC/SC reader (or, with --simulate, from
 a simulated reader with virtual tags), verifies them, and serves verdicts
 over the local WebSocket API and the kiosk page. When ready it prints
-  listening on http://127.0.0.1:PORT/
+  listening on http://127.0.0.1:PORT/`,
+	example: "nfcd run --simulate",
+}
 
-Flags:
-`
+func init() {
+	var rf runFlags
+	runCmd.flags = rf.register
+	runCmd.run = func(e *env, _ []string) error {
+		log, err := newDaemonLogger(e.stderr, rf.logLevel)
+		if err != nil {
+			return err
+		}
+		defer log.Sync()
+		opts, err := rf.options(e.stdout, log)
+		if err != nil {
+			return err
+		}
+		if !service.Interactive() {
+			// Started by systemd or the Windows service manager.
+			return runService(opts)
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return daemon.Run(ctx, opts)
+	}
+}
 
 // runFlags are shared by run and the service commands.
 type runFlags struct {
@@ -51,11 +74,7 @@ func stateDir(flagValue string) (string, error) {
 	if flagValue != "" {
 		return flagValue, nil
 	}
-	p, err := store.DefaultPath()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(p), nil
+	return statedir.Default()
 }
 
 // options builds the daemon options from the flags.
@@ -90,36 +109,9 @@ func (f *runFlags) options(stdout io.Writer, log *zap.Logger) (daemon.Options, e
 func newDaemonLogger(w io.Writer, level string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+		return nil, usageError("--log-level: %v", err)
 	}
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)), nil
-}
-
-func runRun(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
-	var rf runFlags
-	rf.register(fs)
-	if ok, err := parseFlags(fs, args, 0); !ok {
-		return err
-	}
-	log, err := newDaemonLogger(stderr, rf.logLevel)
-	if err != nil {
-		return err
-	}
-	defer log.Sync()
-	opts, err := rf.options(stdout, log)
-	if err != nil {
-		return err
-	}
-	if !service.Interactive() {
-		// Started by systemd or the Windows service manager.
-		return runService(opts)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return daemon.Run(ctx, opts)
 }

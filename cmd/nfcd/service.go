@@ -5,8 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/kardianos/service"
@@ -69,36 +70,80 @@ func runService(opts daemon.Options) error {
 	return s.Run()
 }
 
-const serviceUsage = `Usage: nfcd service install|uninstall|start|stop|status [run flags]
+var serviceCmd = &command{
+	name:     "service",
+	summary:  "install and control nfcd as a system service",
+	synopsis: "nfcd service install|uninstall|start|stop|restart|status [flags]",
+	about: `Manages nfcd as a system service (systemd on Linux, the service manager on
+Windows).`,
+	example: "nfcd service install --config /etc/nfcd/nfcd.toml",
+}
 
-Manages nfcd as a system service (systemd on Linux, the service manager on
-Windows). Flags after the action are passed to "nfcd run" by the service.
-`
+func init() {
+	for _, a := range []struct{ action, summary string }{
+		{"install", `install the service; its run flags are passed to "nfcd run"`},
+		{"uninstall", "remove the service"},
+		{"start", "start the service"},
+		{"stop", "stop the service"},
+		{"restart", "restart the service"},
+		{"status", "print running, stopped or unknown"},
+	} {
+		c := &command{
+			name:     "service " + a.action,
+			summary:  a.summary,
+			synopsis: "nfcd service " + a.action,
+			about:    strings.ToUpper(a.summary[:1]) + a.summary[1:] + ".",
+			example:  "nfcd service " + a.action,
+			maxArgs:  0,
+		}
+		var rf runFlags
+		var args []string
+		if a.action == "install" {
+			c.synopsis = "nfcd service install [run flags]"
+			c.example = "nfcd service install --config /etc/nfcd/nfcd.toml --state-dir /var/lib/nfcd"
+			c.flags = func(fs *flag.FlagSet) {
+				rf.register(fs)
+				args = nil
+			}
+		}
+		action := a.action
+		c.run = func(e *env, _ []string) error {
+			if action == "install" {
+				args = runArgs(&rf)
+			}
+			return controlService(e, action, args)
+		}
+		serviceCmd.subs = append(serviceCmd.subs, c)
+	}
+}
 
-func runServiceCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, serviceUsage)
-		return errUsage
+// runArgs turns the run flags given to `service install` back into the
+// arguments the service passes to `nfcd run`.
+func runArgs(rf *runFlags) []string {
+	var args []string
+	add := func(name, v string) {
+		if v != "" {
+			args = append(args, "--"+name, v)
+		}
 	}
-	action, rest := args[0], args[1:]
-	fs := flag.NewFlagSet("service", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var rf runFlags
-	rf.register(fs)
-	if err := fs.Parse(rest); err != nil {
-		return errUsage
+	add("config", rf.configFile)
+	add("state-dir", rf.stateDir)
+	add("listen", rf.listen)
+	if rf.simulate {
+		args = append(args, "--simulate")
 	}
-	s, err := service.New(&program{}, serviceConfig(rest))
+	if rf.logLevel != "info" {
+		add("log-level", rf.logLevel)
+	}
+	return args
+}
+
+func controlService(e *env, action string, runArgs []string) error {
+	s, err := service.New(&program{}, serviceConfig(runArgs))
 	if err != nil {
 		return err
 	}
 	switch action {
-	case "install", "uninstall", "start", "stop", "restart":
-		if err := service.Control(s, action); err != nil {
-			return fmt.Errorf("service %s: %w", action, err)
-		}
-		fmt.Fprintf(stdout, "nfcd service: %s done\n", action)
-		return nil
 	case "status":
 		st, err := s.Status()
 		if err != nil {
@@ -109,9 +154,35 @@ func runServiceCmd(args []string, stdout, stderr io.Writer) error {
 		if !ok {
 			name = "unknown"
 		}
-		fmt.Fprintln(stdout, name)
+		fmt.Fprintln(e.stdout, name)
 		return nil
 	}
-	fmt.Fprint(stderr, serviceUsage)
-	return errUsage
+	if err := service.Control(s, action); err != nil {
+		return fmt.Errorf("service %s: %w", action, err)
+	}
+	fmt.Fprintf(e.stdout, "nfcd service: %s done\n", action)
+	return nil
+}
+
+var versionCmd = &command{
+	name:     "version",
+	summary:  "print the version",
+	synopsis: "nfcd version [--json]",
+	about:    "Prints the version of this nfcd.",
+	example:  "nfcd version --json",
+	maxArgs:  0,
+}
+
+func init() {
+	var asJSON bool
+	versionCmd.flags = func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print a JSON object")
+	}
+	versionCmd.run = func(e *env, _ []string) error {
+		if asJSON {
+			return writeJSON(e.stdout, map[string]string{"version": buildVersion(), "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH})
+		}
+		fmt.Fprintln(e.stdout, "nfcd", buildVersion())
+		return nil
+	}
 }

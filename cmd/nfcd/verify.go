@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,18 +13,59 @@ import (
 	"github.com/nfcd/nfcd/internal/profile"
 )
 
-const verifyUsage = `Usage: nfcd verify [flags] URL...
-       nfcd verify --batch < requests.jsonl > results.jsonl
+var verifyCmd = &command{
+	name:    "verify",
+	summary: "verify SUN URLs offline (or JSON Lines with --batch)",
+	synopsis: `nfcd verify [--profile FILE | key flags] [--json] URL...
+nfcd verify --batch [--profile FILE] < requests.jsonl > results.jsonl`,
+	about: `Verifies the SUN message (uid/ctr/cmac, picc_data, enc) of each URL locally
+and prints the verdict (authentic, counterfeit, malformed, unknown_profile)
+with its reason code. Keys default to the factory all-zero keys; prefer
+--profile FILE over key flags so that keys stay out of shell history.
+Exit status: 0 when every URL is authentic, 1 otherwise, 2 usage.
 
-Verifies the SUN message (uid/ctr/cmac, picc_data, enc) of each URL locally.
-Keys default to the factory all-zero keys; prefer --profile FILE over key
-flags so that keys stay out of shell history. Exit status: 0 when every URL
-verifies, 1 otherwise.
+--batch reads one JSON request per line and writes one JSON result per line
+(see the README); lines without a layout use --profile.`,
+	example:      `nfcd verify --mode enc 'https://sdm.example/tag?picc_data=EF963FF7828658A599F3041510671E88&cmac=94EED9EE65337086'`,
+	maxArgs:      -1,
+	interspersed: true,
+}
 
-Flags:
-`
+func init() {
+	var kf keyFlags
+	var asJSON, batchMode bool
+	verifyCmd.flags = func(fs *flag.FlagSet) {
+		kf.register(fs)
+		fs.BoolVar(&asJSON, "json", false, "print one JSON object per URL")
+		fs.BoolVar(&batchMode, "batch", false, "read JSON Lines requests on stdin, write JSON Lines results")
+	}
+	verifyCmd.run = func(e *env, urls []string) error {
+		if batchMode {
+			if len(urls) > 0 {
+				return usageError("--batch reads stdin and takes no URL arguments")
+			}
+			v := batch.NewVerifier()
+			if kf.profileFile != "" {
+				set, err := profile.Load(kf.profileFile)
+				if err != nil {
+					return err
+				}
+				v.Profiles = set
+			}
+			return v.Run(e.stdin, e.stdout)
+		}
+		if len(urls) == 0 {
+			return usageError("no URL to verify")
+		}
+		set, err := kf.profiles()
+		if err != nil {
+			return err
+		}
+		return verifyURLs(e.stdout, set, urls, asJSON)
+	}
+}
 
-// keyFlags are the layout and key flags shared by verify, watch and run.
+// keyFlags are the layout and key flags shared by verify, watch and vtag.
 type keyFlags struct {
 	profileFile   string
 	mode          string
@@ -33,15 +73,17 @@ type keyFlags struct {
 	fileKey       string
 	metaKey       string
 	macInputStart string
+	names         string
 }
 
 func (k *keyFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&k.profileFile, "profile", "", "TOML profile `file` with layouts and keys (overrides the flags below)")
-	fs.StringVar(&k.mode, "mode", "plain", "SUN mirror mode: plain, enc or encfile")
-	fs.StringVar(&k.crypto, "crypto", "aes", "cipher suite: aes or lrp")
+	fs.StringVar(&k.profileFile, "profile", "", "TOML profile `file` with layouts and keys (instead of the flags below)")
+	fs.StringVar(&k.mode, "mode", "plain", "SUN mirror `mode`: plain, enc (encrypted PICCData) or encfile (PICCData + SDMENCFileData)")
+	fs.StringVar(&k.crypto, "crypto", "aes", "cipher `suite`: aes or lrp")
 	fs.StringVar(&k.fileKey, "file-key", "", "SDMFileReadKey, 32 `hex` digits (default all zero)")
 	fs.StringVar(&k.metaKey, "meta-key", "", "SDMMetaReadKey, 32 `hex` digits (default all zero)")
-	fs.StringVar(&k.macInputStart, "mac-input-start", "cmac", "parameter `name` whose value starts the SDMMAC input")
+	fs.StringVar(&k.macInputStart, "mac-input-start", "cmac", "the parameter `name` whose value starts the SDMMAC input: cmac for an empty\ninput (the usual case); for encfile layouts that MAC the mirrored data, the\nfirst mirrored parameter, e.g. picc_data")
+	fs.StringVar(&k.names, "names", "", "parameter names the tag uses, as `list` role=name,…, e.g. picc_data=e,cmac=c\n(roles: uid, ctr, cmac, picc_data, enc, tt)")
 }
 
 // profiles returns the profile set the flags describe.
@@ -50,10 +92,12 @@ func (k *keyFlags) profiles() (profile.Set, error) {
 		return profile.Load(k.profileFile)
 	}
 	spec := profile.Spec{
-		Name:        "flags",
 		LayoutSpec:  ntag424.LayoutSpec{Mode: k.mode, Crypto: k.crypto, MACInputStart: k.macInputStart},
 		FileReadKey: k.fileKey,
 		MetaReadKey: k.metaKey,
+	}
+	if err := parseNames(k.names, &spec.Names); err != nil {
+		return nil, err
 	}
 	p, err := spec.Compile(true)
 	if err != nil {
@@ -62,111 +106,68 @@ func (k *keyFlags) profiles() (profile.Set, error) {
 	return profile.Set{p}, nil
 }
 
-// verifyOutput is the --json form of one URL's result. Like a batch result
-// line, uid and ctr (null for tags that mirror no counter) appear only when
-// the URL verifies.
-type verifyOutput struct {
-	URL         string
-	Profile     string
-	Valid       bool
-	Reason      string
-	UID         string
-	Ctr         *uint32
-	TTStatus    string
-	FileData    string
-	PICCDataTag string
-}
-
-func (o verifyOutput) MarshalJSON() ([]byte, error) {
-	type invalid struct {
-		URL     string `json:"url"`
-		Profile string `json:"profile,omitempty"`
-		Valid   bool   `json:"valid"`
-		Reason  string `json:"reason"`
+// parseNames sets the parameter names of --names.
+func parseNames(list string, n *ntag424.Names) error {
+	if list == "" {
+		return nil
 	}
-	if !o.Valid {
-		return marshalNoEscape(invalid{o.URL, o.Profile, false, o.Reason})
-	}
-	return marshalNoEscape(struct {
-		invalid
-		UID         string  `json:"uid"`
-		Ctr         *uint32 `json:"ctr"`
-		TTStatus    string  `json:"tt_status,omitempty"`
-		FileData    string  `json:"file_data,omitempty"`
-		PICCDataTag string  `json:"picc_data_tag,omitempty"`
-	}{invalid{o.URL, o.Profile, true, o.Reason}, o.UID, o.Ctr, o.TTStatus, o.FileData, o.PICCDataTag})
-}
-
-func runVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, verifyUsage); fs.PrintDefaults() }
-	var kf keyFlags
-	kf.register(fs)
-	asJSON := fs.Bool("json", false, "print one JSON object per URL")
-	batchMode := fs.Bool("batch", false, "read JSON Lines requests on stdin, write JSON Lines results")
-	urls, err := parseInterspersed(fs, args)
-	if err != nil || urls == nil {
-		return err
-	}
-	if *batchMode {
-		if len(urls) > 0 {
-			fmt.Fprintln(stderr, "nfcd verify: --batch reads stdin and takes no URL arguments")
-			return errUsage
+	for _, kv := range strings.Split(list, ",") {
+		role, name, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			return usageError("--names: want role=name pairs separated by commas, got %q", kv)
 		}
-		return batch.NewVerifier().Run(stdin, stdout)
-	}
-	if len(urls) == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	set, err := kf.profiles()
-	if err != nil {
-		return err
-	}
-	allValid := true
-	enc := json.NewEncoder(stdout)
-	enc.SetEscapeHTML(false)
-	for _, url := range urls {
-		out := verifyOne(set, url)
-		allValid = allValid && out.Valid
-		if *asJSON {
-			if err := enc.Encode(out); err != nil {
-				return err
-			}
-			continue
+		var dst *string
+		switch role {
+		case "uid":
+			dst = &n.UID
+		case "ctr":
+			dst = &n.Ctr
+		case "cmac":
+			dst = &n.CMAC
+		case "picc_data":
+			dst = &n.PICCData
+		case "enc":
+			dst = &n.Enc
+		case "tt":
+			dst = &n.TT
+		default:
+			return usageError("--names: unknown role %q (uid, ctr, cmac, picc_data, enc, tt)", role)
 		}
-		printReadable(stdout, out)
-	}
-	if !allValid {
-		return errInvalid
+		*dst = name
 	}
 	return nil
 }
 
-func verifyOne(set profile.Set, url string) verifyOutput {
-	out := verifyOutput{URL: url}
-	p, err := set.Match(url)
-	if err != nil {
-		out.Reason = "unknown_profile"
+// verifyOutput is the --json form of one URL's result. Like a batch result
+// line, uid and ctr (null for tags that mirror no counter) appear only when
+// the URL verifies.
+type verifyOutput struct {
+	URL         string           `json:"url"`
+	Profile     string           `json:"profile,omitempty"`
+	Verdict     string           `json:"verdict"`
+	Valid       bool             `json:"valid"`
+	Reason      string           `json:"reason"`
+	Detail      string           `json:"detail,omitempty"`
+	UID         string           `json:"uid,omitempty"`
+	Ctr         *ntag424.Counter `json:"ctr,omitempty"`
+	TTStatus    string           `json:"tt_status,omitempty"`
+	FileData    string           `json:"file_data,omitempty"`
+	PICCDataTag string           `json:"picc_data_tag,omitempty"`
+}
+
+func newVerifyOutput(url string, o profile.Outcome) verifyOutput {
+	out := verifyOutput{URL: url, Profile: o.Profile, Verdict: o.Verdict, Valid: o.Authentic(), Reason: o.Reason, Detail: o.Detail}
+	if !out.Valid {
 		return out
 	}
-	out.Profile = p.Name
-	r, err := p.Verify(url)
-	out.Reason = ntag424.Reason(err)
-	if err != nil {
-		return out
-	}
-	out.Valid = true
-	out.UID = fmt.Sprintf("%X", r.UID)
-	if r.HasCtr {
-		out.Ctr = &r.Ctr
-	}
+	r := &o.Result
+	out.UID = ntag424.Hex(r.UID[:])
+	out.Ctr = &r.Ctr
 	if r.HasTT {
 		out.TTStatus = string(r.TT[:])
 	}
 	if fd := r.FileData(); fd != nil {
-		out.FileData = fmt.Sprintf("%X", fd)
+		out.FileData = ntag424.Hex(fd)
 	}
 	if r.HasPICCDataTag {
 		out.PICCDataTag = fmt.Sprintf("%02X", r.PICCDataTag)
@@ -174,19 +175,42 @@ func verifyOne(set profile.Set, url string) verifyOutput {
 	return out
 }
 
-func printReadable(w io.Writer, o verifyOutput) {
-	verdict := "INVALID"
-	if o.Valid {
-		verdict = "VALID"
+func verifyURLs(w io.Writer, set profile.Set, urls []string, asJSON bool) error {
+	allValid := true
+	for _, url := range urls {
+		out := newVerifyOutput(url, set.Verify(url))
+		allValid = allValid && out.Valid
+		if asJSON {
+			b, err := marshalNoEscape(out)
+			if err != nil {
+				return err
+			}
+			w.Write(append(b, '\n'))
+			continue
+		}
+		printReadable(w, out)
 	}
+	if !allValid {
+		return errInvalid
+	}
+	return nil
+}
+
+func printReadable(w io.Writer, o verifyOutput) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n", o.URL)
-	fmt.Fprintf(&b, "  verdict  %s\n", verdict)
+	fmt.Fprintf(&b, "  verdict  %s\n", o.Verdict)
 	fmt.Fprintf(&b, "  reason   %s\n", o.Reason)
+	if o.Detail != "" {
+		fmt.Fprintf(&b, "  detail   %s\n", o.Detail)
+	}
+	if o.Profile != "" {
+		fmt.Fprintf(&b, "  profile  %s\n", o.Profile)
+	}
 	if o.Valid {
 		fmt.Fprintf(&b, "  uid      %s\n", o.UID)
-		if o.Ctr != nil {
-			fmt.Fprintf(&b, "  counter  %d\n", *o.Ctr)
+		if o.Ctr.Valid {
+			fmt.Fprintf(&b, "  counter  %d\n", o.Ctr.Value)
 		} else {
 			fmt.Fprintf(&b, "  counter  (not mirrored)\n")
 		}
@@ -198,31 +222,6 @@ func printReadable(w io.Writer, o verifyOutput) {
 		}
 	}
 	io.WriteString(w, b.String())
-}
-
-// parseInterspersed parses flags that may come before, between or after
-// the positional arguments (`nfcd verify URL --json` works too), and
-// returns the positional arguments: a non-nil empty slice when there are
-// none, nil after -h.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	pos := []string{}
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, nil
-			}
-			return nil, errUsage
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" || fs.NArg() == len(args) && args[0] == "-" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
 }
 
 // marshalNoEscape is json.Marshal without HTML escaping: URLs keep their '&'.

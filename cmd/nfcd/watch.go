@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -18,18 +15,20 @@ import (
 	"github.com/nfcd/nfcd/internal/tap"
 )
 
-const watchUsage = `Usage: nfcd watch [flags]
-
-Prints one line per reader event and tag read until interrupted. With --json
+var watchCmd = &command{
+	name:     "watch",
+	summary:  "print reader events and verified tag reads",
+	synopsis: "nfcd watch [--profile FILE | key flags] [--reader GLOB] [--json]",
+	about: `Prints one line per reader event and tag read until interrupted. With --json
 every line is a JSON object with a "type" field; tag reads are
   {"type":"tag","reader":str,"uid":HEX,"ctr":int|null,"url":str,
    "verdict":"authentic|counterfeit|malformed|unknown_profile","reason":str,
    "apdus":int,"elapsed_ms":num}
 and the other types are reader_added, reader_removed, card_present,
-card_removed and error.
-
-Flags:
-`
+card_removed and error.`,
+	example: "nfcd watch --profile tags.toml --json",
+	maxArgs: 0,
+}
 
 // globList is a repeatable string flag.
 type globList []string
@@ -37,54 +36,49 @@ type globList []string
 func (g *globList) String() string     { return strings.Join(*g, ",") }
 func (g *globList) Set(s string) error { *g = append(*g, s); return nil }
 
-func runWatch(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, watchUsage); fs.PrintDefaults() }
+func init() {
 	var kf keyFlags
-	kf.register(fs)
-	asJSON := fs.Bool("json", false, "print one JSON object per line")
-	originality := fs.Bool("originality", false, "also check NXP's originality signature (4 more APDUs per tap)")
-	feedback := fs.Bool("feedback", false, "beep/flash supported readers with the verdict")
+	var asJSON, originality, feedback, verbose bool
 	var include, exclude globList
-	fs.Var(&include, "reader", "watch only readers matching this `glob` (repeatable)")
-	fs.Var(&exclude, "exclude", "ignore readers matching this `glob` (repeatable), e.g. '*SAM*'")
-	verbose := fs.Bool("v", false, "log PC/SC diagnostics to stderr")
-	if ok, err := parseFlags(fs, args, 0); !ok {
-		return err
+	watchCmd.flags = func(fs *flag.FlagSet) {
+		kf.register(fs)
+		include, exclude = nil, nil
+		fs.BoolVar(&asJSON, "json", false, "print one JSON object per line")
+		fs.BoolVar(&originality, "originality", false, "also check NXP's originality signature (4 more APDUs per tap)")
+		fs.BoolVar(&feedback, "feedback", false, "beep/flash supported readers with the verdict")
+		fs.Var(&include, "reader", "watch only readers matching this `glob` (repeatable)")
+		fs.Var(&exclude, "exclude", "ignore readers matching this `glob` (repeatable), e.g. '*SAM*'")
+		fs.BoolVar(&verbose, "v", false, "log PC/SC diagnostics to stderr")
 	}
-	set, err := kf.profiles()
-	if err != nil {
-		return err
-	}
-	log := zap.NewNop()
-	if *verbose {
-		log = newCLILogger(stderr, zapcore.DebugLevel)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	mon, err := pcsc.Open(ctx, log.Named("pcsc"), pcsc.Options{Include: include, Exclude: exclude, Feedback: *feedback})
-	if err != nil {
-		return err
-	}
-	var mu sync.Mutex // events from several readers share stdout
-	enc := json.NewEncoder(stdout)
-	enc.SetEscapeHTML(false)
-	emit := func(ev tap.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		if *asJSON {
-			enc.Encode(ev)
-			return
+	watchCmd.run = func(e *env, _ []string) error {
+		set, err := kf.profiles()
+		if err != nil {
+			return err
 		}
-		fmt.Fprintln(stdout, ev.String())
+		log := zap.NewNop()
+		if verbose {
+			log = newCLILogger(e.stderr, zapcore.DebugLevel)
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		mon, err := pcsc.Open(ctx, log, pcsc.Options{Include: include, Exclude: exclude, Feedback: feedback})
+		if err != nil {
+			return err
+		}
+		p := tap.New(tap.Config{Source: mon.Source(), Profiles: set, Originality: originality, Log: log})
+		events := make(chan tap.Event, 64)
+		done := make(chan error, 1)
+		go func() {
+			done <- p.Run(ctx, events)
+			close(events)
+		}()
+		for ev := range events {
+			if asJSON {
+				writeJSON(e.stdout, ev)
+				continue
+			}
+			fmt.Fprintln(e.stdout, ev.String())
+		}
+		return <-done
 	}
-	p := tap.New(tap.Config{
-		Source:      tap.PCSC{M: mon},
-		Profiles:    set,
-		Emit:        emit,
-		Originality: *originality,
-		Log:         log.Named("tap"),
-	})
-	return p.Run(ctx)
 }

@@ -14,11 +14,18 @@
 //
 //	{"id": "...", "valid": true, "reason": "ok", "uid": "HEX", "ctr": 61,
 //	 "tt_status": "CC", "file_data": "HEX", "picc_data_tag": "C7"}
+//	{"id": "...", "valid": false, "reason": "bad_format", "detail": "uid: want 14 hex digits, got 13"}
 //
-// uid and ctr appear only when valid (ctr is null for tags that mirror no
-// counter); tt_status, file_data and picc_data_tag only when present. A line
-// that is not a valid request yields {"id": ..., "valid": false, "reason":
-// "bad_input: ..."} and processing goes on.
+// reason is a code of internal/verdict (ok, bad_mac, bad_format,
+// bad_picc_data, unknown_profile, bad_input); detail, when present, says
+// more for humans. uid and ctr appear only when valid (ctr is null for tags
+// that mirror no counter); tt_status, file_data and picc_data_tag only when
+// present. A line that is not a valid request yields {"id": ..., "valid":
+// false, "reason": "bad_input", "detail": "..."} and processing goes on.
+//
+// Keys missing from a line are the factory all-zero keys, as for `nfcd
+// verify URL`. A line without a layout is verified with the Verifier's
+// profiles (`nfcd verify --batch --profile FILE`), if it has any.
 package batch
 
 import (
@@ -27,10 +34,10 @@ import (
 	"errors"
 	"io"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/profile"
+	"github.com/nfcd/nfcd/internal/verdict"
 )
 
 // MaxLine is the longest input line accepted, in bytes. Longer lines are
@@ -55,13 +62,17 @@ const cacheSize = 64
 // Verifier processes batch lines. It keeps a small cache of compiled
 // profiles keyed by layout and keys; it is not safe for concurrent use.
 type Verifier struct {
-	cache map[string]*ntag424.Profile
+	// Profiles verify the lines that carry no layout, matched by URL
+	// prefix; without profiles such a line is bad_input.
+	Profiles profile.Set
+
+	cache map[string]*profile.Profile
 	out   []byte
 }
 
-// NewVerifier returns a Verifier with an empty cache.
+// NewVerifier returns a Verifier with an empty cache and no profiles.
 func NewVerifier() *Verifier {
-	return &Verifier{cache: make(map[string]*ntag424.Profile)}
+	return &Verifier{cache: make(map[string]*profile.Profile)}
 }
 
 // Run reads JSON Lines from r and writes one result line per input line to
@@ -137,8 +148,10 @@ func (v *Verifier) Line(dst, line []byte) []byte {
 	switch {
 	case req.URL == nil:
 		return appendBadInput(dst, req.ID, "missing url")
-	case req.Layout == nil:
+	case req.Layout == nil && len(v.Profiles) == 0:
 		return appendBadInput(dst, req.ID, "missing layout")
+	case req.Layout == nil:
+		return appendOutcome(dst, req.ID, v.Profiles.Verify(*req.URL))
 	}
 	p, err := v.profile(req.Layout, req.Keys.FileRead, req.Keys.MetaRead)
 	if err != nil {
@@ -146,12 +159,25 @@ func (v *Verifier) Line(dst, line []byte) []byte {
 		if errors.As(err, &fe) && fe.Field != "mode" && fe.Field != "crypto" && fe.Field != "ctr" {
 			// A layout the verifier understands but that cannot be trusted,
 			// such as a TagTamper status outside the MAC window.
-			return appendResult(dst, req.ID, ntag424.Result{}, err)
+			return appendOutcome(dst, req.ID, profile.Outcome{Verdict: verdict.Malformed, Reason: verdict.ReasonBadFormat, Detail: fe.Field + ": " + fe.Msg})
 		}
-		return appendBadInput(dst, req.ID, err.Error())
+		return appendBadInput(dst, req.ID, errDetail(err))
 	}
-	res, err := p.Verify(*req.URL)
-	return appendResult(dst, req.ID, res, err)
+	return appendOutcome(dst, req.ID, p.Verify(*req.URL))
+}
+
+// errDetail is the text of a layout or key error without the package
+// prefix. Key errors never carry key material.
+func errDetail(err error) string {
+	var fe *ntag424.FormatError
+	var ke *profile.KeyError
+	switch {
+	case errors.As(err, &fe):
+		return fe.Field + ": " + fe.Msg
+	case errors.As(err, &ke):
+		return ke.Field + ": " + ke.Msg
+	}
+	return err.Error()
 }
 
 func jsonErr(err error) string {
@@ -168,24 +194,24 @@ func jsonErr(err error) string {
 
 // profile returns the compiled profile for a layout and keys, from the cache
 // when it has been seen before.
-func (v *Verifier) profile(l *ntag424.LayoutSpec, fileKey, metaKey string) (*ntag424.Profile, error) {
+func (v *Verifier) profile(l *ntag424.LayoutSpec, fileKey, metaKey string) (*profile.Profile, error) {
 	key := cacheKey(l, fileKey, metaKey)
 	if p, ok := v.cache[key]; ok {
 		return p, nil
 	}
 	spec := profile.Spec{LayoutSpec: *l, FileReadKey: fileKey, MetaReadKey: metaKey}
 	if spec.Mode == "" {
-		return nil, errors.New("layout: missing mode")
+		return nil, &ntag424.FormatError{Field: "mode", Msg: "missing"}
 	}
-	p, err := spec.Compile(false)
+	p, err := spec.Compile(true)
 	if err != nil {
 		return nil, err
 	}
 	if len(v.cache) >= cacheSize {
 		clear(v.cache)
 	}
-	v.cache[key] = p.Profile
-	return p.Profile, nil
+	v.cache[key] = &p
+	return &p, nil
 }
 
 func cacheKey(l *ntag424.LayoutSpec, fileKey, metaKey string) string {
@@ -216,68 +242,41 @@ func appendID(dst []byte, id *string) []byte {
 	if id == nil {
 		return append(dst, "null"...)
 	}
-	return appendString(dst, *id)
-}
-
-// appendString appends s as a JSON string: quotes, backslashes and control
-// characters escaped, invalid UTF-8 replaced by U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	dst = append(dst, '"')
-	for _, c := range s { // ranging over a string yields U+FFFD for bad bytes
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', byte(c))
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		default:
-			dst = utf8.AppendRune(dst, c)
-		}
-	}
-	return append(dst, '"')
+	return verdict.AppendJSONString(dst, *id)
 }
 
 func appendBadInput(dst []byte, id *string, why string) []byte {
-	dst = appendID(dst, id)
-	dst = append(dst, `,"valid":false,"reason":`...)
-	dst = appendString(dst, "bad_input: "+why)
-	return append(dst, "}\n"...)
+	return appendOutcome(dst, id, profile.Outcome{Reason: verdict.ReasonBadInput, Detail: why})
 }
 
-func appendHex(dst []byte, b []byte) []byte {
-	const digits = "0123456789ABCDEF"
-	for _, c := range b {
-		dst = append(dst, digits[c>>4], digits[c&0x0F])
-	}
-	return dst
-}
-
-func appendResult(dst []byte, id *string, r ntag424.Result, err error) []byte {
+// appendOutcome appends the result line of one request.
+func appendOutcome(dst []byte, id *string, o profile.Outcome) []byte {
 	dst = appendID(dst, id)
-	if err != nil {
+	if !o.Authentic() {
 		dst = append(dst, `,"valid":false,"reason":`...)
-		dst = appendString(dst, ntag424.Reason(err))
+		dst = verdict.AppendJSONString(dst, o.Reason)
+		if o.Detail != "" {
+			dst = append(dst, `,"detail":`...)
+			dst = verdict.AppendJSONString(dst, o.Detail)
+		}
 		return append(dst, "}\n"...)
 	}
+	r := &o.Result
 	dst = append(dst, `,"valid":true,"reason":"ok","uid":"`...)
-	dst = appendHex(dst, r.UID[:])
+	dst = ntag424.AppendHex(dst, r.UID[:])
 	dst = append(dst, `","ctr":`...)
-	if r.HasCtr {
-		dst = strconv.AppendUint(dst, uint64(r.Ctr), 10)
-	} else {
-		dst = append(dst, "null"...)
-	}
+	dst = r.Ctr.AppendJSON(dst)
 	if r.HasTT {
 		dst = append(dst, `,"tt_status":`...)
-		dst = appendString(dst, string(r.TT[:]))
+		dst = verdict.AppendJSONString(dst, string(r.TT[:]))
 	}
 	if fd := r.FileData(); fd != nil {
 		dst = append(dst, `,"file_data":"`...)
-		dst = append(appendHex(dst, fd), '"')
+		dst = append(ntag424.AppendHex(dst, fd), '"')
 	}
 	if r.HasPICCDataTag {
 		dst = append(dst, `,"picc_data_tag":"`...)
-		dst = append(appendHex(dst, []byte{r.PICCDataTag}), '"')
+		dst = append(ntag424.AppendHex(dst, []byte{r.PICCDataTag}), '"')
 	}
 	return append(dst, "}\n"...)
 }

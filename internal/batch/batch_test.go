@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/testvectors"
 )
 
@@ -103,18 +104,20 @@ func TestBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		name, line, want string
 	}{
-		{"not json", `garbage`, `{"id":null,"valid":false,"reason":"bad_input: invalid JSON at offset 1"}`},
-		{"empty line", ``, `{"id":null,"valid":false,"reason":"bad_input: invalid JSON at offset 0"}`},
-		{"id wrong type", `{"id":5}`, `{"id":null,"valid":false,"reason":"bad_input: field \"id\": wrong type"}`},
-		{"missing url", `{"id":"a","layout":{"mode":"plain"}}`, `{"id":"a","valid":false,"reason":"bad_input: missing url"}`},
-		{"missing layout", `{"id":"a","url":"x"}`, `{"id":"a","valid":false,"reason":"bad_input: missing layout"}`},
-		{"bad mode", `{"id":"a","url":"x","layout":{"mode":"x"},"keys":{"sdm_file_read_key":"` + zero + `"}}`, `{"id":"a","valid":false,"reason":"bad_input: ntag424: bad_format: mode: \"x\" is not plain, enc or encfile"}`},
-		{"missing key", `{"id":"a","url":"x","layout":{"mode":"plain"}}`, `{"id":"a","valid":false,"reason":"bad_input: profile: sdm_file_read_key: missing"}`},
-		{"short key", `{"id":"a","url":"x","layout":{"mode":"plain"},"keys":{"sdm_file_read_key":"0011"}}`, `{"id":"a","valid":false,"reason":"bad_input: profile: sdm_file_read_key: want 32 hex digits, got 4"}`},
-		{"missing meta key", `{"id":"a","url":"x","layout":{"mode":"enc"},"keys":{"sdm_file_read_key":"` + zero + `"}}`, `{"id":"a","valid":false,"reason":"bad_input: profile: sdm_meta_read_key: missing"}`},
-		{"tt outside window", `{"id":"a","url":"x","layout":{"mode":"plain","tt_param":true},"keys":{"sdm_file_read_key":"` + zero + `"}}`, `{"id":"a","valid":false,"reason":"bad_format: tt: TagTamper status mirrored outside the MAC input window"}`},
+		{"not json", `garbage`, `{"id":null,"valid":false,"reason":"bad_input","detail":"invalid JSON at offset 1"}`},
+		{"empty line", ``, `{"id":null,"valid":false,"reason":"bad_input","detail":"invalid JSON at offset 0"}`},
+		{"id wrong type", `{"id":5}`, `{"id":null,"valid":false,"reason":"bad_input","detail":"field \"id\": wrong type"}`},
+		{"missing url", `{"id":"a","layout":{"mode":"plain"}}`, `{"id":"a","valid":false,"reason":"bad_input","detail":"missing url"}`},
+		{"missing layout", `{"id":"a","url":"x"}`, `{"id":"a","valid":false,"reason":"bad_input","detail":"missing layout"}`},
+		{"missing mode", `{"id":"a","url":"x","layout":{}}`, `{"id":"a","valid":false,"reason":"bad_input","detail":"mode: missing"}`},
+		{"bad mode", `{"id":"a","url":"x","layout":{"mode":"x"},"keys":{"sdm_file_read_key":"` + zero + `"}}`, `{"id":"a","valid":false,"reason":"bad_input","detail":"mode: \"x\" is not plain, enc or encfile"}`},
+		{"short key", `{"id":"a","url":"x","layout":{"mode":"plain"},"keys":{"sdm_file_read_key":"0011"}}`, `{"id":"a","valid":false,"reason":"bad_input","detail":"sdm_file_read_key: want 32 hex digits, got 4"}`},
+		{"tt outside window", `{"id":"a","url":"x","layout":{"mode":"plain","tt_param":true},"keys":{"sdm_file_read_key":"` + zero + `"}}`, `{"id":"a","valid":false,"reason":"bad_format","detail":"tt: TagTamper status mirrored outside the MAC input window"}`},
+		{"malformed url", `{"id":"a","url":"https://x/?uid=041E&ctr=000006&cmac=4B00064004B0B3D3","layout":{"mode":"plain"}}`, `{"id":"a","valid":false,"reason":"bad_format","detail":"uid: want 14 hex digits, got 4"}`},
 		{"plain uid-only", `{"id":"a","url":"https://x/?uid=041E3C8A2D6B80&cmac=0000000000000000","layout":{"mode":"plain","ctr":false},"keys":{"sdm_file_read_key":"` + zero + `"}}`, `{"id":"a","valid":false,"reason":"bad_mac"}`},
 		{"valid", `{"id":"a\u2028\"","url":"` + plainURL + `","layout":{"mode":"plain"},"keys":{"sdm_file_read_key":"` + zero + `"}}`, "{\"id\":\"a\u2028\\\"\",\"valid\":true,\"reason\":\"ok\",\"uid\":\"041E3C8A2D6B80\",\"ctr\":6}"},
+		// Keys default to the factory all-zero keys, as for single URLs.
+		{"keys default to zero", `{"id":"z","url":"` + plainURL + `","layout":{"mode":"plain"}}`, `{"id":"z","valid":true,"reason":"ok","uid":"041E3C8A2D6B80","ctr":6}`},
 	} {
 		got := string(NewVerifier().Line(nil, []byte(tc.line)))
 		if got != tc.want+"\n" {
@@ -122,6 +125,31 @@ func TestBadInput(t *testing.T) {
 		}
 		if !json.Valid([]byte(got)) {
 			t.Errorf("Line(%s) output is not JSON: %s", tc.name, got)
+		}
+	}
+}
+
+// TestDefaultProfiles: lines without a layout are verified with the
+// Verifier's profiles, matched by URL prefix.
+func TestDefaultProfiles(t *testing.T) {
+	const plainURL = "https://x/?uid=041E3C8A2D6B80&ctr=000006&cmac=4B00064004B0B3D3"
+	set, err := profile.Parse("p.toml", []byte(`[[profile]]
+name = "x"
+match = "https://x/"
+mode = "plain"
+sdm_file_read_key = "00000000000000000000000000000000"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier()
+	v.Profiles = set
+	for _, tc := range []struct{ line, want string }{
+		{`{"id":"1","url":"` + plainURL + `"}`, `{"id":"1","valid":true,"reason":"ok","uid":"041E3C8A2D6B80","ctr":6}`},
+		{`{"id":"2","url":"https://elsewhere/?a=b"}`, `{"id":"2","valid":false,"reason":"unknown_profile"}`},
+	} {
+		if got := string(v.Line(nil, []byte(tc.line))); got != tc.want+"\n" {
+			t.Errorf("Line(%s) = %s, want %s", tc.line, got, tc.want)
 		}
 	}
 }

@@ -27,9 +27,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/nfcd/nfcd/internal/profile"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 )
 
 // DefaultListen is where the daemon serves its WebSocket API and pages.
@@ -81,22 +80,8 @@ func Load(path string) (Config, error) {
 // Parse decodes and validates a configuration; name is used in errors.
 func Parse(name string, b []byte) (Config, error) {
 	c := Default()
-	md, err := toml.Decode(string(b), &c)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			// The parser's message can quote the offending text, which may
-			// be key material: report the position and key name only.
-			where := fmt.Sprintf("line %d, column %d", pe.Position.Line, pe.Position.Col)
-			if pe.LastKey != "" {
-				where += fmt.Sprintf(" (key %q)", pe.LastKey)
-			}
-			return Config{}, fmt.Errorf("config: %s: invalid TOML at %s", name, where)
-		}
-		return Config{}, fmt.Errorf("config: %s: %v", name, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return Config{}, fmt.Errorf("config: %s: unknown key %q", name, und[0].String())
+	if err := tomlfile.Decode(name, b, &c); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("config: %s: %w", name, err)

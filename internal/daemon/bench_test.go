@@ -10,9 +10,9 @@ package daemon_test
 //
 // Each iteration presents the genuine simulated tag once, so every tap is
 // authentic and pays the full price: NDEF read over the virtual tag, SUN
-// verification, the durable counter check and audit record (two bbolt
-// transactions, each with fsync), the Ed25519 signature, JSON encoding and
-// the WebSocket write. The dwell time between taps is excluded from ns/op.
+// verification, the durable counter check and audit record (one bbolt
+// transaction with fsync), the Ed25519 signature, JSON encoding and the
+// WebSocket write. The dwell time between taps is excluded from ns/op.
 
 import (
 	"bytes"
@@ -35,11 +35,15 @@ import (
 
 	"github.com/nfcd/nfcd/internal/config"
 	"github.com/nfcd/nfcd/internal/daemon"
+	"github.com/nfcd/nfcd/internal/event"
+	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/profile"
+	"github.com/nfcd/nfcd/internal/reader"
 	"github.com/nfcd/nfcd/internal/simulate"
+	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/store"
-	"github.com/nfcd/nfcd/internal/tap"
 	"github.com/nfcd/nfcd/internal/token"
+	"github.com/nfcd/nfcd/internal/verdict"
 )
 
 const (
@@ -72,8 +76,8 @@ type benchSource struct {
 }
 
 // Run forwards the simulated reader's events to the pipeline.
-func (s *benchSource) Run(ctx context.Context, out chan<- tap.ReaderEvent) error {
-	in := make(chan tap.ReaderEvent)
+func (s *benchSource) Run(ctx context.Context, out chan<- reader.Event) error {
+	in := make(chan reader.Event)
 	errc := make(chan error, 1)
 	go func() { errc <- s.Source.Run(ctx, in) }()
 	for {
@@ -87,9 +91,9 @@ func (s *benchSource) Run(ctx context.Context, out chan<- tap.ReaderEvent) error
 				return <-errc
 			}
 			switch ev.Kind {
-			case tap.CardPresent:
+			case event.CardPresent:
 				s.present <- ev.Time
-			case tap.CardRemoved:
+			case event.CardRemoved:
 				s.removed <- struct{}{}
 			}
 		}
@@ -134,7 +138,7 @@ sdm_meta_read_key = %q
 		b.Fatal(err)
 	}
 	src := &benchSource{Source: sim, present: make(chan time.Time, 16), removed: make(chan struct{}, 16)}
-	tok, err := token.Open(daemon.Paths(dir).Tokens).Create("bench")
+	tok, err := token.Open(statedir.PathsOf(dir).Tokens).Create("bench")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -301,8 +305,8 @@ func (d *benchDaemon) nextTagRead(c *websocket.Conn) (time.Time, time.Duration) 
 		if err := json.Unmarshal(msg, &tr); err != nil {
 			d.b.Fatalf("tag.read: %v", err)
 		}
-		if tr.Payload.Verdict != tap.Authentic {
-			d.b.Fatalf("tag.read verdict %q, want %q: %s", tr.Payload.Verdict, tap.Authentic, msg)
+		if tr.Payload.Verdict != verdict.Authentic {
+			d.b.Fatalf("tag.read verdict %q, want %q: %s", tr.Payload.Verdict, verdict.Authentic, msg)
 		}
 		return at, time.Duration(tr.Payload.Timings.TotalMS * float64(time.Millisecond))
 	}
@@ -461,41 +465,32 @@ func BenchmarkFanout100(b *testing.B) {
 	}
 }
 
-// BenchmarkTapStore isolates the store's share of a tap: the two durable
-// bbolt transactions the daemon commits, one after the other, for every
-// authentic tap (CheckAndAdvance, then Record). Each commit writes and
-// fsyncs the data pages and then the meta page.
+// BenchmarkTapStore isolates the ledger's share of a tap: the one durable
+// bbolt transaction (counter check and audit entry, fsynced) the verdict
+// stage commits for every authentic tap.
 func BenchmarkTapStore(b *testing.B) {
 	for _, v := range benchStateDirs {
 		b.Run(v.name, func(b *testing.B) {
-			st, err := store.Open(daemon.Paths(v.dir(b)).DB, store.Options{})
+			st, err := store.Open(statedir.PathsOf(v.dir(b)).DB, store.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer st.Close()
-			uid := []byte{0x04, 0xDE, 0x5F, 0x1E, 0xAC, 0xC0, 0x40}
-			check := make([]time.Duration, 0, b.N)
 			record := make([]time.Duration, 0, b.N)
+			vs := []*verdict.Verdict{{}}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				ctr := uint32(i + 1)
+				vs[0] = &verdict.Verdict{Time: time.Now(), Reader: simulate.ReaderName, UID: "04DE5F1EACC040",
+					Ctr: ntag424.CounterOf(uint32(i + 1)), Verdict: verdict.Authentic, Reason: verdict.ReasonOK}
 				t0 := time.Now()
-				accepted, _, err := st.CheckAndAdvance(uid, ctr)
-				t1 := time.Now()
-				if err != nil || !accepted {
-					b.Fatalf("CheckAndAdvance(%d) = %v, %v; want accepted", ctr, accepted, err)
+				err := st.Record(context.Background(), vs)
+				record = append(record, time.Since(t0))
+				if err != nil || vs[0].Verdict != verdict.Authentic {
+					b.Fatalf("Record(%d) = %v, %s; want authentic", i+1, err, vs[0].Verdict)
 				}
-				err = st.Record(store.Entry{Time: t1, Reader: simulate.ReaderName, UID: uid, Counter: &ctr, Verdict: tap.Authentic})
-				t2 := time.Now()
-				if err != nil {
-					b.Fatalf("Record: %v", err)
-				}
-				check = append(check, t1.Sub(t0))
-				record = append(record, t2.Sub(t1))
 			}
 			b.StopTimer()
-			benchReport(b, "check-", check)
 			benchReport(b, "record-", record)
 		})
 	}

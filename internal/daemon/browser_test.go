@@ -24,6 +24,7 @@ import (
 	"github.com/nfcd/nfcd/internal/config"
 	"github.com/nfcd/nfcd/internal/daemon"
 	"github.com/nfcd/nfcd/internal/profile"
+	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/ws"
 )
 
@@ -242,7 +243,7 @@ func browserStartDaemon(t *testing.T) (base, stateDir string) {
 // and returns its keys as lowercase hex, by name.
 func browserDemoKeys(t *testing.T, stateDir string) map[string]string {
 	t.Helper()
-	specs, err := profile.LoadSpecs(daemon.Paths(stateDir).Demo)
+	specs, err := profile.LoadSpecs(statedir.PathsOf(stateDir).Demo)
 	if err != nil {
 		t.Fatalf("demo profile: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"strings"
@@ -18,9 +19,12 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/nfcd/nfcd/internal/config"
+	"github.com/nfcd/nfcd/internal/event"
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/profile"
+	"github.com/nfcd/nfcd/internal/reader"
 	"github.com/nfcd/nfcd/internal/simulate"
+	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/token"
 	"github.com/nfcd/nfcd/internal/verdict"
 )
@@ -71,7 +75,7 @@ func startDaemonIn(t *testing.T, dir string, sim *simulate.Source, tok string) *
 	}
 	h := &harness{t: t, dir: dir, sim: sim, token: tok, done: make(chan error, 1)}
 	if h.token == "" {
-		if h.token, err = token.Open(Paths(h.dir).Tokens).Create("test-client"); err != nil {
+		if h.token, err = token.Open(statedir.PathsOf(h.dir).Tokens).Create("test-client"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -197,7 +201,7 @@ func (h *harness) tap(kind simulate.Kind) {
 
 // publicKey reads the verdict key the daemon published for `nfcd key show`.
 func (h *harness) publicKey() ed25519.PublicKey {
-	b, err := os.ReadFile(Paths(h.dir).PublicKey)
+	b, err := os.ReadFile(statedir.PathsOf(h.dir).PublicKey)
 	if err != nil || len(b) != ed25519.PublicKeySize {
 		h.t.Fatalf("public key file: %v", err)
 	}
@@ -213,8 +217,7 @@ func verifyPayload(t *testing.T, pub ed25519.PublicKey, p map[string]any) {
 		Verdict: p["verdict"].(string), Reason: p["reason"].(string),
 	}
 	if c, ok := p["ctr"].(float64); ok {
-		u := uint32(c)
-		v.Ctr = &u
+		v.Ctr = ntag424.CounterOf(uint32(c))
 	}
 	tm, err := time.Parse(verdict.TimeLayout, p["time"].(string))
 	if err != nil {
@@ -392,10 +395,57 @@ func TestNoTokenRefused(t *testing.T) {
 	if _, resp, err := d.Dial(u, hdr); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Errorf("foreign origin: %v %v, want 403", err, resp)
 	}
-	if err := token.Open(Paths(h.dir).Tokens).Revoke("test-client"); err != nil {
+	if err := token.Open(statedir.PathsOf(h.dir).Tokens).Revoke("test-client"); err != nil {
 		t.Fatal(err)
 	}
 	if _, resp, err := d.Dial(u, nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("revoked token: %v %v, want 401", err, resp)
+	}
+}
+
+// stuckSource presents a card whose Connect never returns and ignores its
+// context, like a reader driver that hangs.
+type stuckSource struct{ block chan struct{} }
+
+func (s stuckSource) Run(ctx context.Context, out chan<- reader.Event) error {
+	out <- reader.Event{Kind: event.ReaderAdded, Reader: "stuck", Time: time.Now()}
+	out <- reader.Event{Kind: event.CardPresent, Reader: "stuck", Time: time.Now()}
+	<-ctx.Done()
+	return nil
+}
+
+func (s stuckSource) Connect(ctx context.Context, name string) (reader.Card, error) {
+	<-s.block
+	return nil, errors.New("released")
+}
+
+// TestShutdownBounded: one deadline bounds the whole shutdown even when a
+// part never stops (a read stuck in a reader driver): Run returns within
+// ShutdownTimeout and a little, not once per part.
+func TestShutdownBounded(t *testing.T) {
+	src := stuckSource{block: make(chan struct{})}
+	defer close(src.block)
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	ready := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, StateDir: t.TempDir(), Source: src, Log: zap.NewNop(), Ready: func(u string) { ready <- u }})
+	}()
+	<-ready
+	time.Sleep(100 * time.Millisecond) // the read is now stuck in Connect
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if took := time.Since(start); took < ShutdownTimeout-time.Second || took > ShutdownTimeout+1500*time.Millisecond {
+			t.Errorf("shutdown with a stuck read took %v, want about %v", took, ShutdownTimeout)
+		}
+		if err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	case <-time.After(3 * ShutdownTimeout):
+		t.Fatal("Run did not return")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nfcd/nfcd/internal/config"
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/profile"
+	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/token"
 	"github.com/nfcd/nfcd/internal/vpcd"
 	"github.com/nfcd/nfcd/internal/vpcd/vpcdtest"
@@ -25,7 +26,7 @@ import (
 func TestPCSCDEndToEnd(t *testing.T) {
 	vpcdtest.Require(t)
 	dir := t.TempDir()
-	tok, err := token.Open(Paths(dir).Tokens).Create("e2e")
+	tok, err := token.Open(statedir.PathsOf(dir).Tokens).Create("e2e")
 	if err != nil {
 		t.Fatal(err)
 	}

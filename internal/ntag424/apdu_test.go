@@ -1,79 +1,86 @@
 package ntag424
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/pcsc/pcsctest"
 	"github.com/nfcd/nfcd/internal/testvectors"
 )
 
-// transcriptDir holds the golden APDU transcripts (../shared/STYLE.md §8).
+// transcriptDir holds the golden APDU transcripts (../shared/STYLE.md §8),
+// replayed by internal/pcsc/pcsctest; -update -reader=NAME re-records them.
 const transcriptDir = "../../testdata/apdu"
 
 // step is one command/response exchange of a fake card.
 type step struct {
 	cmd, rsp []byte
-	removed  bool          // "< !removed": the card leaves the field
-	err      error         // returned instead of a response
-	took     time.Duration // "@ 0.12ms": how long the exchange takes
-	line     int           // transcript line of the command, for messages
+	removed  bool  // the card leaves the field
+	err      error // the transport fails with err
 }
 
-// errFake reports an exchange the fake card did not expect.
-var errFake = errors.New("fake card: unexpected APDU")
-
-// fakeCard is a Transmitter that replays steps in order and fails the test
-// on any mismatch. A nil clock leaves time alone.
+// fakeCard replays exchanges and fails the test, at done, on any mismatch
+// or unused exchange. A nil clock leaves time alone.
 type fakeCard struct {
 	tb    testing.TB
-	name  string
-	steps []step
-	next  int
+	card  interface{ Done() error }
+	tr    Transmitter
 	clock *fakeClock
 }
 
+// cardRemoved makes a "!removed" exchange fail as a tag that left the
+// field does.
+var cardRemoved = map[error]error{pcsctest.ErrRemoved: ErrCardRemoved}
+
 func newFakeCard(tb testing.TB, name string, steps ...step) *fakeCard {
-	return &fakeCard{tb: tb, name: name, steps: steps}
+	t := &pcsctest.Transcript{Name: name}
+	var transportErr error
+	for i, s := range steps {
+		e := pcsctest.Exchange{Line: i + 1, Command: s.cmd, Response: s.rsp}
+		switch {
+		case s.removed:
+			e.Err = pcsctest.ErrRemoved
+		case s.err != nil:
+			e.Err, transportErr = pcsctest.ErrUnresponsive, s.err
+		}
+		t.Exchanges = append(t.Exchanges, e)
+	}
+	f := replay(tb, pcsctest.NewCard(t))
+	if transportErr != nil {
+		f.tr.(*pcsctest.Card).Conditions = map[error]error{pcsctest.ErrRemoved: ErrCardRemoved, pcsctest.ErrUnresponsive: transportErr}
+	}
+	return f
+}
+
+func replay(tb testing.TB, c *pcsctest.Card) *fakeCard {
+	f := &fakeCard{tb: tb, card: c, tr: c}
+	c.Conditions = cardRemoved
+	c.Advance = func(d time.Duration) {
+		if f.clock != nil {
+			f.clock.now = f.clock.now.Add(d)
+		}
+	}
+	return f
 }
 
 func (c *fakeCard) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
-	c.tb.Helper()
-	if c.next >= len(c.steps) {
-		c.tb.Errorf("%s: APDU %X after the last exchange", c.name, apdu)
-		return nil, errFake
-	}
-	s := c.steps[c.next]
-	c.next++
-	if !bytes.Equal(apdu, s.cmd) {
-		c.tb.Errorf("%s line %d: got APDU %X, want %X", c.name, s.line, apdu, s.cmd)
-		return nil, errFake
-	}
-	if c.clock != nil {
-		c.clock.now = c.clock.now.Add(s.took)
-	}
-	if s.removed {
-		return nil, fmt.Errorf("fake card: %w", ErrCardRemoved)
-	}
-	if s.err != nil {
-		return nil, s.err
-	}
-	return bytes.Clone(s.rsp), nil
+	return c.tr.Transmit(ctx, apdu)
 }
 
-// done fails the test when exchanges were left unused.
+// done fails the test on a mismatch or an unused exchange.
 func (c *fakeCard) done() {
 	c.tb.Helper()
-	if c.next != len(c.steps) {
-		c.tb.Errorf("%s: %d of %d exchanges unused, next at line %d", c.name, len(c.steps)-c.next, len(c.steps), c.steps[c.next].line)
+	if c.card == nil {
+		return
+	}
+	if err := c.card.Done(); err != nil {
+		c.tb.Error(err)
 	}
 }
 
@@ -96,64 +103,18 @@ func unhex(tb testing.TB, s string) []byte {
 	return b
 }
 
-// loadTranscript parses testdata/apdu/<name>: "> HEX" is a command, "< HEX"
-// its response ("< !removed": the card left the field), "@ 0.12ms" how long
-// the exchange before it took, and "#" lines are notes.
+// loadTranscript replays testdata/apdu/<name> (pcsctest's format), or with
+// -update -reader=NAME records it anew from a real card.
 func loadTranscript(tb testing.TB, name string) *fakeCard {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(transcriptDir, name))
-	if err != nil {
-		tb.Fatal(err)
+	tr := pcsctest.Open(tb, filepath.Join(transcriptDir, name))
+	c, ok := tr.(*pcsctest.Card)
+	if !ok {
+		return &fakeCard{tb: tb, tr: tr} // recording a live card
 	}
-	defer f.Close()
-	var steps []step
-	answered := true
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		arg := strings.TrimSpace(line[1:])
-		switch line[0] {
-		case '>':
-			if !answered {
-				tb.Fatalf("%s:%d: command without a response before it", name, n)
-			}
-			steps = append(steps, step{cmd: unhex(tb, arg), line: n})
-			answered = false
-		case '<':
-			if answered {
-				tb.Fatalf("%s:%d: response without a command", name, n)
-			}
-			s := &steps[len(steps)-1]
-			if arg == "!removed" {
-				s.removed = true
-			} else {
-				s.rsp = unhex(tb, arg)
-			}
-			answered = true
-		case '@':
-			if len(steps) == 0 || !answered {
-				tb.Fatalf("%s:%d: timing without an exchange", name, n)
-			}
-			d, err := time.ParseDuration(strings.ReplaceAll(arg, " ", ""))
-			if err != nil {
-				tb.Fatalf("%s:%d: %v", name, n, err)
-			}
-			steps[len(steps)-1].took = d
-		default:
-			tb.Fatalf("%s:%d: unknown line %q", name, n, line)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	if !answered {
-		tb.Fatalf("%s: last command has no response", name)
-	}
-	return newFakeCard(tb, name, steps...)
+	f := replay(tb, c)
+	f.card = nil // pcsctest.Open checks it at cleanup
+	return f
 }
 
 // TestFixedAPDUs pins the fixed commands to the bytes NXP prints

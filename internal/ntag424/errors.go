@@ -1,9 +1,6 @@
 package ntag424
 
-import (
-	"errors"
-	"strings"
-)
+import "errors"
 
 // ErrBadMAC reports that a SUN message's SDMMAC did not verify. It says
 // nothing about which step failed, by design: a wrong key, a forged counter
@@ -18,10 +15,7 @@ type FormatError struct {
 	Msg   string // why, e.g. "want 14 hex digits, got 13"
 }
 
-func (e *FormatError) Error() string { return "ntag424: " + e.Reason() }
-
-// Reason returns the machine-readable reason, "bad_format: <field>: <why>".
-func (e *FormatError) Reason() string { return "bad_format: " + e.Field + ": " + e.Msg }
+func (e *FormatError) Error() string { return "ntag424: bad format: " + e.Field + ": " + e.Msg }
 
 // PICCDataError reports decrypted PICCData whose PICCDataTag is not one a
 // tag produces: usually a wrong SDMMetaReadKey or a corrupted ciphertext.
@@ -29,28 +23,6 @@ type PICCDataError struct {
 	Msg string
 }
 
-func (e *PICCDataError) Error() string { return "ntag424: " + e.Reason() }
-
-// Reason returns the machine-readable reason, "bad_picc_data: <why>".
-func (e *PICCDataError) Reason() string { return "bad_picc_data: " + e.Msg }
-
-// Reason maps the result of Verify to its machine-readable reason: "ok",
-// "bad_mac", "bad_format: <field>: <why>" or "bad_picc_data: <why>". Any
-// other error maps to "error: <text>".
-func Reason(err error) string {
-	var fe *FormatError
-	var pe *PICCDataError
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.Is(err, ErrBadMAC):
-		return "bad_mac"
-	case errors.As(err, &fe):
-		return fe.Reason()
-	case errors.As(err, &pe):
-		return pe.Reason()
-	}
-	return "error: " + strings.TrimPrefix(err.Error(), "ntag424: ")
-}
+func (e *PICCDataError) Error() string { return "ntag424: bad PICCData: " + e.Msg }
 
 func formatErr(field, msg string) error { return &FormatError{Field: field, Msg: msg} }

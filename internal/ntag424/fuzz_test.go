@@ -52,14 +52,14 @@ func FuzzVerify(f *testing.F) {
 			var cold work
 			var rc Result
 			errc := p.verifyCold(url, &cold, &rc)
-			if Reason(err) != Reason(errc) || (err == nil && !reflect.DeepEqual(r, rc)) {
-				t.Fatalf("Verify(%q) = %+v, %q with the shape cache, %+v, %q without", url, r, Reason(err), rc, Reason(errc))
+			if reasonOf(err) != reasonOf(errc) || (err == nil && !reflect.DeepEqual(r, rc)) {
+				t.Fatalf("Verify(%q) = %+v, %q with the shape cache, %+v, %q without", url, r, reasonOf(err), rc, reasonOf(errc))
 			}
 			if err != nil {
 				if !reflect.DeepEqual(r, Result{}) {
 					t.Fatalf("Verify(%q) = %+v with error %v, want the zero Result", url, r, err)
 				}
-				if reason := Reason(err); reason == "ok" || reason[:4] == "erro" {
+				if reason := reasonOf(err); reason == "ok" || reason[:4] == "erro" {
 					t.Fatalf("Verify(%q) error %v has reason %q", url, err, reason)
 				}
 				continue

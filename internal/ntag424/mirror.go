@@ -30,9 +30,9 @@ type TagData struct {
 func (p *Profile) MirrorURL(base string, d TagData, rand io.Reader) (string, error) {
 	l := &p.layout
 	w := new(work)
-	r := Result{UID: d.UID, Ctr: d.Ctr & 0xFFFFFF, HasCtr: !d.NoCtr}
+	r := Result{UID: d.UID, Ctr: Counter{Value: d.Ctr & 0xFFFFFF, Valid: !d.NoCtr}}
 	if l.Mode == ModePlain {
-		r.HasCtr = !l.NoCtr
+		r.Ctr.Valid = !l.NoCtr
 	}
 	var b strings.Builder
 	b.WriteString(base)
@@ -51,16 +51,16 @@ func (p *Profile) MirrorURL(base string, d TagData, rand io.Reader) (string, err
 	sessionVector(&w.sv, l.Crypto, &r)
 	switch l.Mode {
 	case ModePlain:
-		param(l.Names.UID, upperHex(r.UID[:]))
-		if r.HasCtr {
-			param(l.Names.Ctr, upperHex([]byte{byte(r.Ctr >> 16), byte(r.Ctr >> 8), byte(r.Ctr)}))
+		param(l.Names.UID, Hex(r.UID[:]))
+		if r.Ctr.Valid {
+			param(l.Names.Ctr, Hex([]byte{byte(r.Ctr.Value >> 16), byte(r.Ctr.Value >> 8), byte(r.Ctr.Value)}))
 		}
 	default:
 		picc, err := p.encryptPICC(&r, rand)
 		if err != nil {
 			return "", err
 		}
-		param(l.Names.PICCData, upperHex(picc))
+		param(l.Names.PICCData, Hex(picc))
 	}
 	if l.Mode == ModeEncFile {
 		if len(d.FileData) == 0 || len(d.FileData)%16 != 0 || len(d.FileData) > MaxFileData {
@@ -80,7 +80,7 @@ func (p *Profile) MirrorURL(base string, d TagData, rand io.Reader) (string, err
 		if err != nil {
 			return "", err
 		}
-		param(l.Names.Enc, upperHex(ct))
+		param(l.Names.Enc, Hex(ct))
 	}
 	if l.TTParam {
 		param(l.Names.TT, string(d.TT[:]))
@@ -106,7 +106,7 @@ func (p *Profile) MirrorURL(base string, d TagData, rand io.Reader) (string, err
 		start = q.val(i).start
 	}
 	mac := p.sdmMAC(&r, url[start:])
-	return url + upperHex(mac[:]), nil
+	return url + Hex(mac[:]), nil
 }
 
 // encryptPICC builds and encrypts PICCData: PICCDataTag, UID, SDMReadCtr
@@ -118,9 +118,9 @@ func (p *Profile) encryptPICC(r *Result, rand io.Reader) ([]byte, error) {
 	}
 	pt[0] = 0x80 | UIDLen
 	copy(pt[1:], r.UID[:])
-	if r.HasCtr {
+	if r.Ctr.Valid {
 		pt[0] |= 0x40
-		pt[8], pt[9], pt[10] = byte(r.Ctr), byte(r.Ctr>>8), byte(r.Ctr>>16)
+		pt[8], pt[9], pt[10] = byte(r.Ctr.Value), byte(r.Ctr.Value>>8), byte(r.Ctr.Value>>16)
 	}
 	if p.layout.Crypto == CryptoLRP {
 		out := make([]byte, 24)
@@ -141,7 +141,7 @@ func (p *Profile) encryptPICC(r *Result, rand io.Reader) ([]byte, error) {
 func (p *Profile) encryptFile(w *work, fileKey *Key, r *Result, pt []byte) ([]byte, error) {
 	ct := make([]byte, len(pt))
 	if p.layout.Crypto == CryptoLRP {
-		ctr := [6]byte{byte(r.Ctr), byte(r.Ctr >> 8), byte(r.Ctr >> 16)}
+		ctr := [6]byte{byte(r.Ctr.Value), byte(r.Ctr.Value >> 8), byte(r.Ctr.Value >> 16)}
 		_, err := p.lrp.session(w.sv, fileKey).EncryptLRICB(ct, pt, 1, ctr[:], false)
 		return ct, err
 	}
@@ -155,7 +155,7 @@ func (p *Profile) encryptFile(w *work, fileKey *Key, r *Result, pt []byte) ([]by
 	var blk aescmac.Block
 	blk.Init(&encKey)
 	var iv [16]byte
-	iv[0], iv[1], iv[2] = byte(r.Ctr), byte(r.Ctr>>8), byte(r.Ctr>>16)
+	iv[0], iv[1], iv[2] = byte(r.Ctr.Value), byte(r.Ctr.Value>>8), byte(r.Ctr.Value>>16)
 	blk.Encrypt(&iv, &iv)
 	// AES-CBC encryption, the inverse of decryptFileAES.
 	for i := 0; i+16 <= len(pt); i += 16 {
@@ -168,11 +168,15 @@ func (p *Profile) encryptFile(w *work, fileKey *Key, r *Result, pt []byte) ([]by
 	return ct, nil
 }
 
-func upperHex(b []byte) string {
+// AppendHex appends b in upper-case hex, the form tags mirror their SUN
+// parameters in and nfcd shows UIDs in.
+func AppendHex(dst, b []byte) []byte {
 	const digits = "0123456789ABCDEF"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&0x0F]
+	for _, c := range b {
+		dst = append(dst, digits[c>>4], digits[c&0x0F])
 	}
-	return string(out)
+	return dst
 }
+
+// Hex returns b in upper-case hex (see AppendHex).
+func Hex(b []byte) string { return string(AppendHex(make([]byte, 0, 2*len(b)), b)) }

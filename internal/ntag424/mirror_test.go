@@ -91,8 +91,8 @@ func TestMirrorRoundTrip(t *testing.T) {
 			t.Errorf("Verify(%s) UID = %X, want %X", url, r.UID, d.UID)
 		}
 		wantCtr := !d.NoCtr && !p.layout.NoCtr
-		if r.HasCtr != wantCtr || (wantCtr && r.Ctr != d.Ctr) {
-			t.Errorf("Verify(%s) ctr = %d/%v, want %d/%v", url, r.Ctr, r.HasCtr, d.Ctr, wantCtr)
+		if r.Ctr.Valid != wantCtr || (wantCtr && r.Ctr.Value != d.Ctr) {
+			t.Errorf("Verify(%s) ctr = %d/%v, want %d/%v", url, r.Ctr.Value, r.Ctr.Valid, d.Ctr, wantCtr)
 		}
 		if p.layout.TTParam || p.layout.TTInEnc {
 			if !r.HasTT || r.TT != d.TT {

@@ -29,7 +29,7 @@ func BenchmarkPartMAC(b *testing.B) {
 	p, _ := NewProfile(Layout{Mode: ModePlain}, Keys{})
 	var w work
 	var r Result
-	r.HasCtr = true
+	r.Ctr.Valid = true
 	for b.Loop() {
 		sessionVector(&w.sv, CryptoAES, &r)
 		p.verifyAES(&w, nil, "", &r)

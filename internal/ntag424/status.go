@@ -144,7 +144,8 @@ var (
 	ErrShortResponse = errors.New("ntag424: response shorter than a status word")
 	// ErrCardRemoved: the tag left the field in the middle of an exchange.
 	// pcscd reports a card pulled mid-APDU as a successful transmit with
-	// an empty response (platform-notes.md, Addendum), so an empty
+	// an empty response (pcsc-lite with ifd-vpcd; see the card-removed
+	// transcript in testdata/apdu), so an empty
 	// response wraps ErrCardRemoved; a Transmitter may wrap it too. The
 	// PC/SC layer reports its own removal errors, which callers check
 	// beside this one.

@@ -85,9 +85,8 @@ func (p *Profile) Layout() Layout { return p.layout }
 // Result is what a verified SUN message says about the tap.
 type Result struct {
 	UID [UIDLen]byte
-	// Ctr is the SDMReadCtr; HasCtr is false for tags that do not mirror it.
-	Ctr    uint32
-	HasCtr bool
+	// Ctr is the SDMReadCtr; not Valid for tags that do not mirror it.
+	Ctr Counter
 	// TT is the TagTamper status ("CC", "OO", ...), when HasTT.
 	TT    [2]byte
 	HasTT bool
@@ -300,8 +299,8 @@ func (p *Profile) verifyAt(rawURL string, ps params, w *work, r *Result) error {
 				return err
 			}
 			// The mirrored counter is shown most significant byte first.
-			r.Ctr = uint32(c[0])<<16 | uint32(c[1])<<8 | uint32(c[2])
-			r.HasCtr = true
+			r.Ctr.Value = uint32(c[0])<<16 | uint32(c[1])<<8 | uint32(c[2])
+			r.Ctr.Valid = true
 		}
 	default:
 		n := 16
@@ -321,7 +320,7 @@ func (p *Profile) verifyAt(rawURL string, ps params, w *work, r *Result) error {
 		if err := parsePICCData(&w.x, r); err != nil {
 			return err
 		}
-		if ps.hasEnc && !r.HasCtr {
+		if ps.hasEnc && !r.Ctr.Valid {
 			return &PICCDataError{Msg: "SDMENCFileData needs the counter mirrored"}
 		}
 	}
@@ -378,8 +377,8 @@ func parsePICCData(pt *[16]byte, r *Result) error {
 	}
 	copy(r.UID[:], pt[1:1+UIDLen])
 	if tag&0x40 != 0 {
-		r.Ctr = uint32(pt[8]) | uint32(pt[9])<<8 | uint32(pt[10])<<16
-		r.HasCtr = true
+		r.Ctr.Value = uint32(pt[8]) | uint32(pt[9])<<8 | uint32(pt[10])<<16
+		r.Ctr.Valid = true
 	}
 	r.PICCDataTag = tag
 	r.HasPICCDataTag = true
@@ -399,8 +398,8 @@ func sessionVector(sv *[16]byte, c Crypto, r *Result) {
 	}
 	copy(sv[off:], []byte{0x00, 0x01, 0x00, 0x80})
 	n := off + 4 + copy(sv[off+4:], r.UID[:])
-	if r.HasCtr {
-		sv[n], sv[n+1], sv[n+2] = byte(r.Ctr), byte(r.Ctr>>8), byte(r.Ctr>>16)
+	if r.Ctr.Valid {
+		sv[n], sv[n+1], sv[n+2] = byte(r.Ctr.Value), byte(r.Ctr.Value>>8), byte(r.Ctr.Value>>16)
 	}
 	if c == CryptoLRP {
 		sv[14], sv[15] = 0x1E, 0xE1
@@ -443,7 +442,7 @@ func decryptFileAES(encKey *[16]byte, enc []byte, r *Result) {
 	var b aescmac.DecBlock
 	b.Init(encKey)
 	var iv, ct [16]byte
-	iv[0], iv[1], iv[2] = byte(r.Ctr), byte(r.Ctr>>8), byte(r.Ctr>>16)
+	iv[0], iv[1], iv[2] = byte(r.Ctr.Value), byte(r.Ctr.Value>>8), byte(r.Ctr.Value>>16)
 	b.Encrypt(&iv, &iv)
 	for i := 0; i+16 <= len(enc); i += 16 {
 		blk := (*[16]byte)(enc[i : i+16])

@@ -87,7 +87,7 @@ func (k *lrpKeys) decryptFile(w *work, fileKey *Key, enc []byte, r *Result) erro
 // decryptFileWith decrypts SDMENCFileData with LRICB under UK1 of the
 // session key, counter SDMReadCtr (LSB first) || 000000, no padding.
 func (k *lrpKeys) decryptFileWith(ses *lrp.Cipher, enc []byte, r *Result) error {
-	ctr := [6]byte{byte(r.Ctr), byte(r.Ctr >> 8), byte(r.Ctr >> 16)}
+	ctr := [6]byte{byte(r.Ctr.Value), byte(r.Ctr.Value >> 8), byte(r.Ctr.Value >> 16)}
 	// In place: enc is the heap buffer that becomes the Result's file data.
 	n, err := ses.DecryptLRICB(enc, enc, 1, ctr[:], false)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -58,14 +59,14 @@ func TestSUNVectors(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("Verify(%s) = %v (%s), want ok", url, err, Reason(err))
+				t.Fatalf("Verify(%s) = %v (%s), want ok", url, err, reasonOf(err))
 			}
 			if got, want := testvectors.Upper(r.UID[:]), testvectors.String(v.Expected, "uid"); got != want {
 				t.Errorf("Verify(%s) UID = %s, want %s", url, got, want)
 			}
 			if want, ok := v.Expected["ctr"].(float64); ok {
-				if !r.HasCtr || r.Ctr != uint32(want) {
-					t.Errorf("Verify(%s) ctr = %d (has %v), want %v", url, r.Ctr, r.HasCtr, want)
+				if !r.Ctr.Valid || r.Ctr.Value != uint32(want) {
+					t.Errorf("Verify(%s) ctr = %d (has %v), want %v", url, r.Ctr.Value, r.Ctr.Valid, want)
 				}
 			}
 			if want, ok := v.Expected["file_data"].(string); ok {
@@ -101,7 +102,7 @@ func TestSessionKeyVectors(t *testing.T) {
 			var r Result
 			copy(r.UID[:], testvectors.Hex(t, v.Input, "uid"))
 			le := testvectors.Hex(t, v.Input, "ctr_le")
-			r.Ctr, r.HasCtr = uint32(le[0])|uint32(le[1])<<8|uint32(le[2])<<16, true
+			r.Ctr = Counter{Value: uint32(le[0]) | uint32(le[1])<<8 | uint32(le[2])<<16, Valid: true}
 			var sv [16]byte
 			sessionVector(&sv, CryptoAES, &r)
 			m := aescmac.New(key)
@@ -140,7 +141,7 @@ func TestSDMMACRawVectors(t *testing.T) {
 			var r Result
 			copy(r.UID[:], testvectors.Hex(t, v.Input, "uid"))
 			le := testvectors.Hex(t, v.Input, "ctr_le")
-			r.Ctr, r.HasCtr = uint32(le[0])|uint32(le[1])<<8|uint32(le[2])<<16, true
+			r.Ctr = Counter{Value: uint32(le[0]) | uint32(le[1])<<8 | uint32(le[2])<<16, Valid: true}
 			got := p.sdmMAC(&r, testvectors.String(v.Input, "mac_input_ascii"))
 			if want := testvectors.String(v.Expected, "sdmmac"); testvectors.Upper(got[:]) != want {
 				t.Errorf("SDMMAC = %X, want %s", got, want)
@@ -180,8 +181,8 @@ func TestPICCDecryptVectors(t *testing.T) {
 			if got := testvectors.Upper(r.UID[:]); got != testvectors.String(v.Expected, "uid") {
 				t.Errorf("UID = %s, want %s", got, v.Expected["uid"])
 			}
-			if want := uint32(v.Expected["ctr"].(float64)); r.Ctr != want {
-				t.Errorf("ctr = %d, want %d", r.Ctr, want)
+			if want := uint32(v.Expected["ctr"].(float64)); r.Ctr.Value != want {
+				t.Errorf("ctr = %d, want %d", r.Ctr.Value, want)
 			}
 		})
 	}
@@ -200,7 +201,7 @@ func TestEncFileRawVectors(t *testing.T) {
 			var r Result
 			copy(r.UID[:], testvectors.Hex(t, v.Input, "uid"))
 			le := testvectors.Hex(t, v.Input, "ctr_le")
-			r.Ctr, r.HasCtr = uint32(le[0])|uint32(le[1])<<8|uint32(le[2])<<16, true
+			r.Ctr = Counter{Value: uint32(le[0]) | uint32(le[1])<<8 | uint32(le[2])<<16, Valid: true}
 			enc := testvectors.Hex(t, v.Input, "enc_file_data")
 			got, err := p.decryptFile(&r, enc)
 			if err != nil {
@@ -213,20 +214,23 @@ func TestEncFileRawVectors(t *testing.T) {
 	}
 }
 
-func TestReason(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want string
-	}{
-		{nil, "ok"},
-		{ErrBadMAC, "bad_mac"},
-		{formatErr("uid", "not hex"), "bad_format: uid: not hex"},
-		{&PICCDataError{Msg: "UID not mirrored"}, "bad_picc_data: UID not mirrored"},
-	} {
-		if got := Reason(tc.err); got != tc.want {
-			t.Errorf("Reason(%v) = %q, want %q", tc.err, got, tc.want)
-		}
+// reasonOf renders a Verify error the way the tests below spell their
+// expectations: "ok", "bad_mac", "bad_format: <field>: <why>",
+// "bad_picc_data: <why>", anything else "error: <text>".
+func reasonOf(err error) string {
+	var fe *FormatError
+	var pe *PICCDataError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrBadMAC):
+		return "bad_mac"
+	case errors.As(err, &fe):
+		return "bad_format: " + fe.Field + ": " + fe.Msg
+	case errors.As(err, &pe):
+		return "bad_picc_data: " + pe.Msg
 	}
+	return "error: " + err.Error()
 }
 
 func TestVerifyFormatErrors(t *testing.T) {
@@ -248,11 +252,11 @@ func TestVerifyFormatErrors(t *testing.T) {
 		{"window after mac", tt, "https://x/?tt=CC&cmac=4B00064004B0B3D3&uid=041E3C8A2D6B80&ctr=000006", "bad_format: mac_input_start: window starts after the MAC"},
 	} {
 		_, err := tc.p.Verify(tc.url)
-		if got := Reason(err); got != tc.want {
+		if got := reasonOf(err); got != tc.want {
 			t.Errorf("Verify(%s) = %q, want %q", tc.name, got, tc.want)
 		}
 	}
-	if _, err := NewProfile(Layout{Mode: ModePlain, TTParam: true}, Keys{}); Reason(err) != "bad_format: tt: TagTamper status mirrored outside the MAC input window" {
+	if _, err := NewProfile(Layout{Mode: ModePlain, TTParam: true}, Keys{}); reasonOf(err) != "bad_format: tt: TagTamper status mirrored outside the MAC input window" {
 		t.Errorf("NewProfile(tt with empty window) = %v, want a bad_format error", err)
 	}
 }
@@ -289,7 +293,7 @@ func benchVerify(b *testing.B, l Layout, k Keys, url string) {
 	base := url[:strings.IndexByte(url, '?')]
 	urls := []string{url}
 	for i := uint32(1); len(urls) < 8; i++ {
-		u, err := p.MirrorURL(base, TagData{UID: r.UID, Ctr: r.Ctr + i, FileData: r.FileData()}, zeroReader{})
+		u, err := p.MirrorURL(base, TagData{UID: r.UID, Ctr: r.Ctr.Value + i, FileData: r.FileData()}, zeroReader{})
 		if err != nil {
 			b.Fatal(err)
 		}

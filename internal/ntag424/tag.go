@@ -286,7 +286,7 @@ func versionInfo(b []byte) VersionInfo {
 // GetUID asks the reader for the UID of the tag in the field with the PC/SC
 // Part 3 GET DATA pseudo-APDU FF CA 00 00 00. The reader answers from
 // anticollision, so this works for any ISO/IEC 14443 tag, SUN or not; with
-// Random ID enabled it is a random 4-byte ID (platform-notes.md §3.2). A UID
+// Random ID enabled it is a random 4-byte ID (NT4H2421Gx §8.2.1). A UID
 // that is not 4, 7 or 10 bytes wraps ErrBadResponse.
 func GetUID(ctx context.Context, t Transmitter) ([]byte, error) {
 	apdu := apduGetUID

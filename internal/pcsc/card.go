@@ -74,7 +74,8 @@ func connect(ctx context.Context, sc *scard.Context, reader string, atr []byte) 
 	}
 	c := &Card{reader: reader, sc: sc, h: h}
 	// Transmit panics in ebfe/scard unless the protocol is T=0 or T=1
-	// (notes §1.5 item 3); refuse such a handle here instead.
+	// (ebfe/scard scard.go, Transmit's protocol switch); refuse such a
+	// handle here instead.
 	if p := h.ActiveProtocol(); p != scard.ProtocolT0 && p != scard.ProtocolT1 {
 		guard("disconnect", func() error { return h.Disconnect(scard.LeaveCard) })
 		return nil, &Error{Op: "connect", Kind: ErrUnsupportedProtocol}
@@ -89,7 +90,8 @@ func connect(ctx context.Context, sc *scard.Context, reader string, atr []byte) 
 		return c, nil
 	}
 	// The ATR comes from SCardStatus; its State field is not used because
-	// Windows returns an ordinal there, not pcsc-lite's bitmask (notes §1.5).
+	// Windows returns an ordinal there, not pcsc-lite's bitmask (SCardStatus
+	// on learn.microsoft.com: SCARD_ABSENT … SCARD_SPECIFIC are values).
 	var st *scard.CardStatus
 	err = guard("status", func() (err error) {
 		st, err = h.Status()

@@ -22,6 +22,6 @@
 // The known sharp edges of ebfe/scard (panics on an empty state slice, on
 // Transmit over a direct connection and on an empty command; the ATR that
 // survives removal; the pcsc-lite event counter in the high 16 bits of the
-// state) are handled here so that no caller ever meets them (platform notes
-// §1.2 and §1.5 list them with measurements).
+// state) are handled here so that no caller ever meets them (ebfe/scard
+// scard.go and pcsc-lite src/winscard_clnt.c; each is pinned by a test).
 package pcsc

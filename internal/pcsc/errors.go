@@ -103,7 +103,7 @@ func (e *Error) Unwrap() []error {
 }
 
 // kindOf maps a PC/SC return code to the sentinel callers branch on. Codes
-// and where they were observed: platform notes §1.4.
+// and their meanings: pcsc-lite pcsclite.h and ebfe/scard zconst.go.
 func kindOf(err error) error {
 	var code scard.Error
 	if !errors.As(err, &code) {
@@ -152,7 +152,8 @@ func wrap(op string, err error) error {
 
 // guard runs one scard call and turns a panic inside the wrapper into an
 // ErrInternal error: the last line of defence behind the explicit checks for
-// the panics we know about (platform notes §1.2).
+// the panics we know about (ebfe/scard scard_unix.go: an ATR longer than 33
+// bytes in toSys, Transmit on a direct connection).
 func guard(op string, f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {

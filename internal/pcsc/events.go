@@ -1,49 +1,10 @@
 package pcsc
 
 import (
-	"fmt"
-	"time"
-
 	"github.com/ebfe/scard"
+
+	"github.com/nfcd/nfcd/internal/event"
 )
-
-// EventKind says what an Event reports.
-type EventKind int
-
-// Event kinds, in the order they occur for one reader: ReaderAdded, then any
-// number of CardPresent/CardRemoved pairs, then ReaderRemoved.
-const (
-	ReaderAdded   EventKind = iota + 1 // a reader matching the filter appeared
-	ReaderRemoved                      // a reader went away (or the service did)
-	CardPresent                        // a card entered the field; Event.ATR is set
-	CardRemoved                        // the card left the field
-	ErrorEvent                         // PC/SC trouble; Event.Err is set and the Monitor keeps trying
-)
-
-func (k EventKind) String() string {
-	switch k {
-	case ReaderAdded:
-		return "reader added"
-	case ReaderRemoved:
-		return "reader removed"
-	case CardPresent:
-		return "card present"
-	case CardRemoved:
-		return "card removed"
-	case ErrorEvent:
-		return "error"
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
-}
-
-// Event is one change seen by a Monitor.
-type Event struct {
-	Kind   EventKind
-	Reader string    // empty for service-level errors
-	ATR    []byte    // for CardPresent: the card's answer to reset
-	Err    error     // for ErrorEvent
-	Time   time.Time // when the change was observed
-}
 
 // cardState is what one SCardGetStatusChange return says about the card in
 // a reader, reduced to what decides events.
@@ -57,8 +18,8 @@ type cardState struct {
 // stateOf reduces a reader's dwEventState and ATR to a cardState.
 //
 // pcsc-lite keeps a per-reader event counter in the high 16 bits of
-// dwEventState and bumps it on every insertion and removal (platform notes
-// §1.2, measured 0x00050022 → 0x00060012). Windows carries a count in the
+// dwEventState and bumps it on every insertion and removal (pcsc-lite
+// src/eventhandler.c; measured 0x00050022 → 0x00060012). Windows carries a count in the
 // same place. The ATR slot is not cleared by ebfe/scard when the card leaves
 // (update copies it only when cbAtr > 0), so it is ignored unless PRESENT.
 func stateOf(ev scard.StateFlag, atr []byte) cardState {
@@ -76,7 +37,7 @@ func stateOf(ev scard.StateFlag, atr []byte) cardState {
 // transition returns the card events implied by going from prev to next, in
 // order. It collapses everything that is not a change of presentation:
 // INUSE/EXCLUSIVE/UNPOWERED flaps, repeated reports of the same card (the
-// double touch-on events seen on Windows, platform notes §1.1) and states
+// double touch-on events seen on Windows, danm-de/pcsc-sharp#71) and states
 // re-delivered after a timeout. A new presentation hidden between two
 // observations (the counter moved by two or more, or the ATR changed, while
 // present both times) is reported as CardRemoved then CardPresent, so that
@@ -88,22 +49,22 @@ func stateOf(ev scard.StateFlag, atr []byte) cardState {
 // The second result reports whether the counter shows that a whole
 // presentation came and went unseen (absent both times, counter moved): it
 // yields no events because there is no card left to talk to.
-func transition(prev, next cardState) (kinds []EventKind, missed bool) {
+func transition(prev, next cardState) (kinds []event.Kind, missed bool) {
 	if !prev.known {
 		if next.present {
-			return []EventKind{CardPresent}, false
+			return []event.Kind{event.CardPresent}, false
 		}
 		return nil, false
 	}
 	delta := next.counter - prev.counter // wraps correctly at 2^16
 	switch {
 	case !prev.present && next.present:
-		return []EventKind{CardPresent}, false
+		return []event.Kind{event.CardPresent}, false
 	case prev.present && !next.present:
-		return []EventKind{CardRemoved}, false
+		return []event.Kind{event.CardRemoved}, false
 	case prev.present && next.present:
 		if delta >= 2 || (len(prev.atr) > 0 && len(next.atr) > 0 && string(prev.atr) != string(next.atr)) {
-			return []EventKind{CardRemoved, CardPresent}, false
+			return []event.Kind{event.CardRemoved, event.CardPresent}, false
 		}
 		return nil, false
 	default:

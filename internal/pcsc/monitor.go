@@ -11,10 +11,13 @@ import (
 
 	"github.com/ebfe/scard"
 	"go.uber.org/zap"
+
+	"github.com/nfcd/nfcd/internal/event"
+	"github.com/nfcd/nfcd/internal/reader"
 )
 
 // pnpReader is the pseudo-reader whose state changes when a reader is added
-// or removed (pcsc-lite and Windows; platform notes §1.2).
+// or removed (pcsc-lite winscard_clnt.c SCardGetStatusChange, and Windows).
 const pnpReader = `\\?PnP?\Notification`
 
 // Defaults for Options.
@@ -23,7 +26,6 @@ const (
 	DefaultWaitTimeout  = 5 * time.Second
 	DefaultBackoffMin   = 100 * time.Millisecond
 	DefaultBackoffMax   = time.Second
-	DefaultEventBuffer  = 64
 )
 
 // spinGap is how long a reader goroutine pauses after a GetStatusChange that
@@ -64,11 +66,6 @@ type Options struct {
 	// doubles from BackoffMin to BackoffMax, so a restarted service is seen
 	// within about BackoffMax. Defaults DefaultBackoffMin, DefaultBackoffMax.
 	BackoffMin, BackoffMax time.Duration
-
-	// EventBuffer is the capacity of the Events channel. Events are never
-	// dropped: a full channel blocks the reader that produced the event.
-	// Default DefaultEventBuffer.
-	EventBuffer int
 }
 
 // ReaderInfo is a snapshot of one watched reader.
@@ -78,13 +75,13 @@ type ReaderInfo struct {
 	ATR         []byte // of the card present, nil if none
 }
 
-// Monitor watches PC/SC readers and reports changes as Events. Create it
-// with Open, then call Run once.
+// Monitor watches PC/SC readers and reports changes as reader events.
+// Create it with Open, then call Run once.
 type Monitor struct {
 	log    *zap.Logger
 	opts   Options
 	filter filter
-	events chan Event
+	events chan<- reader.Event // set by Run
 	ran    atomic.Bool
 
 	mu       sync.Mutex
@@ -174,18 +171,12 @@ func Open(ctx context.Context, log *zap.Logger, opts Options) (*Monitor, error) 
 			return nil, fmt.Errorf("pcsc: negative duration %v in options", d)
 		}
 	}
-	if opts.EventBuffer < 0 {
-		return nil, fmt.Errorf("pcsc: negative event buffer %d", opts.EventBuffer)
-	}
 	setDefault(&opts.PollInterval, DefaultPollInterval)
 	setDefault(&opts.WaitTimeout, DefaultWaitTimeout)
 	setDefault(&opts.BackoffMin, DefaultBackoffMin)
 	setDefault(&opts.BackoffMax, DefaultBackoffMax)
 	if opts.BackoffMax < opts.BackoffMin {
 		opts.BackoffMax = opts.BackoffMin
-	}
-	if opts.EventBuffer == 0 {
-		opts.EventBuffer = DefaultEventBuffer
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -194,7 +185,6 @@ func Open(ctx context.Context, log *zap.Logger, opts Options) (*Monitor, error) 
 		log:      log.Named("pcsc"),
 		opts:     opts,
 		filter:   filter{include: opts.Include, exclude: opts.Exclude},
-		events:   make(chan Event, opts.EventBuffer),
 		readers:  make(map[string]*ReaderInfo),
 		silenced: make(map[string]bool),
 	}
@@ -228,10 +218,6 @@ func (m *Monitor) probe() {
 	m.log.Info("pcsc service reachable", zap.Strings("readers", names))
 }
 
-// Events returns the channel on which Run reports changes. It is closed
-// when Run returns.
-func (m *Monitor) Events() <-chan Event { return m.events }
-
 // Readers returns the watched readers, sorted by name.
 func (m *Monitor) Readers() []ReaderInfo {
 	m.mu.Lock()
@@ -257,16 +243,18 @@ func (m *Monitor) Readers() []ReaderInfo {
 	return out
 }
 
-// Run watches readers until ctx is done, sending Events, and returns nil
-// then; cancellation is not an error. When the PC/SC service goes away
-// (pcscd killed or restarted, SCardSvr stopped) it reports the readers as
-// removed, sends one ErrorEvent, and re-establishes its context with
-// capped exponential backoff. Run may be called only once.
-func (m *Monitor) Run(ctx context.Context) error {
+// Run watches readers until ctx is done, sending events to out, and returns
+// nil then; cancellation is not an error. Events are never dropped: a full
+// out blocks the reader that produced the event. When the PC/SC service
+// goes away (pcscd killed or restarted, SCardSvr stopped) it reports the
+// readers as removed, sends one event.Error, and re-establishes its context
+// with capped exponential backoff. Run may be called only once; it does not
+// close out.
+func (m *Monitor) Run(ctx context.Context, out chan<- reader.Event) error {
 	if !m.ran.CompareAndSwap(false, true) {
 		return errors.New("pcsc: Monitor.Run called twice")
 	}
-	defer close(m.events)
+	m.events = out
 	b := backoff{min: m.opts.BackoffMin, max: m.opts.BackoffMax}
 	reported := false
 	for {
@@ -280,7 +268,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		}
 		if !reported {
 			m.log.Warn("pcsc service lost; retrying", zap.Error(err))
-			m.emit(ctx, Event{Kind: ErrorEvent, Err: err})
+			m.emit(ctx, reader.Event{Kind: event.Error, Err: err})
 			reported = true
 		} else {
 			m.log.Debug("pcsc service still unavailable", zap.Error(err))
@@ -357,7 +345,7 @@ func (m *Monitor) session(ctx context.Context) (healthy bool, err error) {
 		// pcsc-lite 1.9.9 flags a change only if the reader count moves
 		// during the call, so a reader added between ListReaders and here is
 		// missed until the timeout; hence the finite PollInterval wait and a
-		// re-list after every return (notes §1.2).
+		// re-list after every return (pcsc-lite src/winscard_clnt.c).
 		start := time.Now()
 		err = guard("wait for reader change", func() error {
 			return sc.GetStatusChange(pnp, m.opts.PollInterval)
@@ -365,7 +353,7 @@ func (m *Monitor) session(ctx context.Context) (healthy bool, err error) {
 		switch {
 		case err == nil:
 			// Carry the event counter (high 16 bits) over, or Windows and
-			// pcsc-lite ≥ 2.3 return at once forever (notes §1.2).
+			// pcsc-lite ≥ 2.3 return at once forever (LudovicRousseau/PCSC#190).
 			pnp[0].CurrentState = pnp[0].EventState
 			if time.Since(start) < spinGap/4 && !sleep(ctx, spinGap) {
 				return true, nil
@@ -435,7 +423,7 @@ func (m *Monitor) reconcile(ctx context.Context, names []string, watches map[str
 			m.readers[name] = &ReaderInfo{Name: name}
 			m.mu.Unlock()
 			m.log.Info("reader added", zap.String("reader", name))
-			m.emit(ctx, Event{Kind: ReaderAdded, Reader: name})
+			m.emit(ctx, reader.Event{Kind: event.ReaderAdded, Reader: name})
 			w = &readerWatch{}
 			watches[name] = w
 		case !w.exited():
@@ -455,7 +443,7 @@ func (m *Monitor) stopReader(runCtx context.Context, name string, w *readerWatch
 	w.cancel()
 	<-w.done
 	if w.prev.present {
-		m.cardEvent(runCtx, name, CardRemoved, nil)
+		m.cardEvent(runCtx, name, event.CardRemoved, nil)
 	}
 	m.mu.Lock()
 	delete(m.readers, name)
@@ -463,7 +451,7 @@ func (m *Monitor) stopReader(runCtx context.Context, name string, w *readerWatch
 	m.mu.Unlock()
 	m.dropContexts(name)
 	m.log.Info("reader removed", zap.String("reader", name))
-	m.emit(runCtx, Event{Kind: ReaderRemoved, Reader: name})
+	m.emit(runCtx, reader.Event{Kind: event.ReaderRemoved, Reader: name})
 }
 
 // watchReader is the goroutine for one reader. It returns when ctx is done,
@@ -484,7 +472,7 @@ func (m *Monitor) watchReader(runCtx, ctx context.Context, name string, w *reade
 			return
 		}
 		log.Warn("reader watch failed; retrying", zap.Error(err))
-		m.emit(runCtx, Event{Kind: ErrorEvent, Reader: name, Err: err})
+		m.emit(runCtx, reader.Event{Kind: event.Error, Reader: name, Err: err})
 		if !sleep(ctx, b.next()) {
 			return
 		}
@@ -511,7 +499,8 @@ func (m *Monitor) watchReaderOnce(runCtx, ctx context.Context, name string, w *r
 	rs := []scard.ReaderState{{Reader: name, CurrentState: scard.StateUnaware}}
 	for ctx.Err() == nil {
 		// Never feed the previous ATR back: ebfe/scard keeps it after a
-		// removal (notes §1.2), and more than 33 bytes would panic in toSys.
+		// removal (scard_unix.go update copies it only when cbAtr > 0), and
+		// more than 33 bytes would panic in toSys.
 		rs[0].Atr = nil
 		start := time.Now()
 		err := guard("wait for card change", func() error {
@@ -548,18 +537,18 @@ func (m *Monitor) watchReaderOnce(runCtx, ctx context.Context, name string, w *r
 }
 
 // cardEvent records a card change in the snapshot and sends it.
-func (m *Monitor) cardEvent(ctx context.Context, name string, k EventKind, atr []byte) {
+func (m *Monitor) cardEvent(ctx context.Context, name string, k event.Kind, atr []byte) {
 	m.mu.Lock()
 	if r := m.readers[name]; r != nil {
-		r.CardPresent = k == CardPresent
+		r.CardPresent = k == event.CardPresent
 		r.ATR = nil
-		if k == CardPresent {
+		if k == event.CardPresent {
 			r.ATR = atr
 		}
 	}
 	m.mu.Unlock()
-	ev := Event{Kind: k, Reader: name}
-	if k == CardPresent {
+	ev := reader.Event{Kind: k, Reader: name}
+	if k == event.CardPresent {
 		ev.ATR = append([]byte(nil), atr...)
 	}
 	m.log.Debug(k.String(), zap.String("reader", name), zap.Binary("atr", atr))
@@ -568,7 +557,7 @@ func (m *Monitor) cardEvent(ctx context.Context, name string, k EventKind, atr [
 
 // emit sends ev unless ctx is done. It blocks while the channel is full:
 // events are never dropped.
-func (m *Monitor) emit(ctx context.Context, ev Event) {
+func (m *Monitor) emit(ctx context.Context, ev reader.Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
@@ -595,7 +584,8 @@ func (m *Monitor) needsSilence(reader string) bool {
 
 // cancelOnDone calls sc.Cancel when ctx is done, which makes a blocked
 // SCardGetStatusChange return SCARD_E_CANCELLED within about a millisecond
-// (notes §1.2). A Cancel that lands just before the next call starts is
+// (SCardCancel, pcsc-lite src/winscard_clnt.c; TestVPCDCancelIsPrompt). A
+// Cancel that lands just before the next call starts is
 // lost, so it is repeated every 50 ms until stop is called. stop waits for
 // the goroutine, so sc can be released right after.
 func cancelOnDone(ctx context.Context, sc *scard.Context) (stop func()) {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ebfe/scard"
+
+	"github.com/nfcd/nfcd/internal/event"
 )
 
 func TestErrorClassification(t *testing.T) {
@@ -126,7 +128,7 @@ func TestStateOf(t *testing.T) {
 		atr  []byte
 		want cardState
 	}{
-		// Values measured with pcscd 1.9.9 and vpcd (notes §2.4).
+		// Values measured with pcscd 1.9.9 and vpcd (Debian bookworm).
 		{"present", 0x00050022, atr, cardState{known: true, present: true, counter: 5, atr: atr}},
 		{"empty keeps stale ATR", 0x00060012, atr, cardState{known: true, counter: 6}},
 		{"mute", scard.StatePresent | scard.StateMute, atr, cardState{known: true}},
@@ -152,21 +154,21 @@ func TestTransition(t *testing.T) {
 	tests := []struct {
 		name       string
 		prev, next cardState
-		want       []EventKind
+		want       []event.Kind
 		missed     bool
 	}{
 		{"first sight, empty", cardState{}, st(false, 4, nil), nil, false},
-		{"first sight, card", cardState{}, st(true, 5, a), []EventKind{CardPresent}, false},
-		{"insert", st(false, 4, nil), st(true, 5, a), []EventKind{CardPresent}, false},
-		{"remove", st(true, 5, a), st(false, 6, nil), []EventKind{CardRemoved}, false},
+		{"first sight, card", cardState{}, st(true, 5, a), []event.Kind{event.CardPresent}, false},
+		{"insert", st(false, 4, nil), st(true, 5, a), []event.Kind{event.CardPresent}, false},
+		{"remove", st(true, 5, a), st(false, 6, nil), []event.Kind{event.CardRemoved}, false},
 		{"in-use flap", st(true, 5, a), st(true, 5, a), nil, false},
 		{"timeout redelivery", st(false, 6, nil), st(false, 6, nil), nil, false},
-		{"swap hidden by counter", st(true, 5, a), st(true, 7, a), []EventKind{CardRemoved, CardPresent}, false},
-		{"swap hidden by ATR", st(true, 5, a), st(true, 5, b), []EventKind{CardRemoved, CardPresent}, false},
-		{"counter wraps", st(true, 0xFFFF, a), st(true, 1, a), []EventKind{CardRemoved, CardPresent}, false},
+		{"swap hidden by counter", st(true, 5, a), st(true, 7, a), []event.Kind{event.CardRemoved, event.CardPresent}, false},
+		{"swap hidden by ATR", st(true, 5, a), st(true, 5, b), []event.Kind{event.CardRemoved, event.CardPresent}, false},
+		{"counter wraps", st(true, 0xFFFF, a), st(true, 1, a), []event.Kind{event.CardRemoved, event.CardPresent}, false},
 		{"counter wraps, same card", st(true, 0xFFFF, a), st(true, 0xFFFF, a), nil, false},
 		{"tap between polls", st(false, 6, nil), st(false, 8, nil), nil, true},
-		{"unmuted", st(false, 5, nil), st(true, 5, a), []EventKind{CardPresent}, false},
+		{"unmuted", st(false, 5, nil), st(true, 5, a), []event.Kind{event.CardPresent}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -195,14 +197,14 @@ func TestTransitionOnePresentPerPresentation(t *testing.T) {
 		0x00080012,
 	}
 	var prev cardState
-	var got []EventKind
+	var got []event.Kind
 	for _, ev := range seq {
 		next := stateOf(ev, atr)
 		kinds, _ := transition(prev, next)
 		got = append(got, kinds...)
 		prev = next
 	}
-	want := []EventKind{CardPresent, CardRemoved, CardPresent, CardRemoved}
+	want := []event.Kind{event.CardPresent, event.CardRemoved, event.CardPresent, event.CardRemoved}
 	if !slices.Equal(got, want) {
 		t.Errorf("events = %v, want %v", got, want)
 	}
@@ -321,7 +323,6 @@ func TestOpenValidatesOptions(t *testing.T) {
 		{Exclude: []string{"\xff"}},
 		{PollInterval: -1},
 		{BackoffMax: -time.Second},
-		{EventBuffer: -1},
 	}
 	for _, o := range bad {
 		if _, err := Open(ctx, nil, o); err == nil {
@@ -332,7 +333,7 @@ func TestOpenValidatesOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.opts.BackoffMax != 3*time.Second || m.opts.PollInterval != DefaultPollInterval || cap(m.events) != DefaultEventBuffer {
+	if m.opts.BackoffMax != 3*time.Second || m.opts.PollInterval != DefaultPollInterval {
 		t.Errorf("defaults not applied: %+v", m.opts)
 	}
 }

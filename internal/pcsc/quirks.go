@@ -34,12 +34,13 @@ type Quirks struct {
 	// ForwardsPseudoAPDUs reports whether the "reader" passes class-FF
 	// pseudo-APDUs such as GET DATA (FF CA) to the card instead of answering
 	// them itself. True for vsmartcard's vpcd, whose virtual card must
-	// implement them (platform notes §2.5 item 5).
+	// implement them (vsmartcard virtualsmartcard/doc/api.txt).
 	ForwardsPseudoAPDUs bool
 
 	// Contactless reports whether the ATR is a PC/SC Part 3 contactless
 	// pseudo-ATR (3B 8n 80 01 …), as built by the reader for ISO 14443 and
-	// NFC tags; an NTAG 424 DNA shows 3B 81 80 01 80 80 (notes §3.1).
+	// NFC tags; an NTAG 424 DNA shows 3B 81 80 01 80 80 (PC/SC Part 3
+	// §3.1.3.2.3).
 	Contactless bool
 }
 
@@ -82,7 +83,7 @@ var quirkTable = []struct {
 		// the card insertion/removal beep, so 77 silences only that
 		// (ACM1252U-Y3 reference manual §5.3.6–5.3.7). Escapes need
 		// SCARD_CTL_CODE(3500) on Windows and acsccid, SCARD_CTL_CODE(1) plus
-		// ifdDriverOptions 0x0001 on libccid (notes §3.4).
+		// ifdDriverOptions 0x0001 on libccid (CCID SCARDCONTROL.md).
 		readers: []string{"*ACR1252*"},
 		q: Quirks{
 			Name:    "ACS ACR1252U",
@@ -93,14 +94,16 @@ var quirkTable = []struct {
 	},
 	{
 		// uTrust 3700 F: no documented host LED/buzzer control; libccid gives
-		// it a 4× read timeout because it needs ~350 ms to answer (notes §3.3).
+		// it a 4× read timeout because it needs ~350 ms to answer (CCID
+		// src/ccid_usb.c).
 		readers: []string{"*uTrust 3700*", "*Identiv*"},
 		q:       Quirks{Name: "Identiv uTrust 3700 F"},
 	},
 	{
 		// OMNIKEY 5022/5427: LED/buzzer only through HID's proprietary
 		// escapes, which Windows' class driver blocks unless
-		// EscapeCommandEnable is set (notes §3.3–3.4); not used.
+		// EscapeCommandEnable is set (hidglobal/HID-OMNIKEY-Sample-Codes#1);
+		// not used.
 		readers: []string{"*OMNIKEY*"},
 		q:       Quirks{Name: "HID OMNIKEY"},
 	},

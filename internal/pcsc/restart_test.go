@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/event"
 	"github.com/nfcd/nfcd/internal/pcsc"
 	"github.com/nfcd/nfcd/internal/vpcd"
 )
@@ -30,7 +31,7 @@ func TestRecoversFromPCSCDRestart(t *testing.T) {
 	}
 	requirePCSCD(t)
 	m := startMonitor(t, pcsc.Options{Include: []string{slot0}})
-	expectEvent(t, m, slot0, pcsc.ReaderAdded, 3*time.Second)
+	expectEvent(t, m, slot0, event.ReaderAdded, 3*time.Second)
 
 	conn, err := vpcd.Dial(t.Context(), vpcd.DefaultAddr)
 	if err != nil {
@@ -38,7 +39,7 @@ func TestRecoversFromPCSCDRestart(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- conn.Serve(t.Context(), &fakeTag{}) }()
-	expectEvent(t, m, slot0, pcsc.CardPresent, 3*time.Second)
+	expectEvent(t, m, slot0, event.CardPresent, 3*time.Second)
 
 	pid := pcscdPID(t)
 	killed := time.Now()
@@ -51,9 +52,9 @@ func TestRecoversFromPCSCDRestart(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	expectEvent(t, m, slot0, pcsc.CardRemoved, 3*time.Second)
-	expectEvent(t, m, slot0, pcsc.ReaderRemoved, 3*time.Second)
-	ev := expectEvent(t, m, "", pcsc.ErrorEvent, 3*time.Second)
+	expectEvent(t, m, slot0, event.CardRemoved, 3*time.Second)
+	expectEvent(t, m, slot0, event.ReaderRemoved, 3*time.Second)
+	ev := expectEvent(t, m, "", event.Error, 3*time.Second)
 	if !errors.Is(ev.Err, pcsc.ErrNoService) {
 		t.Errorf("error event = %v, want ErrNoService", ev.Err)
 	}
@@ -70,14 +71,14 @@ func TestRecoversFromPCSCDRestart(t *testing.T) {
 		t.Fatalf("start pcscd: %v", err)
 	}
 	go cmd.Wait()
-	expectEvent(t, m, slot0, pcsc.ReaderAdded, 3*time.Second)
+	expectEvent(t, m, slot0, event.ReaderAdded, 3*time.Second)
 	back := time.Since(started)
 	t.Logf("pcscd restarted → ReaderAdded: %v (new pid %d, left running)", back, cmd.Process.Pid)
 	if back > 2*time.Second {
 		t.Errorf("reader back after %v, want ≤ 2s", back)
 	}
 	insert(t, vpcd.DefaultAddr, &fakeTag{})
-	expectEvent(t, m, slot0, pcsc.CardPresent, 3*time.Second)
+	expectEvent(t, m, slot0, event.CardPresent, 3*time.Second)
 }
 
 func pcscdPID(t *testing.T) int {

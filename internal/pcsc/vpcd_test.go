@@ -8,14 +8,15 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ebfe/scard"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/nfcd/nfcd/internal/event"
 	"github.com/nfcd/nfcd/internal/pcsc"
+	"github.com/nfcd/nfcd/internal/reader"
 	"github.com/nfcd/nfcd/internal/vpcd"
 	"github.com/nfcd/nfcd/internal/vpcd/vpcdtest"
 )
@@ -108,15 +109,16 @@ func insert(t *testing.T, addr string, card vpcd.Card) (remove func()) {
 
 // startMonitor runs a Monitor for the test's lifetime and checks that Run
 // returns nil promptly after cancellation.
-func startMonitor(t *testing.T, opts pcsc.Options) *pcsc.Monitor {
+func startMonitor(t *testing.T, opts pcsc.Options) *monitor {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	m, err := pcsc.Open(ctx, zaptest.NewLogger(t), opts)
+	pm, err := pcsc.Open(ctx, zaptest.NewLogger(t), opts)
 	if err != nil {
 		t.Fatalf("Open() = %v", err)
 	}
+	m := &monitor{pm, make(chan reader.Event, 64)}
 	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
+	go func() { done <- m.Run(ctx, m.events) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -127,53 +129,54 @@ func startMonitor(t *testing.T, opts pcsc.Options) *pcsc.Monitor {
 		case <-time.After(2 * time.Second):
 			t.Errorf("Run() did not return within 2s of cancel")
 		}
-		for range m.Events() { // drained and closed
-		}
 	})
 	return m
 }
 
+// monitor is a running Monitor with the channel it reports to.
+type monitor struct {
+	*pcsc.Monitor
+	events chan reader.Event
+}
+
 // waitEvent returns the next event for reader (any reader if empty),
 // failing on a timeout. Events for other readers are skipped.
-func waitEvent(t *testing.T, m *pcsc.Monitor, reader string, timeout time.Duration) pcsc.Event {
+func waitEvent(t *testing.T, m *monitor, name string, timeout time.Duration) reader.Event {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
 		select {
-		case ev, ok := <-m.Events():
-			if !ok {
-				t.Fatalf("events closed while waiting")
-			}
-			if ev.Kind == pcsc.ErrorEvent {
+		case ev := <-m.events:
+			if ev.Kind == event.Error {
 				t.Logf("error event: %v", ev.Err)
 			}
-			if reader == "" || ev.Reader == reader {
+			if name == "" || ev.Reader == name {
 				return ev
 			}
 		case <-deadline:
-			t.Fatalf("no event for %q within %v", reader, timeout)
+			t.Fatalf("no event for %q within %v", name, timeout)
 		}
 	}
 }
 
-func expectEvent(t *testing.T, m *pcsc.Monitor, reader string, kind pcsc.EventKind, timeout time.Duration) pcsc.Event {
+func expectEvent(t *testing.T, m *monitor, name string, kind event.Kind, timeout time.Duration) reader.Event {
 	t.Helper()
-	ev := waitEvent(t, m, reader, timeout)
+	ev := waitEvent(t, m, name, timeout)
 	if ev.Kind != kind {
-		t.Fatalf("event for %q = %v (%v), want %v", reader, ev.Kind, ev.Err, kind)
+		t.Fatalf("event for %q = %v (%v), want %v", name, ev.Kind, ev.Err, kind)
 	}
 	return ev
 }
 
 // expectQuiet fails if any event for reader arrives within d.
-func expectQuiet(t *testing.T, m *pcsc.Monitor, reader string, d time.Duration) {
+func expectQuiet(t *testing.T, m *monitor, name string, d time.Duration) {
 	t.Helper()
 	deadline := time.After(d)
 	for {
 		select {
-		case ev := <-m.Events():
-			if ev.Reader == reader {
-				t.Fatalf("unexpected event %v for %q", ev.Kind, reader)
+		case ev := <-m.events:
+			if ev.Reader == name {
+				t.Fatalf("unexpected event %v for %q", ev.Kind, name)
 			}
 		case <-deadline:
 			return
@@ -184,12 +187,12 @@ func expectQuiet(t *testing.T, m *pcsc.Monitor, reader string, d time.Duration) 
 func TestVPCDEndToEnd(t *testing.T) {
 	requirePCSCD(t)
 	m := startMonitor(t, pcsc.Options{Include: []string{"Virtual PCD*"}})
-	expectEvent(t, m, slot0, pcsc.ReaderAdded, 3*time.Second)
+	expectEvent(t, m, slot0, event.ReaderAdded, 3*time.Second)
 
 	tag := &fakeTag{}
 	inserted := time.Now()
 	remove := insert(t, vpcd.DefaultAddr, tag)
-	ev := expectEvent(t, m, slot0, pcsc.CardPresent, 3*time.Second)
+	ev := expectEvent(t, m, slot0, event.CardPresent, 3*time.Second)
 	t.Logf("insert → CardPresent: %v", time.Since(inserted))
 	if !bytes.Equal(ev.ATR, ntag424ATR) {
 		t.Errorf("CardPresent ATR = % X, want % X", ev.ATR, ntag424ATR)
@@ -249,7 +252,7 @@ func TestVPCDEndToEnd(t *testing.T) {
 	removed := time.Now()
 	remove()
 	t.Logf("half-close → vpcd dropped the connection: %v", time.Since(removed))
-	expectEvent(t, m, slot0, pcsc.CardRemoved, 3*time.Second)
+	expectEvent(t, m, slot0, event.CardRemoved, 3*time.Second)
 	t.Logf("remove → CardRemoved: %v", time.Since(removed))
 	if _, err := m.Connect(ctx, slot0); !errors.Is(err, pcsc.ErrNoCard) {
 		t.Errorf("Connect on empty reader = %v, want ErrNoCard", err)
@@ -262,15 +265,15 @@ func TestVPCDEndToEnd(t *testing.T) {
 func TestVPCDTapsAreCountedOnce(t *testing.T) {
 	requirePCSCD(t)
 	m := startMonitor(t, pcsc.Options{Include: []string{slot0}})
-	expectEvent(t, m, slot0, pcsc.ReaderAdded, 3*time.Second)
+	expectEvent(t, m, slot0, event.ReaderAdded, 3*time.Second)
 	const taps = 4
 	for i := range taps {
 		remove := insert(t, vpcd.DefaultAddr, &fakeTag{})
-		expectEvent(t, m, slot0, pcsc.CardPresent, 3*time.Second)
+		expectEvent(t, m, slot0, event.CardPresent, 3*time.Second)
 		// Dwell ≥ 500 ms, as a real tap would (notes Addendum).
 		expectQuiet(t, m, slot0, 600*time.Millisecond)
 		remove()
-		expectEvent(t, m, slot0, pcsc.CardRemoved, 3*time.Second)
+		expectEvent(t, m, slot0, event.CardRemoved, 3*time.Second)
 		t.Logf("tap %d ok", i+1)
 	}
 	expectQuiet(t, m, slot0, 900*time.Millisecond)
@@ -282,13 +285,13 @@ func TestVPCDTapsAreCountedOnce(t *testing.T) {
 func TestVPCDCardPulledMidAPDU(t *testing.T) {
 	requirePCSCD(t)
 	m := startMonitor(t, pcsc.Options{Include: []string{slot0}})
-	expectEvent(t, m, slot0, pcsc.ReaderAdded, 3*time.Second)
+	expectEvent(t, m, slot0, event.ReaderAdded, 3*time.Second)
 	ctx := context.Background()
 	getUID := []byte{0xFF, 0xCA, 0x00, 0x00, 0x00}
 
 	t.Run("empty response", func(t *testing.T) {
 		remove := insert(t, vpcd.DefaultAddr, &fakeTag{dropAt: 2})
-		expectEvent(t, m, slot0, pcsc.CardPresent, 3*time.Second)
+		expectEvent(t, m, slot0, event.CardPresent, 3*time.Second)
 		card, err := m.Connect(ctx, slot0)
 		if err != nil {
 			t.Fatalf("Connect = %v", err)
@@ -303,19 +306,19 @@ func TestVPCDCardPulledMidAPDU(t *testing.T) {
 		}
 		t.Logf("mid-APDU loss: %v", err)
 		remove()
-		expectEvent(t, m, slot0, pcsc.CardRemoved, 3*time.Second)
+		expectEvent(t, m, slot0, event.CardRemoved, 3*time.Second)
 	})
 
 	t.Run("removed between APDUs", func(t *testing.T) {
 		remove := insert(t, vpcd.DefaultAddr, &fakeTag{})
-		expectEvent(t, m, slot0, pcsc.CardPresent, 3*time.Second)
+		expectEvent(t, m, slot0, event.CardPresent, 3*time.Second)
 		card, err := m.Connect(ctx, slot0)
 		if err != nil {
 			t.Fatalf("Connect = %v", err)
 		}
 		defer card.Close()
 		remove()
-		expectEvent(t, m, slot0, pcsc.CardRemoved, 3*time.Second)
+		expectEvent(t, m, slot0, event.CardRemoved, 3*time.Second)
 		_, err = card.Transmit(ctx, getUID)
 		if !errors.Is(err, pcsc.ErrCardRemoved) {
 			t.Fatalf("Transmit after removal = %v, want ErrCardRemoved", err)
@@ -336,18 +339,18 @@ func TestVPCDFilterAndPolling(t *testing.T) {
 		ForcePolling: true,
 		PollInterval: 200 * time.Millisecond,
 	})
-	ev := expectEvent(t, m, "", pcsc.ReaderAdded, 3*time.Second)
+	ev := expectEvent(t, m, "", event.ReaderAdded, 3*time.Second)
 	if ev.Reader != slot1 {
 		t.Fatalf("ReaderAdded(%q), want only %q", ev.Reader, slot1)
 	}
 	insert(t, vpcd.DefaultAddr, &fakeTag{}) // slot 0: filtered out
 	remove := insert(t, vpcd.SecondSlotAddr, &fakeTag{})
-	ev = expectEvent(t, m, "", pcsc.CardPresent, 3*time.Second)
+	ev = expectEvent(t, m, "", event.CardPresent, 3*time.Second)
 	if ev.Reader != slot1 {
 		t.Fatalf("CardPresent(%q), want %q", ev.Reader, slot1)
 	}
 	remove()
-	ev = expectEvent(t, m, "", pcsc.CardRemoved, 3*time.Second)
+	ev = expectEvent(t, m, "", event.CardRemoved, 3*time.Second)
 	if ev.Reader != slot1 {
 		t.Fatalf("CardRemoved(%q), want %q", ev.Reader, slot1)
 	}
@@ -362,20 +365,25 @@ func TestVPCDCancelIsPrompt(t *testing.T) {
 	requirePCSCD(t)
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
-	m, err := pcsc.Open(ctx, zaptest.NewLogger(t), pcsc.Options{WaitTimeout: time.Minute, PollInterval: time.Minute})
+	pm, err := pcsc.Open(ctx, zaptest.NewLogger(t), pcsc.Options{WaitTimeout: time.Minute, PollInterval: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := &monitor{pm, make(chan reader.Event, 64)}
 	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	expectEvent(t, m, "", pcsc.ReaderAdded, 3*time.Second)
+	go func() { done <- m.Run(ctx, m.events) }()
+	expectEvent(t, m, "", event.ReaderAdded, 3*time.Second)
 	time.Sleep(200 * time.Millisecond) // let the reader goroutines block
 	start := time.Now()
 	cancel()
-	var drained atomic.Int32
-	go func() {
-		for range m.Events() {
-			drained.Add(1)
+	drainDone := make(chan struct{})
+	go func() { // Run blocks on a full channel, never on an unread one
+		for {
+			select {
+			case <-m.events:
+			case <-drainDone:
+				return
+			}
 		}
 	}()
 	select {
@@ -387,11 +395,11 @@ func TestVPCDCancelIsPrompt(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatalf("Run() still blocked 2s after cancel")
 	}
-	if err := m.Run(context.Background()); err == nil {
+	close(drainDone)
+	if err := m.Run(context.Background(), m.events); err == nil {
 		t.Errorf("second Run() = nil, want error")
 	}
-	// Every goroutine Run started has exited (the drain goroutine ends
-	// when Events is closed).
+	// Every goroutine Run started has exited.
 	for deadline := time.Now().Add(2 * time.Second); runtime.NumGoroutine() > before; {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<16)

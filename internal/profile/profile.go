@@ -30,9 +30,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/nfcd/nfcd/internal/ntag424"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 )
 
 // ErrNoMatch reports that no profile applies to a URL.
@@ -170,22 +169,8 @@ func LoadSpecs(path string) ([]Spec, error) {
 // ParseSpecs decodes a profile file's contents without compiling them.
 func ParseSpecs(name string, b []byte) ([]Spec, error) {
 	var f file
-	md, err := toml.Decode(string(b), &f)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			// The parser's message can quote the offending text, which may
-			// be key material: report the position and key name only.
-			where := fmt.Sprintf("line %d, column %d", pe.Position.Line, pe.Position.Col)
-			if pe.LastKey != "" {
-				where += fmt.Sprintf(" (key %q)", pe.LastKey)
-			}
-			return nil, fmt.Errorf("profile: %s: invalid TOML at %s", name, where)
-		}
-		return nil, fmt.Errorf("profile: %s: invalid TOML", name)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return nil, fmt.Errorf("profile: %s: unknown key %q", name, und[0].String())
+	if err := tomlfile.Decode(name, b, &f); err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
 	}
 	if len(f.Profile) == 0 {
 		return nil, fmt.Errorf("profile: %s: no [[profile]] table", name)

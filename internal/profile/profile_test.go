@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 const boltURL = "lnurlw://card.example/ln?p=4E2E289D945A66BB13377A728884E867&c=E19CCB1FED8892CE"
@@ -32,8 +34,8 @@ sdm_file_read_key = "00000000000000000000000000000000"
 	if err != nil || p.Name != "bolt" {
 		t.Fatalf("Match(%s) = %v, %v; want bolt (scheme and host compare case-insensitively)", boltURL, p, err)
 	}
-	if r, err := p.Verify(boltURL); err != nil || r.Ctr != 3 {
-		t.Errorf("Verify = %+v, %v; want counter 3", r, err)
+	if o := set.Verify(boltURL); !o.Authentic() || o.Profile != "bolt" || o.Result.Ctr != ntag424.CounterOf(3) {
+		t.Errorf("Verify = %+v; want authentic under bolt, counter 3", o)
 	}
 	if p, _ := set.Match("lnurlw://card.example/LN?x"); p == nil || p.Name != "catch-all" {
 		t.Errorf("path case must matter: got %v", p)

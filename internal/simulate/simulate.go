@@ -13,8 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/event"
 	"github.com/nfcd/nfcd/internal/ntag424"
-	"github.com/nfcd/nfcd/internal/tap"
+	"github.com/nfcd/nfcd/internal/reader"
 	"github.com/nfcd/nfcd/internal/vtag"
 )
 
@@ -49,9 +50,19 @@ type Config struct {
 	// Dwell is how long a tag stays in the field (default 300 ms).
 	Dwell time.Duration
 	Rand  io.Reader
+	// Marks, if set, says how far each tag's counter went in an earlier
+	// run (the replay ledger's high-water marks): the simulated tags go on
+	// counting from there, so that a demo started again on the same state
+	// shows genuine taps as authentic, not replayed.
+	Marks Marks
 }
 
-// Source is a tap.Source with one simulated reader.
+// Marks reports the highest counter accepted for a UID (*store.Store).
+type Marks interface {
+	HighWater(uid []byte) (ntag424.Counter, error)
+}
+
+// Source is a reader.Source with one simulated reader.
 type Source struct {
 	cfg    Config
 	cards  map[Kind]*vtag.Card
@@ -73,6 +84,13 @@ func New(cfg Config) (*Source, error) {
 		Replay:      {UID: [7]byte{0x04, 0x5E, 0x9A, 0x7E, 0x00, 0x00, 0x02}, Replay: true},
 	} {
 		vc.Layout, vc.Keys, vc.URL, vc.Rand = cfg.Layout, cfg.Keys, cfg.URL, cfg.Rand
+		if cfg.Marks != nil {
+			hw, err := cfg.Marks.HighWater(vc.UID[:])
+			if err != nil {
+				return nil, fmt.Errorf("simulate: %w", err)
+			}
+			vc.Counter = hw.Value
+		}
 		if cfg.Layout.Mode == ntag424.ModeEncFile {
 			vc.FileData = []byte("nfcd simulation!")
 		}
@@ -86,8 +104,8 @@ func New(cfg Config) (*Source, error) {
 }
 
 // Run adds the simulated reader and presents tags until ctx is done.
-func (s *Source) Run(ctx context.Context, out chan<- tap.ReaderEvent) error {
-	send := func(ev tap.ReaderEvent) bool {
+func (s *Source) Run(ctx context.Context, out chan<- reader.Event) error {
+	send := func(ev reader.Event) bool {
 		ev.Reader, ev.Time = ReaderName, time.Now()
 		select {
 		case out <- ev:
@@ -96,7 +114,7 @@ func (s *Source) Run(ctx context.Context, out chan<- tap.ReaderEvent) error {
 			return false
 		}
 	}
-	if !send(tap.ReaderEvent{Kind: tap.ReaderAdded}) {
+	if !send(reader.Event{Kind: event.ReaderAdded}) {
 		return nil
 	}
 	// The first automatic tap comes within a second, so that a newcomer
@@ -126,13 +144,13 @@ func (s *Source) Run(ctx context.Context, out chan<- tap.ReaderEvent) error {
 }
 
 // present puts the tag of kind into the field for the dwell time.
-func (s *Source) present(ctx context.Context, kind Kind, send func(tap.ReaderEvent) bool) bool {
+func (s *Source) present(ctx context.Context, kind Kind, send func(reader.Event) bool) bool {
 	card := s.cards[kind]
 	card.Presentation()
 	s.mu.Lock()
 	s.current = card
 	s.mu.Unlock()
-	ok := send(tap.ReaderEvent{Kind: tap.CardPresent, ATR: card.ATR()})
+	ok := send(reader.Event{Kind: event.CardPresent, ATR: card.ATR()})
 	if ok {
 		select {
 		case <-time.After(s.cfg.Dwell):
@@ -143,7 +161,7 @@ func (s *Source) present(ctx context.Context, kind Kind, send func(tap.ReaderEve
 	s.mu.Lock()
 	s.current = nil
 	s.mu.Unlock()
-	return ok && send(tap.ReaderEvent{Kind: tap.CardRemoved})
+	return ok && send(reader.Event{Kind: event.CardRemoved})
 }
 
 // Tap presents a tag of kind now, after any tap in progress. It returns
@@ -158,16 +176,16 @@ func (s *Source) Tap(ctx context.Context, kind Kind) error {
 }
 
 // Connect returns the tag in the simulated field.
-func (s *Source) Connect(ctx context.Context, reader string) (tap.Card, error) {
+func (s *Source) Connect(ctx context.Context, name string) (reader.Card, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if reader != ReaderName || s.current == nil {
+	if name != ReaderName || s.current == nil {
 		return nil, ErrNoCard
 	}
 	return simCard{s.current}, nil
 }
 
-// simCard adapts a virtual tag to tap.Card.
+// simCard adapts a virtual tag to reader.Card.
 type simCard struct{ c *vtag.Card }
 
 // Transmit hands the APDU to the virtual tag. An empty answer means the tag

@@ -10,15 +10,20 @@ import (
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 // Limits on audit entry fields. Reader names come from PC/SC and are short;
-// Reason is free text (often a wrapped error) and is truncated, not refused,
-// so an unusually long error never loses its audit entry.
+// Reason is a code and Profile a name from the configuration. Detail is
+// free text and is truncated, not refused, so an unusually long detail never
+// loses its audit entry.
 const (
 	MaxReaderLen  = 256
 	MaxVerdictLen = 64
 	MaxReasonLen  = 1024
+	MaxProfileLen = 256
+	MaxDetailLen  = 1024
 )
 
 // DefaultQueryLimit is the number of entries Query returns when Query.Limit
@@ -30,24 +35,31 @@ const DefaultQueryLimit = 100
 // until done; Record catches up a batch per call.
 const maxPrunePerTx = 1024
 
-// entryFormat is the first byte of every encoded audit value.
-const entryFormat = 1
+// Formats of encoded audit values (their first byte). Format 1 (schema
+// version 1) ends after Reason; format 2 adds Profile and Detail.
+const (
+	entryFormat1 = 1
+	entryFormat  = 2
+)
 
 const flagCounter = 1 << 0
 
-// ErrInvalidEntry is returned by Record for an entry whose fields are out of
-// range: a Reader or Verdict that is too long or not UTF-8, a UID longer
-// than MaxUIDLen, or a Time outside 1970–2262 (unix nanoseconds).
+// ErrInvalidEntry is returned by Record for a verdict whose fields are out
+// of range: a Reader, Verdict or Profile that is too long or not UTF-8, a
+// UID that is not hex or longer than MaxUIDLen bytes, or a Time outside
+// 1970–2262 (unix nanoseconds).
 var ErrInvalidEntry = errors.New("store: invalid audit entry")
 
 // Entry is one audit log record: the verdict nfcd reached for one tap.
 type Entry struct {
 	Time    time.Time
 	Reader  string
-	UID     []byte  // nil if the UID could not be read
-	Counter *uint32 // nil if no SDMReadCtr was available
-	Verdict string  // stable code, e.g. "valid", "replayed", "bad_mac"
-	Reason  string  // human-readable detail
+	UID     []byte          // nil if the UID could not be read
+	Ctr     ntag424.Counter // not Valid if no SDMReadCtr was available
+	Verdict string          // e.g. "authentic", "replayed" (internal/verdict)
+	Reason  string          // a reason code, e.g. "ok", "bad_mac"
+	Detail  string          // details for humans, may be ""
+	Profile string          // the profile that verified the tag, may be ""
 }
 
 // Query selects audit entries, newest first.
@@ -55,16 +67,6 @@ type Query struct {
 	UID   []byte    // only entries with this UID, when non-nil
 	Since time.Time // only entries at or after Since, when non-zero
 	Limit int       // at most Limit entries; ≤ 0 means DefaultQueryLimit
-}
-
-// Record appends e to the audit log, using the store's clock when e.Time is
-// zero, and prunes entries beyond MaxAge and MaxEntries in the same durable
-// transaction.
-func (s *Store) Record(e Entry) error {
-	if _, _, err := s.Tap(e, false, nil); err != nil {
-		return fmt.Errorf("store: record audit entry: %w", errors.Unwrap(err))
-	}
-	return nil
 }
 
 // Prune deletes audit entries older than MaxAge and the oldest entries beyond
@@ -179,12 +181,13 @@ func putAuditCount(meta *bolt.Bucket, n uint64) error {
 	return meta.Put(keyAuditCount, be.AppendUint64(nil, n))
 }
 
-// appendEntry validates e and appends its encoding:
+// appendEntry validates e and appends its encoding (format 2):
 //
 //	format (1) | flags (1) | [counter uint32 BE if flagCounter]
 //	| uvarint len | UID | uvarint len | Reader | uvarint len | Verdict | uvarint len | Reason
+//	| uvarint len | Profile | uvarint len | Detail
 //
-// The time lives in the key.
+// Format 1 ends after Reason. The time lives in the key.
 func appendEntry(b []byte, e *Entry) ([]byte, error) {
 	switch {
 	case e.Time.Before(time.Unix(0, 0)) || e.Time.After(time.Unix(0, math.MaxInt64)):
@@ -195,20 +198,23 @@ func appendEntry(b []byte, e *Entry) ([]byte, error) {
 		return nil, fmt.Errorf("%w: reader name", ErrInvalidEntry)
 	case len(e.Verdict) > MaxVerdictLen || !utf8.ValidString(e.Verdict):
 		return nil, fmt.Errorf("%w: verdict", ErrInvalidEntry)
+	case len(e.Profile) > MaxProfileLen || !utf8.ValidString(e.Profile):
+		return nil, fmt.Errorf("%w: profile", ErrInvalidEntry)
 	}
-	reason := truncateUTF8(e.Reason, MaxReasonLen)
 	var flags byte
-	if e.Counter != nil {
+	if e.Ctr.Valid {
 		flags |= flagCounter
 	}
 	b = append(b, entryFormat, flags)
-	if e.Counter != nil {
-		b = be.AppendUint32(b, *e.Counter)
+	if e.Ctr.Valid {
+		b = be.AppendUint32(b, e.Ctr.Value)
 	}
 	b = appendField(b, e.UID)
 	b = appendField(b, []byte(e.Reader))
 	b = appendField(b, []byte(e.Verdict))
-	b = appendField(b, []byte(reason))
+	b = appendField(b, []byte(truncateUTF8(e.Reason, MaxReasonLen)))
+	b = appendField(b, []byte(e.Profile))
+	b = appendField(b, []byte(truncateUTF8(e.Detail, MaxDetailLen)))
 	return b, nil
 }
 
@@ -235,18 +241,22 @@ func truncateUTF8(s string, n int) string {
 // rawEntry holds an encoded entry's fields as sub-slices of the bbolt value,
 // which is only valid inside the transaction.
 type rawEntry struct {
+	format                  byte
 	hasCounter              bool
 	counter                 uint32
 	uid, reader, verdict, r []byte
+	profile, detail         []byte
 }
 
-// parseEntry decodes a value written by appendEntry. It accepts only the
-// canonical encoding, so parse and append round-trip exactly.
+// parseEntry decodes a value written by appendEntry, in either format. It
+// accepts only the canonical encoding, so parse and append round-trip
+// exactly.
 func parseEntry(v []byte) (rawEntry, error) {
 	var r rawEntry
-	if len(v) < 2 || v[0] != entryFormat || v[1]&^flagCounter != 0 {
+	if len(v) < 2 || (v[0] != entryFormat && v[0] != entryFormat1) || v[1]&^flagCounter != 0 {
 		return rawEntry{}, errBadEntry
 	}
+	r.format = v[0]
 	r.hasCounter = v[1]&flagCounter != 0
 	v = v[2:]
 	if r.hasCounter {
@@ -256,8 +266,11 @@ func parseEntry(v []byte) (rawEntry, error) {
 		r.counter = be.Uint32(v)
 		v = v[4:]
 	}
-	limits := [4]int{MaxUIDLen, MaxReaderLen, MaxVerdictLen, MaxReasonLen}
-	fields := [4]*[]byte{&r.uid, &r.reader, &r.verdict, &r.r}
+	limits := []int{MaxUIDLen, MaxReaderLen, MaxVerdictLen, MaxReasonLen, MaxProfileLen, MaxDetailLen}
+	fields := []*[]byte{&r.uid, &r.reader, &r.verdict, &r.r, &r.profile, &r.detail}
+	if r.format == entryFormat1 {
+		limits, fields = limits[:4], fields[:4]
+	}
 	for i, f := range fields {
 		n, m := binary.Uvarint(v)
 		if m <= 0 || m != uvarintLen(n) || n > uint64(limits[i]) || n > uint64(len(v)-m) {
@@ -289,69 +302,14 @@ func (r *rawEntry) entry(ts int64) Entry {
 		Reader:  string(r.reader),
 		Verdict: string(r.verdict),
 		Reason:  string(r.r),
+		Profile: string(r.profile),
+		Detail:  string(r.detail),
 	}
 	if len(r.uid) > 0 {
 		e.UID = bytes.Clone(r.uid)
 	}
 	if r.hasCounter {
-		e.Counter = new(r.counter)
+		e.Ctr = ntag424.CounterOf(r.counter)
 	}
 	return e
-}
-
-// Tap records one tap's verdict in a single durable transaction, so a
-// tap costs one commit instead of two. With check set (an authentic SUN
-// with a counter), it first applies the CheckAndAdvance rule to e.UID and
-// *e.Counter; when the counter is not above the high-water mark, the entry
-// is recorded with the verdict and reason that replayed(prev) returns, and
-// accepted is false. Nothing is published by the caller before Tap returns,
-// so an accepted counter is on disk before anyone hears of it.
-func (s *Store) Tap(e Entry, check bool, replayed func(prev uint32) (verdict, reason string)) (accepted bool, prev uint32, err error) {
-	if check {
-		if err := checkUID(e.UID); err != nil {
-			return false, 0, err
-		}
-		if e.Counter == nil {
-			return false, 0, fmt.Errorf("%w: advance without a counter", ErrInvalidEntry)
-		}
-	}
-	if e.Time.IsZero() {
-		e.Time = s.now()
-	}
-	ts := e.Time.UnixNano()
-	now := s.now()
-	err = s.update(func(tx *bolt.Tx) error {
-		accepted = true
-		if check {
-			var err error
-			if accepted, prev, err = advance(tx, e.UID, *e.Counter); err != nil {
-				return err
-			}
-			if !accepted {
-				e.Verdict, e.Reason = replayed(prev)
-			}
-		}
-		val, err := appendEntry(nil, &e)
-		if err != nil {
-			return err
-		}
-		b := tx.Bucket(bucketAudit)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		if err := b.Put(auditKey(ts, seq), val); err != nil {
-			return err
-		}
-		meta := tx.Bucket(bucketMeta)
-		if err := putAuditCount(meta, auditCount(meta)+1); err != nil {
-			return err
-		}
-		_, err = s.prune(tx, now)
-		return err
-	})
-	if err != nil {
-		return false, prev, fmt.Errorf("store: record tap: %w", err)
-	}
-	return accepted, prev, nil
 }

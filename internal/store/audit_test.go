@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -11,6 +12,9 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/nfcd/nfcd/internal/ntag424"
+	"github.com/nfcd/nfcd/internal/verdict"
 )
 
 func auditLen(t *testing.T, s *Store) (entries int, count uint64) {
@@ -27,12 +31,12 @@ func TestRecordQueryRoundTrip(t *testing.T) {
 	clk := newFakeClock()
 	s := openTemp(t, Options{Now: clk.Now})
 	want := []Entry{
-		{Time: clk.Now(), Reader: "ACS ACR1252 1S CL Reader PICC 0", UID: []byte{4, 0x96, 0x8C, 0xAA, 0x5C, 0x5E, 0x80}, Counter: new(uint32(0x3D)), Verdict: "valid", Reason: ""},
-		{Time: clk.Now().Add(time.Millisecond), Reader: "Virtual PCD 00 00", UID: nil, Counter: nil, Verdict: "no_uid", Reason: "GET DATA: status 6A81"},
-		{Time: clk.Now().Add(2 * time.Millisecond), Reader: "r", UID: []byte{1}, Counter: new(uint32(0)), Verdict: "replayed", Reason: "counter 0 ≤ high-water mark 0 — ünïcode"},
+		{Time: clk.Now(), Reader: "ACS ACR1252 1S CL Reader PICC 0", UID: []byte{4, 0x96, 0x8C, 0xAA, 0x5C, 0x5E, 0x80}, Ctr: ntag424.CounterOf(0x3D), Verdict: "valid", Reason: ""},
+		{Time: clk.Now().Add(time.Millisecond), Reader: "Virtual PCD 00 00", UID: nil, Verdict: "no_uid", Reason: "GET DATA: status 6A81"},
+		{Time: clk.Now().Add(2 * time.Millisecond), Reader: "r", UID: []byte{1}, Ctr: ntag424.CounterOf(0), Verdict: "replayed", Reason: "counter 0 ≤ high-water mark 0 — ünïcode"},
 	}
 	for _, e := range want {
-		if err := s.Record(e); err != nil {
+		if err := record(s, e); err != nil {
 			t.Fatalf("Record(%+v): %v", e, err)
 		}
 	}
@@ -58,7 +62,7 @@ func TestRecordQueryRoundTrip(t *testing.T) {
 func TestRecordDefaultsTime(t *testing.T) {
 	clk := newFakeClock()
 	s := openTemp(t, Options{Now: clk.Now})
-	if err := s.Record(Entry{Verdict: "valid"}); err != nil {
+	if err := record(s, Entry{Verdict: "valid"}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := s.Query(Query{})
@@ -82,7 +86,7 @@ func TestRecordInvalid(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := s.Record(tc.e); !errors.Is(err, ErrInvalidEntry) {
+			if err := record(s, tc.e); !errors.Is(err, ErrInvalidEntry) {
 				t.Errorf("Record(%s) = %v, want ErrInvalidEntry", tc.name, err)
 			}
 		})
@@ -95,10 +99,10 @@ func TestRecordInvalid(t *testing.T) {
 func TestRecordTruncatesReason(t *testing.T) {
 	s := openTemp(t, Options{})
 	long := strings.Repeat("é", MaxReasonLen) // 2 bytes per rune
-	if err := s.Record(Entry{Verdict: "error", Reason: long}); err != nil {
+	if err := record(s, Entry{Verdict: "error", Reason: long}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Record(Entry{Verdict: "error", Reason: "bad \xff byte"}); err != nil {
+	if err := record(s, Entry{Verdict: "error", Reason: "bad \xff byte"}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := s.Query(Query{})
@@ -118,7 +122,7 @@ func TestPruneByAge(t *testing.T) {
 	s := openTemp(t, Options{Now: clk.Now, MaxAge: time.Hour, MaxEntries: -1})
 	// One entry every 10 minutes for 3 hours.
 	for range 18 {
-		if err := s.Record(Entry{Verdict: "valid"}); err != nil {
+		if err := record(s, Entry{Verdict: "valid"}); err != nil {
 			t.Fatal(err)
 		}
 		clk.Advance(10 * time.Minute)
@@ -153,7 +157,7 @@ func TestPruneByCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 120 {
-		if err := s.Record(Entry{Verdict: "valid", Reason: fmt.Sprint(i)}); err != nil {
+		if err := record(s, Entry{Verdict: "valid", Reason: fmt.Sprint(i)}); err != nil {
 			t.Fatal(err)
 		}
 		clk.Advance(time.Second)
@@ -229,7 +233,7 @@ func TestQueryFilters(t *testing.T) {
 		default:
 			e.UID = uidB
 		}
-		if err := s.Record(e); err != nil {
+		if err := record(s, e); err != nil {
 			t.Fatal(err)
 		}
 		clk.Advance(time.Minute)
@@ -270,7 +274,7 @@ func TestQueryFilters(t *testing.T) {
 func TestQueryDefaultLimit(t *testing.T) {
 	s := openTemp(t, Options{})
 	for range DefaultQueryLimit + 5 {
-		if err := s.Record(Entry{Verdict: "valid"}); err != nil {
+		if err := record(s, Entry{Verdict: "valid"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -282,8 +286,8 @@ func TestQueryDefaultLimit(t *testing.T) {
 func FuzzParseEntry(f *testing.F) {
 	for _, e := range []Entry{
 		{Verdict: "valid"},
-		{Reader: "ACS ACR1252", UID: []byte{4, 0x96, 0x8C, 0xAA, 0x5C, 0x5E, 0x80}, Counter: new(uint32(0x3D)), Verdict: "valid", Reason: "ok"},
-		{UID: []byte{1}, Counter: new(uint32(0xFFFFFFFF)), Verdict: "replayed", Reason: "ünïcode"},
+		{Reader: "ACS ACR1252", UID: []byte{4, 0x96, 0x8C, 0xAA, 0x5C, 0x5E, 0x80}, Ctr: ntag424.CounterOf(0x3D), Verdict: "valid", Reason: "ok"},
+		{UID: []byte{1}, Ctr: ntag424.CounterOf(0xFFFFFFFF), Verdict: "replayed", Reason: "ünïcode"},
 	} {
 		e.Time = time.Unix(1, 0)
 		v, err := appendEntry(nil, &e)
@@ -294,6 +298,7 @@ func FuzzParseEntry(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte{1, 0, 0x80, 0})
+	f.Add([]byte{1, 1, 0, 0, 0, 7, 1, 0x04, 1, 'r', 1, 'a', 0})
 	f.Fuzz(func(t *testing.T, v []byte) {
 		r, err := parseEntry(v)
 		if err != nil {
@@ -307,6 +312,14 @@ func FuzzParseEntry(f *testing.F) {
 		if err != nil {
 			t.Fatalf("appendEntry(parseEntry(%x)) = %v", v, err)
 		}
+		if v[0] == entryFormat1 {
+			// Format 1 re-encodes as the current format, with the same fields.
+			r2, err := parseEntry(again)
+			if err != nil || !reflect.DeepEqual(r2.entry(1e9), e) {
+				t.Fatalf("parseEntry(%x) re-encodes as %x, which parses as %+v, %v", v, again, r2, err)
+			}
+			return
+		}
 		if !bytes.Equal(again, v) {
 			t.Fatalf("parseEntry(%x) re-encodes as %x", v, again)
 		}
@@ -319,10 +332,10 @@ func BenchmarkRecord(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	e := Entry{Reader: "ACS ACR1252 1S CL Reader PICC 0", UID: []byte{4, 1, 2, 3, 4, 5, 6}, Counter: new(uint32(7)), Verdict: "valid"}
+	e := Entry{Reader: "ACS ACR1252 1S CL Reader PICC 0", UID: []byte{4, 1, 2, 3, 4, 5, 6}, Ctr: ntag424.CounterOf(7), Verdict: "valid"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := s.Record(e); err != nil {
+		if err := record(s, e); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -353,44 +366,56 @@ func BenchmarkQueryUID(b *testing.B) {
 	}
 }
 
-// TestTap checks the one-transaction tap: the counter rule and the audit
-// entry together, with the replay verdict filled in.
-func TestTap(t *testing.T) {
+// TestRecordVerdicts checks the ledger: the counter rule and the audit
+// entries of a batch in one transaction, replays rewritten in place.
+func TestRecordVerdicts(t *testing.T) {
 	s := openTemp(t, Options{})
 	uid := []byte{4, 1, 2, 3, 4, 5, 6}
-	replayed := func(prev uint32) (string, string) { return "replayed", fmt.Sprintf("not above %d", prev) }
-	ctr := func(n uint32) *uint32 { return &n }
-	for _, tc := range []struct {
-		ctr      uint32
-		accepted bool
-		verdict  string
-	}{{5, true, "authentic"}, {5, false, "replayed"}, {4, false, "replayed"}, {9, true, "authentic"}} {
-		ok, _, err := s.Tap(Entry{Reader: "r", UID: uid, Counter: ctr(tc.ctr), Verdict: "authentic", Reason: "ok"}, true, replayed)
-		if err != nil || ok != tc.accepted {
-			t.Fatalf("Tap(ctr %d) = %v, %v; want %v", tc.ctr, ok, err, tc.accepted)
+	tap := func(ctr uint32) *verdict.Verdict {
+		return &verdict.Verdict{Reader: "r", UID: "04010203040506", Ctr: ntag424.CounterOf(ctr), Verdict: verdict.Authentic, Reason: verdict.ReasonOK, Profile: "p"}
+	}
+	// One batch: the rule applies in order within it.
+	batch := []*verdict.Verdict{tap(5), tap(5), tap(4), tap(9),
+		{Reader: "r", UID: "04010203040506", Verdict: verdict.Counterfeit, Reason: verdict.ReasonBadMAC},
+		{Reader: "r", UID: "04010203040506", Verdict: verdict.Authentic, Reason: verdict.ReasonOK}, // no counter mirrored
+	}
+	if err := s.Record(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	wantVerdicts := []string{verdict.Authentic, verdict.Replayed, verdict.Replayed, verdict.Authentic, verdict.Counterfeit, verdict.Authentic}
+	for i, v := range batch {
+		if v.Verdict != wantVerdicts[i] {
+			t.Errorf("verdict %d = %s, want %s", i, v.Verdict, wantVerdicts[i])
 		}
 	}
-	if hw, _, _ := s.HighWater(uid); hw != 9 {
-		t.Errorf("high water = %d, want 9", hw)
+	if batch[1].Reason != verdict.ReasonReplayedCounter || batch[1].Detail != "counter 5 is not above 5, already accepted for this tag" {
+		t.Errorf("replay = %s (%s), want replayed_counter with both counters", batch[1].Reason, batch[1].Detail)
+	}
+	if hw, _ := s.HighWater(uid); hw != ntag424.CounterOf(9) {
+		t.Errorf("high water = %s, want 9", hw)
 	}
 	es, err := s.Query(Query{UID: uid})
-	if err != nil || len(es) != 4 {
-		t.Fatalf("Query = %d entries, %v; want 4", len(es), err)
+	if err != nil || len(es) != len(batch) {
+		t.Fatalf("Query = %d entries, %v; want %d", len(es), err, len(batch))
 	}
-	want := []string{"authentic", "replayed", "replayed", "authentic"} // newest first
-	for i, e := range es {
-		if e.Verdict != want[i] {
-			t.Errorf("entry %d verdict %q, want %q", i, e.Verdict, want[i])
+	for i, e := range es { // newest first
+		v := batch[len(batch)-1-i]
+		if e.Verdict != v.Verdict || e.Reason != v.Reason || e.Detail != v.Detail || e.Profile != v.Profile || e.Ctr != v.Ctr {
+			t.Errorf("entry %d = %+v, want the verdict %+v", i, e, v)
 		}
 	}
-	if es[1].Reason != "not above 5" {
-		t.Errorf("replay reason %q", es[1].Reason)
+	// A verdict that cannot be recorded fails the whole batch, and none of
+	// the verdicts change.
+	bad := []*verdict.Verdict{tap(20), {Reader: "r", UID: "not hex", Verdict: verdict.Malformed}}
+	if err := s.Record(context.Background(), bad); !errors.Is(err, ErrInvalidEntry) {
+		t.Errorf("Record(bad UID) = %v, want ErrInvalidEntry", err)
 	}
-	// Without advance only the entry is written.
-	if ok, _, err := s.Tap(Entry{Reader: "r", UID: uid, Verdict: "counterfeit", Reason: "bad_mac"}, false, replayed); err != nil || !ok {
-		t.Errorf("Tap(no advance) = %v, %v", ok, err)
+	if hw, _ := s.HighWater(uid); hw != ntag424.CounterOf(9) {
+		t.Errorf("high water after a failed batch = %s, want 9", hw)
 	}
-	if _, _, err := s.Tap(Entry{Reader: "r", UID: uid, Verdict: "authentic"}, true, replayed); err == nil {
-		t.Error("Tap(advance without counter) accepted")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Record(ctx, []*verdict.Verdict{tap(30)}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Record(canceled) = %v, want context.Canceled", err)
 	}
 }

@@ -1,11 +1,16 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
-	"errors"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/nfcd/nfcd/internal/ntag424"
+	"github.com/nfcd/nfcd/internal/verdict"
 )
 
 // MaxUIDLen bounds the UIDs the store accepts. NTAG 424 DNA UIDs are 7 bytes
@@ -16,45 +21,120 @@ const MaxUIDLen = 32
 
 var be = binary.BigEndian
 
-// errReplay rolls back the CheckAndAdvance transaction: a replay writes
-// nothing, so it costs no fsync.
-var errReplay = errors.New("replay")
+// Record is the replay ledger of the verdict stage: it records the verdicts
+// of taps durably, all of them in one bbolt transaction and so one commit.
+//
+// For each authentic verdict with a counter it first applies the
+// high-water rule to the tag's UID: the tap is accepted, and its counter
+// becomes the new mark, when no counter has been accepted for the UID yet
+// or the counter is above the mark; gaps are normal (a tag's counter also
+// advances on reads nfcd never sees). Otherwise the verdict becomes
+// verdict.Replayed with reason verdict.ReasonReplayedCounter and a Detail
+// naming both counters. Verdicts of one batch are applied in order, so two
+// taps with the same counter are never both accepted. Then every verdict is
+// appended to the audit log, and the log is pruned.
+//
+// The commit is fsynced before Record returns, and the caller publishes
+// nothing before, so an accepted counter is on disk before anyone hears of
+// it and survives a crash or kill -9. On error nothing is written and no
+// verdict is changed.
+func (s *Store) Record(ctx context.Context, vs []*verdict.Verdict) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	es := make([]Entry, len(vs))
+	for i, v := range vs {
+		uid, err := hex.DecodeString(v.UID)
+		if err != nil {
+			return fmt.Errorf("store: record tap: %w: UID is not hex", ErrInvalidEntry)
+		}
+		es[i] = Entry{Time: v.Time, Reader: v.Reader, UID: uid, Ctr: v.Ctr,
+			Verdict: v.Verdict, Reason: v.Reason, Detail: v.Detail, Profile: v.Profile}
+	}
+	if err := s.write(es); err != nil {
+		return err
+	}
+	for i, v := range vs {
+		v.Verdict, v.Reason, v.Detail = es[i].Verdict, es[i].Reason, es[i].Detail
+	}
+	return nil
+}
+
+// checked reports whether e is subject to the high-water rule.
+func checked(e *Entry) bool { return e.Verdict == verdict.Authentic && e.Ctr.Valid }
+
+// write applies the high-water rule to es and appends them to the audit log
+// in one transaction (see Record). Replays are rewritten in es.
+func (s *Store) write(es []Entry) error {
+	now := s.now()
+	for i := range es {
+		e := &es[i]
+		if checked(e) {
+			if err := checkUID(e.UID); err != nil {
+				return fmt.Errorf("store: record tap: %w", err)
+			}
+		}
+		if e.Time.IsZero() {
+			e.Time = now
+		}
+	}
+	// The rule rewrites entries inside the transaction, which bbolt may run
+	// only once but which can fail after rewriting some: work on a copy.
+	work := make([]Entry, len(es))
+	err := s.update(func(tx *bolt.Tx) error {
+		copy(work, es)
+		b := tx.Bucket(bucketAudit)
+		meta := tx.Bucket(bucketMeta)
+		count := auditCount(meta)
+		for i := range work {
+			e := &work[i]
+			if checked(e) {
+				accepted, prev, err := advance(tx, e.UID, e.Ctr.Value)
+				if err != nil {
+					return err
+				}
+				if !accepted {
+					e.Verdict, e.Reason = verdict.Replayed, verdict.ReasonReplayedCounter
+					e.Detail = replayDetail(e.Ctr.Value, prev)
+				}
+			}
+			val, err := appendEntry(nil, e)
+			if err != nil {
+				return err
+			}
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := b.Put(auditKey(e.Time.UnixNano(), seq), val); err != nil {
+				return err
+			}
+			count++
+		}
+		if err := putAuditCount(meta, count); err != nil {
+			return err
+		}
+		_, err := s.prune(tx, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: record tap: %w", err)
+	}
+	copy(es, work)
+	return nil
+}
+
+// replayDetail says why a counter was refused.
+func replayDetail(ctr, mark uint32) string {
+	return "counter " + strconv.FormatUint(uint64(ctr), 10) + " is not above " +
+		strconv.FormatUint(uint64(mark), 10) + ", already accepted for this tag"
+}
 
 func checkUID(uid []byte) error {
 	if len(uid) == 0 || len(uid) > MaxUIDLen {
 		return fmt.Errorf("%w: length %d", ErrInvalidUID, len(uid))
 	}
 	return nil
-}
-
-// CheckAndAdvance records ctr as the SDMReadCtr of a verified tap of uid. The
-// tap is accepted when no counter has been accepted for uid yet or ctr is
-// greater than the high-water mark prev; gaps are normal (a tag's counter
-// also advances on reads nfcd never sees). Otherwise the tap is a replay:
-// accepted is false and nothing is written.
-//
-// The compare and the write are one bbolt transaction, and an accepted
-// counter is committed with fsync before CheckAndAdvance returns, so two
-// concurrent taps with the same counter cannot both be accepted and an
-// accepted counter survives a crash. prev is 0 for a UID never seen.
-func (s *Store) CheckAndAdvance(uid []byte, ctr uint32) (accepted bool, prev uint32, err error) {
-	if err := checkUID(uid); err != nil {
-		return false, 0, err
-	}
-	err = s.update(func(tx *bolt.Tx) error {
-		var err error
-		if accepted, prev, err = advance(tx, uid, ctr); err == nil && !accepted {
-			return errReplay // nothing to commit: skip the fsync
-		}
-		return err
-	})
-	switch {
-	case err == nil:
-		return true, prev, nil
-	case errors.Is(err, errReplay):
-		return false, prev, nil
-	}
-	return false, prev, fmt.Errorf("store: check and advance counter: %w", err)
 }
 
 // advance applies the high-water rule inside tx: ctr is accepted, and
@@ -75,13 +155,14 @@ func advance(tx *bolt.Tx, uid []byte, ctr uint32) (accepted bool, prev uint32, e
 	return true, prev, b.Put(uid, val[:])
 }
 
-// HighWater returns the highest counter accepted for uid. found is false
-// when no tap of uid has been accepted.
-func (s *Store) HighWater(uid []byte) (ctr uint32, found bool, err error) {
+// HighWater returns the highest counter accepted for uid, not Valid when no
+// tap of uid has been accepted.
+func (s *Store) HighWater(uid []byte) (ntag424.Counter, error) {
 	if err := checkUID(uid); err != nil {
-		return 0, false, err
+		return ntag424.Counter{}, err
 	}
-	err = s.view(func(tx *bolt.Tx) error {
+	var c ntag424.Counter
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketCounters).Get(uid)
 		if v == nil {
 			return nil
@@ -89,11 +170,11 @@ func (s *Store) HighWater(uid []byte) (ctr uint32, found bool, err error) {
 		if len(v) != 4 {
 			return fmt.Errorf("%w: counter value of %d bytes", ErrCorrupt, len(v))
 		}
-		ctr, found = be.Uint32(v), true
+		c = ntag424.CounterOf(be.Uint32(v))
 		return nil
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("store: read high-water mark: %w", err)
+		return ntag424.Counter{}, fmt.Errorf("store: read high-water mark: %w", err)
 	}
-	return ctr, found, nil
+	return c, nil
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func TestCheckAndAdvance(t *testing.T) {
+func TestCounterRule(t *testing.T) {
 	uidA := []byte{0x04, 0x96, 0x8C, 0xAA, 0x5C, 0x5E, 0x80} // AN12196 example UID
 	uidB := []byte{0x04, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77}
 	type tap struct {
@@ -37,7 +37,7 @@ func TestCheckAndAdvance(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openTemp(t, Options{})
 			for i, tp := range tc.taps {
-				accepted, prev, err := s.CheckAndAdvance(tp.uid, tp.ctr)
+				accepted, prev, err := checkAndAdvance(s, tp.uid, tp.ctr)
 				if err != nil {
 					t.Fatalf("tap %d: CheckAndAdvance(%X, %d): %v", i, tp.uid, tp.ctr, err)
 				}
@@ -45,7 +45,7 @@ func TestCheckAndAdvance(t *testing.T) {
 					t.Errorf("tap %d: CheckAndAdvance(%X, %d) = %v, %d; want %v, %d",
 						i, tp.uid, tp.ctr, accepted, prev, tp.wantAccepted, tp.wantPrev)
 				}
-				high, found, err := s.HighWater(tp.uid)
+				high, found, err := highWater(s, tp.uid)
 				if err != nil || !found || high != tp.wantHigh {
 					t.Errorf("tap %d: HighWater(%X) = %d, %v, %v; want %d, true, nil",
 						i, tp.uid, high, found, err, tp.wantHigh)
@@ -57,35 +57,35 @@ func TestCheckAndAdvance(t *testing.T) {
 
 func TestHighWaterUnknown(t *testing.T) {
 	s := openTemp(t, Options{})
-	ctr, found, err := s.HighWater([]byte{1, 2, 3, 4, 5, 6, 7})
+	ctr, found, err := highWater(s, []byte{1, 2, 3, 4, 5, 6, 7})
 	if ctr != 0 || found || err != nil {
 		t.Errorf("HighWater(unknown) = %d, %v, %v; want 0, false, nil", ctr, found, err)
 	}
 }
 
-func TestCheckAndAdvanceInvalidUID(t *testing.T) {
+func TestCounterRuleInvalidUID(t *testing.T) {
 	s := openTemp(t, Options{})
 	for _, uid := range [][]byte{nil, {}, make([]byte, MaxUIDLen+1)} {
-		if _, _, err := s.CheckAndAdvance(uid, 1); !errors.Is(err, ErrInvalidUID) {
+		if _, _, err := checkAndAdvance(s, uid, 1); !errors.Is(err, ErrInvalidUID) {
 			t.Errorf("CheckAndAdvance(%d-byte UID) = %v, want ErrInvalidUID", len(uid), err)
 		}
-		if _, _, err := s.HighWater(uid); !errors.Is(err, ErrInvalidUID) {
+		if _, _, err := highWater(s, uid); !errors.Is(err, ErrInvalidUID) {
 			t.Errorf("HighWater(%d-byte UID) = %v, want ErrInvalidUID", len(uid), err)
 		}
 	}
-	if _, _, err := s.CheckAndAdvance(make([]byte, MaxUIDLen), 1); err != nil {
+	if _, _, err := checkAndAdvance(s, make([]byte, MaxUIDLen), 1); err != nil {
 		t.Errorf("CheckAndAdvance(%d-byte UID) = %v, want nil", MaxUIDLen, err)
 	}
 }
 
-func TestCheckAndAdvancePersists(t *testing.T) {
+func TestCounterRulePersists(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nfcd.db")
 	uid := []byte{4, 1, 2, 3, 4, 5, 6}
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, err := s.CheckAndAdvance(uid, 42); !ok || err != nil {
+	if ok, _, err := checkAndAdvance(s, uid, 42); !ok || err != nil {
 		t.Fatalf("CheckAndAdvance = %v, %v", ok, err)
 	}
 	s.Close()
@@ -94,15 +94,15 @@ func TestCheckAndAdvancePersists(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if ok, prev, err := s.CheckAndAdvance(uid, 42); ok || prev != 42 || err != nil {
+	if ok, prev, err := checkAndAdvance(s, uid, 42); ok || prev != 42 || err != nil {
 		t.Errorf("CheckAndAdvance(42) after reopen = %v, %d, %v; want false, 42, nil", ok, prev, err)
 	}
 }
 
-// TestCheckAndAdvanceConcurrent races goroutines over the same counters:
+// TestCounterRuleConcurrent races goroutines over the same counters:
 // every counter value may be accepted at most once, and the accepted values
 // of one UID must form an increasing sequence in commit order.
-func TestCheckAndAdvanceConcurrent(t *testing.T) {
+func TestCounterRuleConcurrent(t *testing.T) {
 	s := openTemp(t, Options{})
 	uid := []byte{4, 9, 9, 9, 9, 9, 9}
 	const workers, ctrs = 8, 60
@@ -116,7 +116,7 @@ func TestCheckAndAdvanceConcurrent(t *testing.T) {
 			for c := range uint32(ctrs) {
 				// Odd workers skip ahead, so some values are passed over.
 				ctr := c + 1 + uint32(w%2)
-				ok, _, err := s.CheckAndAdvance(uid, ctr)
+				ok, _, err := checkAndAdvance(s, uid, ctr)
 				if err != nil {
 					t.Error(err)
 					return
@@ -139,7 +139,7 @@ func TestCheckAndAdvanceConcurrent(t *testing.T) {
 		seen[c] = true
 		maxCtr = max(maxCtr, c)
 	}
-	high, _, _ := s.HighWater(uid)
+	high, _, _ := highWater(s, uid)
 	if high != maxCtr || high != ctrs+1 {
 		t.Errorf("HighWater = %d, max accepted = %d, want both %d", high, maxCtr, ctrs+1)
 	}
@@ -147,7 +147,7 @@ func TestCheckAndAdvanceConcurrent(t *testing.T) {
 
 // shmDir returns a tmpfs directory when one is available, so that the
 // benchmark measures bbolt rather than the disk, and t.TempDir otherwise.
-// BenchmarkCheckAndAdvance/disk always uses b.TempDir.
+// BenchmarkRecordAuthentic/disk always uses b.TempDir.
 func shmDir(b *testing.B) string {
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
 		dir, err := os.MkdirTemp("/dev/shm", "nfcd-store-bench")
@@ -160,7 +160,7 @@ func shmDir(b *testing.B) string {
 	return ""
 }
 
-func BenchmarkCheckAndAdvance(b *testing.B) {
+func BenchmarkRecordAuthentic(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		dir  func(b *testing.B) string
@@ -179,7 +179,7 @@ func BenchmarkCheckAndAdvance(b *testing.B) {
 			var ctr uint32
 			for b.Loop() {
 				ctr++
-				if ok, _, err := s.CheckAndAdvance(uid, ctr); !ok || err != nil {
+				if ok, _, err := checkAndAdvance(s, uid, ctr); !ok || err != nil {
 					b.Fatalf("CheckAndAdvance(%d) = %v, %v", ctr, ok, err)
 				}
 			}
@@ -187,19 +187,19 @@ func BenchmarkCheckAndAdvance(b *testing.B) {
 	}
 }
 
-// BenchmarkCheckAndAdvanceReplay measures a rejected tap, which rolls back
-// instead of committing and so skips the fsync.
-func BenchmarkCheckAndAdvanceReplay(b *testing.B) {
+// BenchmarkRecordReplay measures a rejected tap, which moves no counter but
+// is still recorded in the audit log.
+func BenchmarkRecordReplay(b *testing.B) {
 	s, err := Open(filepath.Join(b.TempDir(), "nfcd.db"), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
 	uid := []byte{4, 1, 2, 3, 4, 5, 6}
-	s.CheckAndAdvance(uid, 100)
+	checkAndAdvance(s, uid, 100)
 	b.ReportAllocs()
 	for b.Loop() {
-		if ok, _, err := s.CheckAndAdvance(uid, 50); ok || err != nil {
+		if ok, _, err := checkAndAdvance(s, uid, 50); ok || err != nil {
 			b.Fatalf("CheckAndAdvance(50) = %v, %v", ok, err)
 		}
 	}
@@ -212,10 +212,10 @@ func BenchmarkHighWater(b *testing.B) {
 	}
 	defer s.Close()
 	uid := []byte{4, 1, 2, 3, 4, 5, 6}
-	s.CheckAndAdvance(uid, 100)
+	checkAndAdvance(s, uid, 100)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok, err := s.HighWater(uid); !ok || err != nil {
+		if _, ok, err := highWater(s, uid); !ok || err != nil {
 			b.Fatalf("HighWater = %v, %v", ok, err)
 		}
 	}

@@ -39,7 +39,7 @@ func TestHelperWriter(t *testing.T) {
 	}
 	next := make([]uint32, crashUIDs)
 	for i := range next {
-		hw, _, err := s.HighWater(crashUID(i))
+		hw, _, err := highWater(s, crashUID(i))
 		if err != nil {
 			fmt.Printf("FAIL high water: %v\n", err)
 			os.Exit(2)
@@ -55,7 +55,7 @@ func TestHelperWriter(t *testing.T) {
 		ctr := next[i]
 		// Skip ahead now and then: gaps are normal.
 		next[i] += 1 + uint32(n%3)
-		ok, prev, err := s.CheckAndAdvance(uid, ctr)
+		ok, prev, err := checkAndAdvance(s, uid, ctr)
 		if err != nil || !ok {
 			fmt.Printf("FAIL CheckAndAdvance(%X, %d) = %v, %d, %v\n", uid, ctr, ok, prev, err)
 			os.Exit(2)
@@ -94,12 +94,12 @@ func TestCrashDurability(t *testing.T) {
 			t.Fatalf("round %d: Open after SIGKILL: %v", round, err)
 		}
 		for uid, ctr := range acked {
-			hw, found, err := s.HighWater([]byte(uid))
+			hw, found, err := highWater(s, []byte(uid))
 			if err != nil || !found || hw < ctr {
 				t.Errorf("round %d: HighWater(%X) = %d, %v, %v; the killed writer had seen %d accepted",
 					round, uid, hw, found, err, ctr)
 			}
-			if ok, _, err := s.CheckAndAdvance([]byte(uid), ctr); ok || err != nil {
+			if ok, _, err := checkAndAdvance(s, []byte(uid), ctr); ok || err != nil {
 				t.Errorf("round %d: replay of acknowledged (%X, %d) = %v, %v; want rejected", round, uid, ctr, ok, err)
 			}
 		}

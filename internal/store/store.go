@@ -1,38 +1,37 @@
-// Package store is nfcd's durable state: the per-UID SDM read counter
-// high-water marks that make replayed taps detectable, a bounded audit log of
-// verdicts, the hashed WebSocket API tokens and the verdict signing key.
+// Package store is nfcd's embedded replay ledger: the per-UID SDM read
+// counter high-water marks that make replayed taps detectable, and a bounded
+// audit log of verdicts (Record, Query).
 //
-// Everything lives in one bbolt file (go.etcd.io/bbolt, chosen in
-// docs/platform-notes §5.4: no cgo, +0.45 MB, ~0.4 ms per durable update).
+// Everything lives in one bbolt file (go.etcd.io/bbolt: no cgo, +0.45 MB,
+// ~0.4 ms per durable update).
 // Every write is one bbolt read-write transaction, committed with fsync
 // before the call returns, so an accepted counter never goes backwards across
 // a crash or kill -9. bbolt allows one writer process per file; a second
 // process gets ErrLocked after Options.Timeout instead of blocking forever.
 //
-// The file is created 0600 inside a 0700 directory because it holds the
-// signing key's seed (see SigningKey).
+// The file is created 0600 inside a 0700 directory: the audit log says which
+// tags were read where and when.
 //
-// Layout (schema version 1):
+// Layout (schema version 2):
 //
-//	meta      "schema" → uint32 BE; "audit_count" → uint64 BE; "signing_seed" → 32 bytes
+//	meta      "schema" → uint32 BE; "audit_count" → uint64 BE
 //	counters  UID → uint32 BE (highest accepted SDMReadCtr)
-//	audit     unix nanos (int64 BE) || seq (uint64 BE) → encoded Entry
-//	tokens    name → SHA-256(token) || created unix nanos (int64 BE) || prefix
+//	audit     unix nanos (int64 BE) || seq (uint64 BE) → encoded Entry (format 1 or 2)
+//
+// Version 1 also kept the verdict signing key's seed in meta
+// ("signing_seed", now a file of its own: LegacySigningSeed) and an unused
+// tokens bucket, which the upgrade to version 2 deletes.
 package store
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sync"
 	"syscall"
 	"time"
-
-	crand "crypto/rand"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -40,7 +39,7 @@ import (
 
 // schemaVersion is the layout described in the package comment. Open refuses
 // files with a larger version (written by a newer nfcd).
-const schemaVersion = 1
+const schemaVersion = 2
 
 // Defaults applied by Open for zero Options fields.
 const (
@@ -53,7 +52,7 @@ var (
 	bucketMeta     = []byte("meta")
 	bucketCounters = []byte("counters")
 	bucketAudit    = []byte("audit")
-	bucketTokens   = []byte("tokens")
+	bucketTokensV1 = []byte("tokens")
 
 	keySchema      = []byte("schema")
 	keyAuditCount  = []byte("audit_count")
@@ -126,9 +125,8 @@ type Options struct {
 	// DefaultMaxEntries; negative disables the cap.
 	MaxEntries int
 
-	// Now and Rand replace time.Now and crypto/rand.Reader in tests.
-	Now  func() time.Time
-	Rand io.Reader
+	// Now replaces time.Now in tests.
+	Now func() time.Time
 }
 
 // Store is an open nfcd state database. It is safe for concurrent use by
@@ -139,10 +137,7 @@ type Store struct {
 	maxAge     time.Duration
 	maxEntries int
 	now        func() time.Time
-	rand       io.Reader
-
-	keyMu sync.Mutex
-	key   signingKey // cached after the first SigningKey call
+	readOnly   bool
 }
 
 // Open opens or creates the database at path, creating its directory (0700)
@@ -151,12 +146,26 @@ type Store struct {
 // damaged page; then the schema version is checked and the audit log pruned. Errors about the file itself are *OpenError values that
 // match ErrLocked, ErrCorrupt or ErrSchemaVersion with errors.Is.
 func Open(path string, opts Options) (*Store, error) {
+	return open(path, opts, false)
+}
+
+// OpenReadOnly opens an existing database for reading (Query, HighWater):
+// it never creates the file or its directory and writes nothing, so it
+// also works on read-only media and never leaves a stray database behind a
+// mistyped path. A missing file is an *OpenError matching fs.ErrNotExist.
+// While a daemon holds the file it returns ErrLocked after Options.Timeout.
+// Writes on the returned Store fail.
+func OpenReadOnly(path string, opts Options) (*Store, error) {
+	return open(path, opts, true)
+}
+
+func open(path string, opts Options, readOnly bool) (*Store, error) {
 	s := &Store{
+		readOnly:   readOnly,
 		path:       path,
 		maxAge:     opts.MaxAge,
 		maxEntries: opts.MaxEntries,
 		now:        opts.Now,
-		rand:       opts.Rand,
 	}
 	if s.maxAge == 0 {
 		s.maxAge = DefaultMaxAge
@@ -166,9 +175,6 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	if s.rand == nil {
-		s.rand = crand.Reader
 	}
 	timeout := opts.Timeout
 	switch {
@@ -180,10 +186,14 @@ func Open(path string, opts Options) (*Store, error) {
 		timeout = time.Nanosecond
 	}
 
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if readOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, &OpenError{Path: path, Cause: err}
+		}
+	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, &OpenError{Path: path, Cause: err}
 	}
-	db, err := openBolt(path, timeout)
+	db, err := openBolt(path, timeout, readOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +201,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if readOnly {
+		return s, nil
 	}
 	if _, err := s.Prune(); err != nil {
 		db.Close()
@@ -203,7 +216,7 @@ func Open(path string, opts Options) (*Store, error) {
 // it. bbolt panics on some malformed pages and a truncated file can fault in
 // the mmap, so those are turned into ErrCorrupt here rather than crashing the
 // daemon later.
-func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
+func openBolt(path string, timeout time.Duration, readOnly bool) (db *bolt.DB, err error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -225,7 +238,7 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 			db, err = nil, &OpenError{Path: path, Kind: ErrCorrupt, Cause: fmt.Errorf("bbolt: %v", r)}
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly})
 	if err != nil {
 		return nil, classifyOpen(path, err)
 	}
@@ -332,19 +345,27 @@ func (s *Store) init() error {
 		case version == 0:
 			return &OpenError{Path: s.path, Kind: ErrCorrupt, Cause: errors.New("schema version 0")}
 		}
-		// Future migrations from older versions go here.
+	}
+	if s.readOnly && fresh {
+		return &OpenError{Path: s.path, Kind: ErrCorrupt, Cause: errors.New("empty database")}
+	}
+	if s.readOnly || (!fresh && version == schemaVersion) {
+		return nil
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketCounters, bucketAudit, bucketTokens} {
+		for _, name := range [][]byte{bucketMeta, bucketCounters, bucketAudit} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		if fresh {
-			return meta.Put(keySchema, be.AppendUint32(nil, schemaVersion))
+		// Version 1 → 2: the tokens bucket was never used (tokens live in
+		// tokens.json); audit entries of format 1 stay readable.
+		if tx.Bucket(bucketTokensV1) != nil {
+			if err := tx.DeleteBucket(bucketTokensV1); err != nil {
+				return err
+			}
 		}
-		return nil
+		return tx.Bucket(bucketMeta).Put(keySchema, be.AppendUint32(nil, schemaVersion))
 	})
 	if err != nil {
 		return &OpenError{Path: s.path, Cause: fmt.Errorf("initialise buckets: %w", err)}

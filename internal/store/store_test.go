@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 // fakeClock is an injectable Options.Now.
@@ -261,7 +264,7 @@ func TestOpenOneMetaPageDamaged(t *testing.T) {
 		t.Fatalf("Open with one damaged meta page: %v", err)
 	}
 	defer s.Close()
-	if _, ok, err := s.HighWater([]byte{4, 0, 0, 3, 0xAA, 0xBB, 0xCC}); err != nil || !ok {
+	if _, ok, err := highWater(s, []byte{4, 0, 0, 3, 0xAA, 0xBB, 0xCC}); err != nil || !ok {
 		t.Errorf("HighWater after meta recovery = %v, %v; want found", ok, err)
 	}
 }
@@ -339,74 +342,74 @@ func TestClosed(t *testing.T) {
 		t.Errorf("second Close = %v, want nil", err)
 	}
 	uid := []byte{1, 2, 3, 4, 5, 6, 7}
-	if _, _, err := s.CheckAndAdvance(uid, 1); !errors.Is(err, ErrClosed) {
+	if _, _, err := checkAndAdvance(s, uid, 1); !errors.Is(err, ErrClosed) {
 		t.Errorf("CheckAndAdvance after Close = %v, want ErrClosed", err)
 	}
-	if _, _, err := s.HighWater(uid); !errors.Is(err, ErrClosed) {
+	if _, _, err := highWater(s, uid); !errors.Is(err, ErrClosed) {
 		t.Errorf("HighWater after Close = %v, want ErrClosed", err)
 	}
-	if err := s.Record(Entry{Verdict: "valid"}); !errors.Is(err, ErrClosed) {
+	if err := record(s, Entry{Verdict: "valid"}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Record after Close = %v, want ErrClosed", err)
 	}
 	if _, err := s.Query(Query{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Query after Close = %v, want ErrClosed", err)
 	}
-	if _, err := s.CreateToken("x"); !errors.Is(err, ErrClosed) {
-		t.Errorf("CreateToken after Close = %v, want ErrClosed", err)
-	}
-	if _, ok := s.CheckToken("nfcd_x"); ok {
-		t.Errorf("CheckToken after Close = true, want false")
-	}
-	if _, _, err := s.SigningKey(); !errors.Is(err, ErrClosed) {
-		t.Errorf("SigningKey after Close = %v, want ErrClosed", err)
+	if _, err := s.LegacySigningSeed(); !errors.Is(err, ErrClosed) {
+		t.Errorf("LegacySigningSeed after Close = %v, want ErrClosed", err)
 	}
 }
 
-func TestDefaultPath(t *testing.T) {
-	noHome := func() (string, error) { return "", errors.New("no home") }
-	home := func() (string, error) { return "/home/kiosk", nil }
-	if runtime.GOOS == "windows" {
-		home = func() (string, error) { return `C:\Users\kiosk`, nil }
+// TestUpgradeFromVersion1 opens a store as schema version 1 left it: the
+// signing seed in meta, a tokens bucket and format-1 audit entries.
+func TestUpgradeFromVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nfcd.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	type env map[string]string
-	tests := []struct {
-		name    string
-		goos    string // "" for every OS but Windows
-		env     env
-		euid    int
-		home    func() (string, error)
-		want    string
-		wantErr bool
-	}{
-		{name: "root", euid: 0, home: noHome, want: "/var/lib/nfcd/nfcd.db"},
-		{name: "root ignores XDG", env: env{"XDG_STATE_HOME": "/x"}, euid: 0, home: home, want: "/var/lib/nfcd/nfcd.db"},
-		{name: "user XDG", env: env{"XDG_STATE_HOME": "/srv/state"}, euid: 1000, home: home, want: "/srv/state/nfcd/nfcd.db"},
-		{name: "user relative XDG ignored", env: env{"XDG_STATE_HOME": "state"}, euid: 1000, home: home, want: "/home/kiosk/.local/state/nfcd/nfcd.db"},
-		{name: "user home", euid: 1000, home: home, want: "/home/kiosk/.local/state/nfcd/nfcd.db"},
-		{name: "user no home", euid: 1000, home: noHome, wantErr: true},
-		{name: "windows", goos: "windows", env: env{"ProgramData": `C:\ProgramData`}, euid: -1, want: `C:\ProgramData\nfcd\nfcd.db`},
-		{name: "windows unset", goos: "windows", euid: -1, wantErr: true},
+	seed := bytes.Repeat([]byte{0x5E}, 32)
+	// Format 1: format, flags (counter), ctr, uid, reader, verdict, reason.
+	v1 := []byte{1, 1, 0, 0, 0, 7, 1, 0x04, 1, 'r', 9, 'a', 'u', 't', 'h', 'e', 'n', 't', 'i', 'c', 2, 'o', 'k'}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucket(bucketMeta)
+		meta.Put(keySchema, be.AppendUint32(nil, 1))
+		meta.Put(keySigningSeed, seed)
+		meta.Put(keyAuditCount, be.AppendUint64(nil, 1))
+		tx.CreateBucket(bucketCounters)
+		tx.CreateBucket(bucketTokensV1)
+		audit, _ := tx.CreateBucket(bucketAudit)
+		return audit.Put(auditKey(time.Unix(100, 0).UnixNano(), 1), v1)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range tests {
-		if (tc.goos == "windows") != (runtime.GOOS == "windows") {
-			continue
+	s, err := Open(path, Options{MaxAge: -1})
+	if err != nil {
+		t.Fatalf("Open(version 1) = %v", err)
+	}
+	defer s.Close()
+	if got, err := s.LegacySigningSeed(); err != nil || !bytes.Equal(got, seed) {
+		t.Errorf("LegacySigningSeed = %x, %v; want the version 1 seed", got, err)
+	}
+	es, err := s.Query(Query{})
+	if err != nil || len(es) != 1 || es[0].Verdict != "authentic" || es[0].Ctr != ntag424.CounterOf(7) || es[0].Reason != "ok" {
+		t.Errorf("Query = %+v, %v; want the format-1 entry", es, err)
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := be.Uint32(tx.Bucket(bucketMeta).Get(keySchema)); v != schemaVersion {
+			t.Errorf("schema after upgrade = %d, want %d", v, schemaVersion)
 		}
-		t.Run(tc.name, func(t *testing.T) {
-			getenv := func(k string) string { return tc.env[k] }
-			got, err := defaultPath(getenv, tc.euid, tc.home)
-			if tc.wantErr {
-				if !errors.Is(err, ErrNoStateDir) {
-					t.Errorf("defaultPath(%s) = %q, %v; want ErrNoStateDir", tc.name, got, err)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Errorf("defaultPath(%s) = %q, %v; want %q", tc.name, got, err, tc.want)
-			}
-		})
+		if tx.Bucket(bucketTokensV1) != nil {
+			t.Error("the unused tokens bucket survived the upgrade")
+		}
+		return nil
+	})
+	if err := s.DropLegacySigningSeed(); err != nil {
+		t.Fatal(err)
 	}
-	if p, err := DefaultPath(); err == nil && !filepath.IsAbs(p) {
-		t.Errorf("DefaultPath() = %q, want an absolute path", p)
+	if got, err := s.LegacySigningSeed(); err != nil || got != nil {
+		t.Errorf("LegacySigningSeed after drop = %x, %v; want none", got, err)
 	}
 }
 
@@ -425,8 +428,8 @@ func FuzzOpen(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s.CheckAndAdvance([]byte{4, 1, 2, 3, 4, 5, 6}, 9)
-	s.Record(Entry{Verdict: "valid"})
+	checkAndAdvance(s, []byte{4, 1, 2, 3, 4, 5, 6}, 9)
+	record(s, Entry{Verdict: "valid"})
 	s.Close()
 	seed, err := os.ReadFile(seedPath)
 	if err != nil {
@@ -450,9 +453,46 @@ func FuzzOpen(f *testing.F) {
 		}
 		defer s.Close()
 		// A file that opens must also work.
-		s.HighWater([]byte{4, 1, 2, 3, 4, 5, 6})
+		highWater(s, []byte{4, 1, 2, 3, 4, 5, 6})
 		s.Query(Query{})
-		s.ListTokens()
-		s.CheckAndAdvance([]byte{4, 1, 2, 3, 4, 5, 6}, 10)
+		checkAndAdvance(s, []byte{4, 1, 2, 3, 4, 5, 6}, 10)
 	})
+}
+
+// TestOpenReadOnly: a reading command never creates state, reads what is
+// there, cannot write, and is told when a daemon holds the file.
+func TestOpenReadOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "typo")
+	if _, err := OpenReadOnly(filepath.Join(dir, "nfcd.db"), Options{}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenReadOnly(missing) = %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenReadOnly created %s", dir)
+	}
+	path := filepath.Join(t.TempDir(), "nfcd.db")
+	w, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := checkAndAdvance(w, []byte{4, 1, 2, 3, 4, 5, 6}, 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenReadOnly(path, Options{Timeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Errorf("OpenReadOnly while a writer holds the file = %v, want ErrLocked", err)
+	}
+	w.Close()
+	r, err := OpenReadOnly(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if hw, err := r.HighWater([]byte{4, 1, 2, 3, 4, 5, 6}); err != nil || hw != ntag424.CounterOf(7) {
+		t.Errorf("HighWater = %s, %v; want 7", hw, err)
+	}
+	if es, err := r.Query(Query{}); err != nil || len(es) != 1 {
+		t.Errorf("Query = %d entries, %v; want 1", len(es), err)
+	}
+	if _, _, err := checkAndAdvance(r, []byte{4, 1, 2, 3, 4, 5, 6}, 8); err == nil {
+		t.Error("Record on a read-only store succeeded")
+	}
 }

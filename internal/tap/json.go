@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/nfcd/nfcd/internal/event"
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 // watchJSON is the `nfcd watch --json` line of an event. The shape of
@@ -12,52 +16,54 @@ import (
 //	{"type":"tag","reader":str,"uid":HEX,"ctr":int|null,"url":str,
 //	 "verdict":str,"reason":str,"apdus":int,"elapsed_ms":num}
 //
-// Other types carry "type", "reader" and, where they apply, "atr" (hex,
-// card_present) or "error" (a message, error).
+// plus "profile" and "detail" when there are any. Other types carry "type",
+// "reader" and, where they apply, "atr" (hex, card_present) or "code" and
+// "error" (a message, error).
 type watchJSON struct {
-	Type      string   `json:"type"`
-	Reader    string   `json:"reader"`
-	UID       *string  `json:"uid,omitempty"`
-	Ctr       *uint32  `json:"ctr"`
-	URL       *string  `json:"url,omitempty"`
-	Verdict   string   `json:"verdict,omitempty"`
-	Reason    *string  `json:"reason,omitempty"`
-	APDUs     *int     `json:"apdus,omitempty"`
-	ElapsedMS *float64 `json:"elapsed_ms,omitempty"`
-	ATR       string   `json:"atr,omitempty"`
-	Error     string   `json:"error,omitempty"`
+	Type      string          `json:"type"`
+	Reader    string          `json:"reader"`
+	UID       string          `json:"uid"`
+	Ctr       ntag424.Counter `json:"ctr"`
+	URL       string          `json:"url"`
+	Verdict   string          `json:"verdict"`
+	Reason    string          `json:"reason"`
+	Detail    string          `json:"detail,omitempty"`
+	Profile   string          `json:"profile,omitempty"`
+	APDUs     int             `json:"apdus"`
+	ElapsedMS float64         `json:"elapsed_ms"`
 }
 
 // MarshalJSON encodes e as one `nfcd watch --json` object.
 func (e Event) MarshalJSON() ([]byte, error) {
-	w := watchJSON{Type: e.Type, Reader: e.Reader}
-	switch e.Type {
-	case TypeTag:
-		t := e.Tag
-		uid := t.UIDHex()
-		ms := float64(t.Elapsed.Microseconds()) / 1000
-		w.UID, w.URL, w.Verdict, w.Reason, w.APDUs, w.ElapsedMS = &uid, &t.URL, t.Verdict, &t.Reason, &t.APDUs, &ms
-		if t.HasCtr {
-			c := t.Ctr
-			w.Ctr = &c
-		}
-		return marshalNoEscape(w)
-	case TypeCardPresent:
-		w.ATR = fmt.Sprintf("%X", e.ATR)
-	case TypeError:
-		if e.Err != nil {
-			w.Error = e.Err.Error()
-		}
+	if e.Kind == event.TagRead {
+		r := e.Read
+		return marshalNoEscape(watchJSON{
+			Type: e.Kind.WatchName(), Reader: e.Reader, UID: r.UIDHex(), Ctr: r.Ctr(), URL: r.URL,
+			Verdict: r.Verdict, Reason: r.Reason, Detail: r.Detail, Profile: r.Profile,
+			APDUs: r.APDUs, ElapsedMS: ms(r.Elapsed),
+		})
 	}
-	// "ctr" belongs to tag lines only.
 	type other struct {
-		Type   string `json:"type"`
-		Reader string `json:"reader,omitempty"`
-		ATR    string `json:"atr,omitempty"`
-		Error  string `json:"error,omitempty"`
+		Type   string     `json:"type"`
+		Reader string     `json:"reader,omitempty"`
+		ATR    string     `json:"atr,omitempty"`
+		Code   event.Code `json:"code,omitempty"`
+		Error  string     `json:"error,omitempty"`
 	}
-	return marshalNoEscape(other{Type: w.Type, Reader: w.Reader, ATR: w.ATR, Error: w.Error})
+	o := other{Type: e.Kind.WatchName(), Reader: e.Reader}
+	switch e.Kind {
+	case event.CardPresent:
+		o.ATR = ntag424.Hex(e.ATR)
+	case event.Error:
+		o.Code = e.Code
+		if e.Err != nil {
+			o.Error = e.Err.Error()
+		}
+	}
+	return marshalNoEscape(o)
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func marshalNoEscape(v any) ([]byte, error) {
 	var b strings.Builder
@@ -72,20 +78,19 @@ func marshalNoEscape(v any) ([]byte, error) {
 // String formats e as one readable line for `nfcd watch`.
 func (e Event) String() string {
 	ts := e.Time.Format("15:04:05.000")
-	switch e.Type {
-	case TypeTag:
-		t := e.Tag
-		ctr := "-"
-		if t.HasCtr {
-			ctr = fmt.Sprint(t.Ctr)
+	switch e.Kind {
+	case event.TagRead:
+		r := e.Read
+		reason := r.Reason
+		if r.Detail != "" {
+			reason += " (" + r.Detail + ")"
 		}
-		return fmt.Sprintf("%s %-12s %s uid=%s ctr=%s reason=%q apdus=%d elapsed=%.2fms url=%s",
-			ts, strings.ToUpper(t.Verdict), e.Reader, t.UIDHex(), ctr, t.Reason, t.APDUs,
-			float64(t.Elapsed.Microseconds())/1000, t.URL)
-	case TypeCardPresent:
-		return fmt.Sprintf("%s card present  %s atr=%X", ts, e.Reader, e.ATR)
-	case TypeError:
-		return fmt.Sprintf("%s error         %s %v", ts, e.Reader, e.Err)
+		return fmt.Sprintf("%s %-15s %s uid=%s ctr=%s reason=%s apdus=%d elapsed=%.2fms url=%s",
+			ts, r.Verdict, e.Reader, r.UIDHex(), r.Ctr(), reason, r.APDUs, ms(r.Elapsed), r.URL)
+	case event.CardPresent:
+		return fmt.Sprintf("%s %-15s %s atr=%X", ts, "card present", e.Reader, e.ATR)
+	case event.Error:
+		return fmt.Sprintf("%s %-15s %s %s: %v", ts, "error", e.Reader, e.Code, e.Err)
 	}
-	return fmt.Sprintf("%s %-13s %s", ts, strings.ReplaceAll(e.Type, "_", " "), e.Reader)
+	return fmt.Sprintf("%s %-15s %s", ts, strings.ReplaceAll(e.Kind.WatchName(), "_", " "), e.Reader)
 }

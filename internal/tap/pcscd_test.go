@@ -20,9 +20,11 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/nfcd/nfcd/internal/event"
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/pcsc"
 	"github.com/nfcd/nfcd/internal/profile"
+	"github.com/nfcd/nfcd/internal/verdict"
 	"github.com/nfcd/nfcd/internal/vpcd"
 	"github.com/nfcd/nfcd/internal/vpcd/vpcdtest"
 	"github.com/nfcd/nfcd/internal/vtag"
@@ -56,12 +58,11 @@ func startRig(t *testing.T, include ...string) *rig {
 	}
 	r := &rig{t: t, added: map[string]bool{}, events: make(chan Event, 4096), cancel: cancel, done: make(chan error, 1)}
 	p := New(Config{
-		Source:   PCSC{M: mon},
+		Source:   mon.Source(),
 		Profiles: demoProfiles(t),
-		Emit:     func(ev Event) { r.events <- ev },
 		Log:      zaptest.NewLogger(t).Named("tap"),
 	})
-	go func() { r.done <- p.Run(ctx) }()
+	go func() { r.done <- p.Run(ctx, r.events) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -81,7 +82,7 @@ func startRig(t *testing.T, include ...string) *rig {
 func (r *rig) waitReader(reader string) {
 	r.t.Helper()
 	if !r.added[reader] {
-		r.waitFor(func(ev Event) bool { return ev.Type == TypeReaderAdded && ev.Reader == reader }, 5*time.Second)
+		r.waitFor(func(ev Event) bool { return ev.Kind == event.ReaderAdded && ev.Reader == reader }, 5*time.Second)
 	}
 }
 
@@ -92,7 +93,7 @@ func (r *rig) waitFor(ok func(Event) bool, timeout time.Duration) Event {
 	for {
 		select {
 		case ev := <-r.events:
-			if ev.Type == TypeReaderAdded {
+			if ev.Kind == event.ReaderAdded {
 				r.added[ev.Reader] = true
 			}
 			if ok(ev) {
@@ -120,11 +121,11 @@ func (r *rig) tap(addr, reader string, card vpcd.Card) Event {
 	served := make(chan error, 1)
 	go func() { served <- conn.Serve(ctx, card) }()
 	ev := r.waitFor(func(ev Event) bool {
-		return ev.Reader == reader && (ev.Type == TypeTag || ev.Type == TypeError)
+		return ev.Reader == reader && (ev.Kind == event.TagRead || ev.Kind == event.Error)
 	}, 5*time.Second)
 	cancel()
 	<-served
-	r.waitFor(func(ev Event) bool { return ev.Reader == reader && ev.Type == TypeCardRemoved }, 5*time.Second)
+	r.waitFor(func(ev Event) bool { return ev.Reader == reader && ev.Kind == event.CardRemoved }, 5*time.Second)
 	return ev
 }
 
@@ -163,12 +164,12 @@ func TestPCSCD200Taps(t *testing.T) {
 	apdus := 0
 	for i := 1; i <= taps; i++ {
 		ev := r.tap(vpcdtest.Slot0Addr, vpcdtest.Slot0, card)
-		if ev.Type != TypeTag {
-			t.Fatalf("tap %d: %s event %v, want a tag", i, ev.Type, ev.Err)
+		if ev.Kind != event.TagRead {
+			t.Fatalf("tap %d: %s event %v, want a tag", i, ev.Kind, ev.Err)
 		}
-		tag := ev.Tag
-		if tag.Verdict != Authentic || tag.UIDHex() != "04518DFAA96180" || !tag.HasCtr || tag.Ctr != uint32(41+i) {
-			t.Fatalf("tap %d: %s %s uid=%s ctr=%d, want authentic 04518DFAA96180 ctr=%d", i, tag.Verdict, tag.Reason, tag.UIDHex(), tag.Ctr, 41+i)
+		tag := ev.Read
+		if tag.Verdict != verdict.Authentic || tag.UIDHex() != "04518DFAA96180" || tag.Ctr() != ntag424.CounterOf(uint32(41+i)) {
+			t.Fatalf("tap %d: %s %s uid=%s ctr=%s, want authentic 04518DFAA96180 ctr=%d", i, tag.Verdict, tag.Reason, tag.UIDHex(), tag.Ctr(), 41+i)
 		}
 		elapsed = append(elapsed, tag.Elapsed)
 		overhead = append(overhead, tag.Elapsed-tag.APDUTime)
@@ -177,8 +178,8 @@ func TestPCSCD200Taps(t *testing.T) {
 	// No stray events: nothing but removals may follow.
 	select {
 	case ev := <-r.events:
-		if ev.Type == TypeTag {
-			t.Errorf("extra tag event after %d taps: %+v", taps, ev.Tag)
+		if ev.Kind == event.TagRead {
+			t.Errorf("extra tag event after %d taps: %+v", taps, ev.Read)
 		}
 	case <-time.After(500 * time.Millisecond):
 	}
@@ -197,14 +198,14 @@ func TestPCSCD200Taps(t *testing.T) {
 func TestPCSCDScenarios(t *testing.T) {
 	r := startRig(t, vpcdtest.Slot0)
 	for _, tc := range []struct {
-		name    string
-		cfg     vtag.Config
-		verdict string // "" = want an error event
-		errIs   error
+		name  string
+		cfg   vtag.Config
+		want  string // "" = want an error event
+		errIs error
 	}{
-		{"counterfeit", vtag.Config{Counterfeit: true}, Counterfeit, nil},
-		{"no-sun", vtag.Config{NoSUN: true}, Malformed, nil},
-		{"foreign-url", vtag.Config{URL: "https://elsewhere.example/x"}, UnknownProfile, nil},
+		{"counterfeit", vtag.Config{Counterfeit: true}, verdict.Counterfeit, nil},
+		{"no-sun", vtag.Config{NoSUN: true}, verdict.Malformed, nil},
+		{"foreign-url", vtag.Config{URL: "https://elsewhere.example/x"}, verdict.UnknownProfile, nil},
 		{"fault-6A82", vtag.Config{Fault: vtag.FaultSelect}, "", ntag424.ErrFileNotFound},
 		{"fault-6982", vtag.Config{Fault: vtag.FaultReadRefused}, "", ntag424.ErrSecurity},
 		{"fault-6700", vtag.Config{Fault: vtag.FaultWrongLength}, "", ntag424.ErrLength},
@@ -213,20 +214,20 @@ func TestPCSCDScenarios(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := r.tap(vpcdtest.Slot0Addr, vpcdtest.Slot0, newCard(t, tc.cfg))
-			if tc.verdict == "" {
-				if ev.Type != TypeError {
-					t.Fatalf("got %s event (%+v), want error", ev.Type, ev.Tag)
+			if tc.want == "" {
+				if ev.Kind != event.Error {
+					t.Fatalf("got %s event (%+v), want error", ev.Kind, ev.Read)
 				}
 				if tc.errIs != nil && !errors.Is(ev.Err, tc.errIs) {
 					t.Errorf("error %v, want %v", ev.Err, tc.errIs)
 				}
 				return
 			}
-			if ev.Type != TypeTag || ev.Tag.Verdict != tc.verdict {
-				t.Fatalf("got %s event %v %+v, want verdict %s", ev.Type, ev.Err, ev.Tag, tc.verdict)
+			if ev.Kind != event.TagRead || ev.Read.Verdict != tc.want {
+				t.Fatalf("got %s event %v %+v, want verdict %s", ev.Kind, ev.Err, ev.Read, tc.want)
 			}
-			if tc.verdict != Authentic && ev.Tag.UIDHex() != "04518DFAA96180" {
-				t.Errorf("uid %s, want the reader-reported 04518DFAA96180", ev.Tag.UIDHex())
+			if tc.want != verdict.Authentic && ev.Read.UIDHex() != "04518DFAA96180" {
+				t.Errorf("uid %s, want the reader-reported 04518DFAA96180", ev.Read.UIDHex())
 			}
 		})
 	}
@@ -235,12 +236,12 @@ func TestPCSCDScenarios(t *testing.T) {
 	card := newCard(t, vtag.Config{Replay: true})
 	a := r.tap(vpcdtest.Slot0Addr, vpcdtest.Slot0, card)
 	b := r.tap(vpcdtest.Slot0Addr, vpcdtest.Slot0, card)
-	if a.Type != TypeTag || b.Type != TypeTag || a.Tag.Verdict != Authentic || b.Tag.Verdict != Authentic || a.Tag.URL != b.Tag.URL {
-		t.Errorf("replay: %+v / %+v, want the same authentic URL twice", a.Tag, b.Tag)
+	if a.Kind != event.TagRead || b.Kind != event.TagRead || a.Read.Verdict != verdict.Authentic || b.Read.Verdict != verdict.Authentic || a.Read.URL != b.Read.URL {
+		t.Errorf("replay: %+v / %+v, want the same authentic URL twice", a.Read, b.Read)
 	}
 	// Still reading normally afterwards.
-	if ev := r.tap(vpcdtest.Slot0Addr, vpcdtest.Slot0, newCard(t, vtag.Config{})); ev.Type != TypeTag || ev.Tag.Verdict != Authentic {
-		t.Errorf("after faults: %s %v %+v, want an authentic tag", ev.Type, ev.Err, ev.Tag)
+	if ev := r.tap(vpcdtest.Slot0Addr, vpcdtest.Slot0, newCard(t, vtag.Config{})); ev.Kind != event.TagRead || ev.Read.Verdict != verdict.Authentic {
+		t.Errorf("after faults: %s %v %+v, want an authentic tag", ev.Kind, ev.Err, ev.Read)
 	}
 }
 
@@ -282,11 +283,11 @@ func TestPCSCDTwoReaders(t *testing.T) {
 	for len(got[vpcdtest.Slot0])+len(got[vpcdtest.Slot1]) < 2*taps {
 		select {
 		case ev := <-r.events:
-			if ev.Type == TypeTag {
-				if ev.Tag.Verdict != Authentic {
-					t.Errorf("%s: %s %s", ev.Reader, ev.Tag.Verdict, ev.Tag.Reason)
+			if ev.Kind == event.TagRead {
+				if ev.Read.Verdict != verdict.Authentic {
+					t.Errorf("%s: %s %s", ev.Reader, ev.Read.Verdict, ev.Read.Reason)
 				}
-				got[ev.Reader] = append(got[ev.Reader], ev.Tag.Ctr)
+				got[ev.Reader] = append(got[ev.Reader], ev.Read.Ctr().Value)
 			}
 		case <-deadline:
 			t.Fatalf("tags per reader: %v, want %d each", got, taps)
@@ -313,15 +314,15 @@ func TestPCSCDRestart(t *testing.T) {
 	}
 	r := startRig(t, vpcdtest.Slot0)
 	card := newCard(t, vtag.Config{})
-	if ev := r.tap(vpcdtest.Slot0Addr, vpcdtest.Slot0, card); ev.Type != TypeTag {
-		t.Fatalf("before restart: %s %v", ev.Type, ev.Err)
+	if ev := r.tap(vpcdtest.Slot0Addr, vpcdtest.Slot0, card); ev.Kind != event.TagRead {
+		t.Fatalf("before restart: %s %v", ev.Kind, ev.Err)
 	}
 	restartPCSCD(t)
 	r.added = map[string]bool{}
-	r.waitFor(func(ev Event) bool { return ev.Type == TypeReaderAdded && ev.Reader == vpcdtest.Slot0 }, 10*time.Second)
+	r.waitFor(func(ev Event) bool { return ev.Kind == event.ReaderAdded && ev.Reader == vpcdtest.Slot0 }, 10*time.Second)
 	ev := r.tap(vpcdtest.Slot0Addr, vpcdtest.Slot0, card)
-	if ev.Type != TypeTag || ev.Tag.Verdict != Authentic || ev.Tag.Ctr != 2 {
-		t.Fatalf("after restart: %s %v %+v, want authentic ctr 2", ev.Type, ev.Err, ev.Tag)
+	if ev.Kind != event.TagRead || ev.Read.Verdict != verdict.Authentic || ev.Read.Ctr() != ntag424.CounterOf(2) {
+		t.Fatalf("after restart: %s %v %+v, want authentic ctr 2", ev.Kind, ev.Err, ev.Read)
 	}
 }
 

@@ -1,135 +1,100 @@
 // Package tap turns reader events into verified tag reads: for every card
-// presented to a reader it reads the tag's NDEF URL, matches a profile,
-// verifies the SUN message locally and reports one Event per step, in
-// reader order.
+// presented to a reader it reads the tag's NDEF URL, matches a profile and
+// verifies the SUN message locally, and reports one Event per step, in
+// reader order, on a channel.
 //
-// It is the pipeline behind `nfcd watch` and the daemon. Readers are
-// independent: each has its own goroutine and queue, so a slow or stuck
-// reader never delays another.
+// It is the pipeline behind `nfcd watch` and, followed by the verdict stage
+// (internal/judge), the daemon. Readers are independent: each has its own
+// goroutine and queue, so a slow or stuck reader never delays another. The
+// pipeline knows readers only as a reader.Source; it knows nothing of
+// PC/SC.
 package tap
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/nfcd/nfcd/internal/event"
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/profile"
+	"github.com/nfcd/nfcd/internal/reader"
 )
 
-// Event types, as they appear in the "type" field of `nfcd watch --json`.
-const (
-	TypeReaderAdded   = "reader_added"
-	TypeReaderRemoved = "reader_removed"
-	TypeCardPresent   = "card_present"
-	TypeCardRemoved   = "card_removed"
-	TypeTag           = "tag"
-	TypeError         = "error"
-)
-
-// Verdicts of a tag read.
-const (
-	Authentic      = "authentic"       // the SUN message verified
-	Counterfeit    = "counterfeit"     // the SUN MAC (or PICCData) did not verify
-	Malformed      = "malformed"       // no SUN message, or a broken one
-	UnknownProfile = "unknown_profile" // no profile or keys for this URL
-)
-
-// Event is one observation. Which fields are set depends on Type.
+// Event is one observation. Which fields are set depends on Kind.
 type Event struct {
-	Type   string
-	Reader string
-	Time   time.Time
-	ATR    []byte // card_present
-	Err    error  // error
-	Tag    *Tag   // tag
+	Kind   event.Kind
+	Reader string // empty for errors of the whole source
+	// Time is when the change was observed, or for TagRead when the local
+	// verdict was reached.
+	Time time.Time
+	ATR  []byte // CardPresent
+	// Code, Detail and Err describe an Error: Code and Detail (a status
+	// word such as "6A82", or "card_removed") are what clients are told,
+	// Err is the cause for logs and `nfcd watch`.
+	Code   event.Code
+	Detail string
+	Err    error
+	Read   *Read // TagRead
 }
 
-// Tag is the result of one tag read.
-type Tag struct {
-	UID     []byte // the verified UID; for other verdicts the reader-reported UID, if any
-	Ctr     uint32
-	HasCtr  bool
-	TT      string // TagTamper status, when mirrored
-	URL     string
-	Profile string
-	Verdict string
-	Reason  string
-	APDUs   int
-	// Elapsed runs from the card-present observation to the verdict.
-	Elapsed time.Duration
-	// APDUTime is the time spent in the reader exchanges.
-	APDUTime time.Duration
+// Read is one tag read and its local verdict.
+type Read struct {
+	// Outcome is the local SUN verdict: profile, verdict, reason, detail
+	// and, when authentic, the verified UID, counter and TagTamper status.
+	profile.Outcome
+	// UID is the verified UID; for other verdicts the UID the reader
+	// reported (one more APDU, on that path only), if any.
+	UID []byte
+	URL string
 	// Originality is the NXP originality signature check, a separate
 	// signal: a clone can replay a static signature, so it never overrides
 	// the SUN verdict.
 	Originality ntag424.OriginalityStatus
-	// Result is the full SUN verification result (zero unless Authentic).
-	Result ntag424.Result
+	APDUs       int
+	// APDUTime is the time spent in the reader exchanges.
+	APDUTime time.Duration
+	// Elapsed runs from the card-present observation to the verdict.
+	Elapsed time.Duration
+}
+
+// Ctr returns the verified counter (none unless authentic).
+func (r *Read) Ctr() ntag424.Counter { return r.Result.Ctr }
+
+// TT returns the verified TagTamper status ("" unless mirrored).
+func (r *Read) TT() string {
+	if !r.Result.HasTT {
+		return ""
+	}
+	return string(r.Result.TT[:])
 }
 
 // UIDHex returns the UID as upper-case hex.
-func (t *Tag) UIDHex() string {
-	const digits = "0123456789ABCDEF"
-	b := make([]byte, 0, 2*len(t.UID))
-	for _, c := range t.UID {
-		b = append(b, digits[c>>4], digits[c&0x0F])
-	}
-	return string(b)
-}
+func (r *Read) UIDHex() string { return ntag424.Hex(r.UID) }
 
-// Card is a connected card: something APDUs can be sent to.
-type Card interface {
-	ntag424.Transmitter
-	Close() error
-}
-
-// Kind says what a ReaderEvent reports.
-type Kind int
-
-// Reader event kinds.
-const (
-	ReaderAdded Kind = iota + 1
-	ReaderRemoved
-	CardPresent
-	CardRemoved
-	ReaderError
-)
-
-// ReaderEvent is what a Source reports about its readers.
-type ReaderEvent struct {
-	Kind   Kind
-	Reader string // empty for source-wide errors
-	ATR    []byte
-	Err    error
-	Time   time.Time
-}
-
-// Source is a set of readers: PC/SC, or a simulated reader.
-type Source interface {
-	// Run watches the readers until ctx is done, sending events to out.
-	Run(ctx context.Context, out chan<- ReaderEvent) error
-	// Connect opens the card in reader.
-	Connect(ctx context.Context, reader string) (Card, error)
+// ReaderState is a snapshot of one reader.
+type ReaderState struct {
+	Name        string `json:"name"`
+	CardPresent bool   `json:"card_present"`
 }
 
 // Config configures a Pipeline.
 type Config struct {
-	Source   Source
+	Source   reader.Source
 	Profiles profile.Set
-	// Emit receives every event, in order per reader. It is called from
-	// the reader's goroutine: it must not block for long.
-	Emit func(Event)
 	// ReadTimeout bounds one tag read (default 3 s).
 	ReadTimeout time.Duration
 	// Originality adds GetVersion and Read_Sig (4 APDUs) to every tap and
 	// checks NXP's originality signature, reported beside the SUN verdict.
 	Originality bool
 	// QueueLen is the per-reader event queue (default 64). A reader whose
-	// queue is full has its oldest presence dropped with an error event
+	// queue is full has its newest presence dropped with an error event
 	// rather than stalling the other readers.
 	QueueLen int
 	Log      *zap.Logger
@@ -140,6 +105,9 @@ type Config struct {
 // Pipeline reads and verifies tags from a Source.
 type Pipeline struct {
 	cfg Config
+
+	mu      sync.Mutex
+	readers map[string]*ReaderState
 }
 
 // New returns a Pipeline.
@@ -153,33 +121,70 @@ func New(cfg Config) *Pipeline {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
+	cfg.Log = cfg.Log.Named("tap")
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Pipeline{cfg: cfg}
+	return &Pipeline{cfg: cfg, readers: map[string]*ReaderState{}}
 }
 
 // ErrQueueFull is reported when a reader's events arrive faster than its
 // tags can be read.
 var ErrQueueFull = errors.New("tap: reader queue full; event dropped")
 
-// Run runs the source and one worker per reader until ctx is done.
-// Cancellation is not an error.
-func (p *Pipeline) Run(ctx context.Context) error {
+// Readers returns the readers the source has reported and whether a card is
+// in each, sorted by name.
+func (p *Pipeline) Readers() []ReaderState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ReaderState, 0, len(p.readers))
+	for _, r := range p.readers {
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b ReaderState) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// track updates the reader snapshot with ev.
+func (p *Pipeline) track(ev *reader.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch ev.Kind {
+	case event.ReaderAdded:
+		p.readers[ev.Reader] = &ReaderState{Name: ev.Reader}
+	case event.ReaderRemoved:
+		delete(p.readers, ev.Reader)
+	case event.CardPresent, event.CardRemoved:
+		if r := p.readers[ev.Reader]; r != nil {
+			r.CardPresent = ev.Kind == event.CardPresent
+		}
+	}
+}
+
+// Run runs the source and one worker per reader until ctx is done, sending
+// every event to out, in order per reader. A full out blocks the reader
+// whose event it is. Run does not close out. Cancellation is not an error.
+func (p *Pipeline) Run(ctx context.Context, out chan<- Event) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	events := make(chan ReaderEvent, p.cfg.QueueLen)
+	events := make(chan reader.Event, p.cfg.QueueLen)
 	srcErr := make(chan error, 1)
 	go func() { srcErr <- p.cfg.Source.Run(ctx, events) }()
 
 	var wg sync.WaitGroup
-	workers := map[string]chan ReaderEvent{}
+	workers := map[string]chan reader.Event{}
 	defer func() {
 		for _, q := range workers {
 			close(q)
 		}
 		wg.Wait()
 	}()
+	emit := func(ev Event) {
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -190,68 +195,70 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 			return err
 		case ev := <-events:
+			p.track(&ev)
 			if ev.Reader == "" {
-				p.cfg.Emit(Event{Type: TypeError, Time: ev.Time, Err: ev.Err})
+				emit(Event{Kind: event.Error, Time: ev.Time, Code: event.CodeReaderFailed, Err: ev.Err})
 				continue
 			}
 			q, ok := workers[ev.Reader]
 			if !ok {
-				q = make(chan ReaderEvent, p.cfg.QueueLen)
+				q = make(chan reader.Event, p.cfg.QueueLen)
 				workers[ev.Reader] = q
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					p.worker(ctx, q)
+					p.worker(ctx, q, out)
 				}()
 			}
 			select {
 			case q <- ev:
 			default:
-				p.cfg.Emit(Event{Type: TypeError, Reader: ev.Reader, Time: ev.Time, Err: ErrQueueFull})
+				emit(Event{Kind: event.Error, Reader: ev.Reader, Time: ev.Time, Code: event.CodeQueueFull, Err: ErrQueueFull})
 			}
 		}
 	}
 }
 
 // worker handles one reader's events in order.
-func (p *Pipeline) worker(ctx context.Context, q <-chan ReaderEvent) {
+func (p *Pipeline) worker(ctx context.Context, q <-chan reader.Event, out chan<- Event) {
+	emit := func(ev Event) {
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+		}
+	}
 	for ev := range q {
 		if ctx.Err() != nil {
 			return
 		}
 		switch ev.Kind {
-		case ReaderAdded:
-			p.cfg.Emit(Event{Type: TypeReaderAdded, Reader: ev.Reader, Time: ev.Time})
-		case ReaderRemoved:
-			p.cfg.Emit(Event{Type: TypeReaderRemoved, Reader: ev.Reader, Time: ev.Time})
-		case CardRemoved:
-			p.cfg.Emit(Event{Type: TypeCardRemoved, Reader: ev.Reader, Time: ev.Time})
-		case ReaderError:
-			p.cfg.Emit(Event{Type: TypeError, Reader: ev.Reader, Time: ev.Time, Err: ev.Err})
-		case CardPresent:
-			p.cfg.Emit(Event{Type: TypeCardPresent, Reader: ev.Reader, Time: ev.Time, ATR: ev.ATR})
-			tag, err := p.read(ctx, ev)
+		case event.Error:
+			emit(Event{Kind: event.Error, Reader: ev.Reader, Time: ev.Time, Code: event.CodeReaderFailed, Err: ev.Err})
+		case event.CardPresent:
+			emit(Event{Kind: ev.Kind, Reader: ev.Reader, Time: ev.Time, ATR: ev.ATR})
+			rd, err := p.read(ctx, ev)
 			if err != nil {
 				p.cfg.Log.Info("tag read failed", zap.String("reader", ev.Reader), zap.Error(err))
-				p.cfg.Emit(Event{Type: TypeError, Reader: ev.Reader, Time: p.cfg.Now(), Err: err})
+				emit(Event{Kind: event.Error, Reader: ev.Reader, Time: p.cfg.Now(), Code: event.CodeReadFailed, Detail: readErrorDetail(err), Err: err})
 				continue
 			}
-			p.cfg.Emit(Event{Type: TypeTag, Reader: ev.Reader, Time: p.cfg.Now(), Tag: tag})
+			// A read finished after shutdown began is still delivered: a
+			// tag half handled is a lost tap.
+			select {
+			case out <- Event{Kind: event.TagRead, Reader: ev.Reader, Time: p.cfg.Now(), Read: rd}:
+			case <-time.After(p.cfg.ReadTimeout):
+				p.cfg.Log.Warn("tag read dropped at shutdown", zap.String("reader", ev.Reader))
+			}
+		default:
+			emit(Event{Kind: ev.Kind, Reader: ev.Reader, Time: ev.Time})
 		}
 	}
-}
-
-// Feedbacker is implemented by sources whose readers can signal a verdict
-// (beep, LED). The pipeline calls it after each verdict; it is a no-op
-// unless feedback was enabled.
-type Feedbacker interface {
-	Feedback(ctx context.Context, card Card, ok bool) error
 }
 
 // read reads and verifies the tag presented in ev. A read in flight when
 // the pipeline is stopped finishes (bounded by ReadTimeout): a tag half
 // read is a lost tap.
-func (p *Pipeline) read(ctx context.Context, ev ReaderEvent) (*Tag, error) {
+func (p *Pipeline) read(ctx context.Context, ev reader.Event) (*Read, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ReadTimeout)
 	defer cancel()
 	card, err := p.cfg.Source.Connect(ctx, ev.Reader)
@@ -259,61 +266,49 @@ func (p *Pipeline) read(ctx context.Context, ev ReaderEvent) (*Tag, error) {
 		return nil, err
 	}
 	defer card.Close()
-	rd, err := ntag424.ReadTag(ctx, card, ntag424.ReadOptions{Originality: p.cfg.Originality, Now: p.cfg.Now})
+	rd := &Read{}
+	td, err := ntag424.ReadTag(ctx, card, ntag424.ReadOptions{
+		Originality: p.cfg.Originality,
+		Now:         p.cfg.Now,
+		// Verify as soon as the URL is known: only a tag whose SUN does not
+		// vouch for a UID costs the extra GET DATA for the reader's one.
+		NeedUID: func(url string) bool {
+			rd.Outcome = p.cfg.Profiles.Verify(url)
+			return !rd.Authentic()
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
-	tag := &Tag{URL: rd.URL, APDUs: rd.APDUs, APDUTime: rd.Timings.Total, Originality: rd.Originality}
-	p.judge(tag)
-	if tag.Verdict != Authentic {
-		// The SUN did not vouch for a UID: report the one GetVersion or
-		// the reader saw (PC/SC GET DATA, one more APDU on this path only).
-		tag.UID = rd.UID
-		if tag.UID == nil {
-			tag.APDUs++
-			if uid, err := ntag424.GetUID(ctx, card); err == nil {
-				tag.UID = uid
-			}
-		}
+	rd.URL, rd.APDUs, rd.APDUTime, rd.Originality = td.URL, td.APDUs, td.Timings.Total, td.Originality
+	if rd.Verdict == "" {
+		// NeedUID is not asked when GetVersion already gave the UID.
+		rd.Outcome = p.cfg.Profiles.Verify(td.URL)
+	}
+	if rd.Authentic() {
+		rd.UID = append([]byte(nil), rd.Result.UID[:]...)
+	} else {
+		rd.UID = td.UID
 	}
 	start := ev.Time
 	if start.IsZero() {
 		start = p.cfg.Now()
 	}
-	tag.Elapsed = p.cfg.Now().Sub(start)
-	if fb, ok := p.cfg.Source.(Feedbacker); ok {
-		if err := fb.Feedback(ctx, card, tag.Verdict == Authentic); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-			p.cfg.Log.Debug("reader feedback failed", zap.String("reader", ev.Reader), zap.Error(err))
-		}
-	}
-	return tag, nil
+	rd.Elapsed = p.cfg.Now().Sub(start)
+	return rd, nil
 }
 
-// judge verifies tag.URL against the matching profile and sets the verdict.
-func (p *Pipeline) judge(tag *Tag) {
-	prof, err := p.cfg.Profiles.Match(tag.URL)
-	if err != nil {
-		tag.Verdict, tag.Reason = UnknownProfile, "no profile matches the URL"
-		return
-	}
-	tag.Profile = prof.Name
-	r, err := prof.Verify(tag.URL)
-	tag.Reason = ntag424.Reason(err)
-	var fe *ntag424.FormatError
+// readErrorDetail names what made a read fail in terms a client may see:
+// the tag's status word, or that the tag left the field or took too long.
+func readErrorDetail(err error) string {
+	var se *ntag424.StatusError
 	switch {
-	case err == nil:
-		tag.Verdict = Authentic
-		tag.Result = r
-		tag.UID = append([]byte(nil), r.UID[:]...)
-		tag.Ctr, tag.HasCtr = r.Ctr, r.HasCtr
-		if r.HasTT {
-			tag.TT = string(r.TT[:])
-		}
-	case errors.As(err, &fe):
-		tag.Verdict = Malformed
-	default:
-		// A MAC that does not verify, or PICCData that decrypts to nonsense
-		// under the profile's key: either way the tag does not hold our keys.
-		tag.Verdict = Counterfeit
+	case errors.As(err, &se):
+		return fmt.Sprintf("%04X", uint16(se.SW))
+	case errors.Is(err, ntag424.ErrCardRemoved):
+		return "card_removed"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
 	}
+	return ""
 }

@@ -3,35 +3,23 @@ package tap_test
 import (
 	"context"
 	"crypto/rand"
-	"sync"
+	"slices"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/nfcd/nfcd/internal/event"
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/simulate"
 	"github.com/nfcd/nfcd/internal/tap"
+	"github.com/nfcd/nfcd/internal/verdict"
 )
 
-// feedbackSource is a simulated reader that records verdict feedback.
-type feedbackSource struct {
-	*simulate.Source
-	mu  sync.Mutex
-	got []bool
-}
-
-func (f *feedbackSource) Feedback(ctx context.Context, card tap.Card, ok bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.got = append(f.got, ok)
-	return nil
-}
-
-// TestPipelineSimulated runs genuine and counterfeit taps through the
-// pipeline without pcscd: events in reader order, verdicts, two APDUs, and
-// verdict feedback to the reader.
+// TestPipelineSimulated runs genuine, counterfeit and unknown taps through
+// the pipeline without pcscd: events in reader order, verdicts, reason codes,
+// two APDUs for an authentic tap, and the reader snapshot.
 func TestPipelineSimulated(t *testing.T) {
 	spec := profile.Spec{Name: "p", Match: "https://t.example/", LayoutSpec: ntag424.LayoutSpec{Mode: "enc"}, FileReadKey: "00112233445566778899AABBCCDDEEFF", MetaReadKey: "FFEEDDCCBBAA99887766554433221100"}
 	prof, err := spec.Compile(false)
@@ -43,60 +31,58 @@ func TestPipelineSimulated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := &feedbackSource{Source: sim}
 	events := make(chan tap.Event, 64)
-	p := tap.New(tap.Config{Source: src, Profiles: profile.Set{prof}, Emit: func(ev tap.Event) { events <- ev }, Log: zaptest.NewLogger(t)})
+	p := tap.New(tap.Config{Source: sim, Profiles: profile.Set{prof}, Log: zaptest.NewLogger(t)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	go func() { done <- p.Run(ctx, events) }()
 
-	var types []string
-	var verdicts []string
+	var kinds []event.Kind
 	next := func() tap.Event {
 		select {
 		case ev := <-events:
-			types = append(types, ev.Type)
+			kinds = append(kinds, ev.Kind)
 			return ev
 		case <-time.After(5 * time.Second):
-			t.Fatalf("no event; so far %v", types)
+			t.Fatalf("no event; so far %v", kinds)
 			return tap.Event{}
 		}
 	}
-	next() // reader_added
+	next() // reader.added
+	if got := p.Readers(); len(got) != 1 || got[0].Name != simulate.ReaderName || got[0].CardPresent {
+		t.Errorf("Readers() = %+v, want the simulated reader, empty", got)
+	}
+	var reads []*tap.Read
 	for _, kind := range []simulate.Kind{simulate.Genuine, simulate.Counterfeit} {
 		if err := sim.Tap(ctx, kind); err != nil {
 			t.Fatal(err)
 		}
-		next() // card_present
+		next() // card.present
 		ev := next()
-		if ev.Type != tap.TypeTag {
-			t.Fatalf("got %s (%v), want a tag", ev.Type, ev.Err)
+		if ev.Kind != event.TagRead {
+			t.Fatalf("got %s (%v), want a tag read", ev.Kind, ev.Err)
 		}
-		verdicts = append(verdicts, ev.Tag.Verdict)
-		if ev.Tag.Verdict == tap.Authentic && ev.Tag.APDUs != 2 {
-			t.Errorf("authentic tap took %d APDUs, want 2", ev.Tag.APDUs)
-		}
-		next() // card_removed
+		reads = append(reads, ev.Read)
+		next() // card.removed
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v", err)
 	}
-	want := []string{tap.TypeReaderAdded, tap.TypeCardPresent, tap.TypeTag, tap.TypeCardRemoved, tap.TypeCardPresent, tap.TypeTag, tap.TypeCardRemoved}
-	if len(types) != len(want) {
-		t.Fatalf("events %v, want %v", types, want)
+	want := []event.Kind{event.ReaderAdded, event.CardPresent, event.TagRead, event.CardRemoved, event.CardPresent, event.TagRead, event.CardRemoved}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("events %v, want %v", kinds, want)
 	}
-	for i := range want {
-		if types[i] != want[i] {
-			t.Fatalf("events %v, want %v", types, want)
-		}
+	g, c := reads[0], reads[1]
+	if g.Verdict != verdict.Authentic || g.Reason != verdict.ReasonOK || g.Profile != "p" || g.APDUs != 2 || !g.Ctr().Valid {
+		t.Errorf("genuine tap = %s/%s profile %q, %d APDUs, ctr %s; want authentic/ok, p, 2 APDUs, a counter", g.Verdict, g.Reason, g.Profile, g.APDUs, g.Ctr())
 	}
-	if verdicts[0] != tap.Authentic || verdicts[1] != tap.Counterfeit {
-		t.Errorf("verdicts %v, want authentic, counterfeit", verdicts)
+	if g.UIDHex() != "04518DFAA96180" {
+		t.Errorf("genuine UID = %s, want the SUN's 04518DFAA96180", g.UIDHex())
 	}
-	src.mu.Lock()
-	defer src.mu.Unlock()
-	if len(src.got) != 2 || !src.got[0] || src.got[1] {
-		t.Errorf("feedback %v, want [true false]", src.got)
+	// A counterfeit SUN vouches for nothing: the UID is the one the reader
+	// reports (one more APDU) and no counter is taken from it.
+	if c.Verdict != verdict.Counterfeit || c.Reason != verdict.ReasonBadMAC || c.APDUs != 3 || c.Ctr().Valid || len(c.UID) != 7 {
+		t.Errorf("counterfeit tap = %s/%s, %d APDUs, ctr %s, uid %X; want counterfeit/bad_mac, 3 APDUs, no counter, the reader's UID", c.Verdict, c.Reason, c.APDUs, c.Ctr(), c.UID)
 	}
 }

@@ -41,8 +41,8 @@ const (
 	// size or not hex, or the layout cannot be trusted (Malformed). Detail
 	// names the field.
 	ReasonBadFormat = "bad_format"
-	// ReasonNoProfile: no profile matches the URL (UnknownProfile).
-	ReasonNoProfile = "no_profile"
+	// ReasonUnknownProfile: no profile matches the URL (UnknownProfile).
+	ReasonUnknownProfile = "unknown_profile"
 	// ReasonReplayedCounter: the counter is not above the high-water mark
 	// of the tag (Replayed). Detail gives both counters.
 	ReasonReplayedCounter = "replayed_counter"

@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 // Version is the canonical encoding version, the "v" member of the signed
@@ -47,16 +49,16 @@ var (
 	ErrMalformed = errors.New("verdict: malformed signed payload")
 )
 
-// Verdict is what the daemon concluded about one tag read: the signed part
-// of a tag.read event. Stream metadata (seq, stream) is deliberately not
+// Verdict is what the daemon concluded about one tag read, the payload of a
+// tag.read event: its signed members and the details beside them. Stream metadata (seq, stream) is deliberately not
 // part of it: it is per connection and per run, not a property of the tap.
 type Verdict struct {
 	Reader string
 	// UID is the tag UID in upper-case hex; it may be empty.
 	UID string
-	// Ctr is the SDM read counter, or nil when the tag did not report one
-	// (encoded as JSON null).
-	Ctr *uint32
+	// Ctr is the SDM read counter; a tag that mirrors none encodes as
+	// JSON null.
+	Ctr ntag424.Counter
 	URL string
 	// Verdict is one of authentic, counterfeit, replayed, malformed or
 	// unknown_profile. Canonical does not restrict it.
@@ -65,6 +67,20 @@ type Verdict struct {
 	// Time is when the verdict was reached. Only milliseconds are signed,
 	// in UTC (TimeLayout); finer precision and the zone are dropped.
 	Time time.Time
+
+	// The members below travel with the verdict (the tag.read payload, the
+	// audit log) but are not signed by canonical version 1.
+
+	// Detail says more about Reason for humans, e.g. the counters of a
+	// replay. It never holds key material or internal error text.
+	Detail string
+	// Profile names the profile whose keys verified the tag ("" if none).
+	Profile string
+	// TTStatus is the TagTamper status the tag mirrored ("" if none).
+	TTStatus string
+	// Originality is the NXP originality signature check: "unchecked",
+	// "valid", "invalid" or "unavailable".
+	Originality string
 }
 
 // Canonical returns the bytes that Sign signs: the UTF-8 encoding of the
@@ -99,23 +115,19 @@ func AppendCanonical(dst []byte, v Verdict, keyID string) []byte {
 	dst = append(dst, `{"v":`...)
 	dst = strconv.AppendInt(dst, Version, 10)
 	dst = append(dst, `,"key_id":`...)
-	dst = appendString(dst, keyID)
+	dst = AppendJSONString(dst, keyID)
 	dst = append(dst, `,"reader":`...)
-	dst = appendString(dst, v.Reader)
+	dst = AppendJSONString(dst, v.Reader)
 	dst = append(dst, `,"uid":`...)
-	dst = appendString(dst, v.UID)
+	dst = AppendJSONString(dst, v.UID)
 	dst = append(dst, `,"ctr":`...)
-	if v.Ctr == nil {
-		dst = append(dst, "null"...)
-	} else {
-		dst = strconv.AppendUint(dst, uint64(*v.Ctr), 10)
-	}
+	dst = v.Ctr.AppendJSON(dst)
 	dst = append(dst, `,"url":`...)
-	dst = appendString(dst, v.URL)
+	dst = AppendJSONString(dst, v.URL)
 	dst = append(dst, `,"verdict":`...)
-	dst = appendString(dst, v.Verdict)
+	dst = AppendJSONString(dst, v.Verdict)
 	dst = append(dst, `,"reason":`...)
-	dst = appendString(dst, v.Reason)
+	dst = AppendJSONString(dst, v.Reason)
 	dst = append(dst, `,"time":"`...)
 	dst = v.Time.UTC().AppendFormat(dst, TimeLayout)
 	return append(dst, `"}`...)
@@ -129,9 +141,11 @@ func canonicalSize(v Verdict, keyID string) int {
 	return fixed + len(keyID) + len(v.Reader) + len(v.UID) + len(v.URL) + len(v.Verdict) + len(v.Reason)
 }
 
-// appendString appends s as a JSON string, quoted as JSON.stringify quotes
-// it (see Canonical).
-func appendString(dst []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string, quoted as JSON.stringify
+// quotes it (see Canonical), with each byte of invalid UTF-8 replaced by
+// U+FFFD. It is nfcd's one hand-written JSON string encoder, for the
+// signed canonical form and the allocation-free `verify --batch` output.
+func AppendJSONString(dst []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
@@ -239,14 +253,14 @@ type Signature struct {
 // form. The daemon may add further members by embedding it in a larger
 // struct; encoding/json promotes the embedded fields.
 type Payload struct {
-	Reader    string    `json:"reader"`
-	UID       string    `json:"uid"`
-	Ctr       *uint32   `json:"ctr"`
-	URL       string    `json:"url"`
-	Verdict   string    `json:"verdict"`
-	Reason    string    `json:"reason"`
-	Time      string    `json:"time"` // TimeLayout
-	Signature Signature `json:"signature"`
+	Reader    string          `json:"reader"`
+	UID       string          `json:"uid"`
+	Ctr       ntag424.Counter `json:"ctr"`
+	URL       string          `json:"url"`
+	Verdict   string          `json:"verdict"`
+	Reason    string          `json:"reason"`
+	Time      string          `json:"time"` // TimeLayout
+	Signature Signature       `json:"signature"`
 }
 
 // Seal signs v with priv under keyID and returns its wire form.
@@ -264,10 +278,7 @@ func Seal(priv ed25519.PrivateKey, keyID string, v Verdict) Payload {
 			Sig:   Sign(priv, keyID, v),
 		},
 	}
-	if v.Ctr != nil {
-		c := *v.Ctr
-		p.Ctr = &c
-	}
+	p.Ctr = v.Ctr
 	return p
 }
 
@@ -286,10 +297,7 @@ func (p Payload) Open(pub ed25519.PublicKey) (Verdict, error) {
 		return Verdict{}, fmt.Errorf("%w: time not in %s form", ErrMalformed, TimeLayout)
 	}
 	v := Verdict{Reader: p.Reader, UID: p.UID, URL: p.URL, Verdict: p.Verdict, Reason: p.Reason, Time: t}
-	if p.Ctr != nil {
-		c := *p.Ctr
-		v.Ctr = &c
-	}
+	v.Ctr = p.Ctr
 	if err := Verify(pub, p.Signature.KeyID, v, p.Signature.Sig); err != nil {
 		return Verdict{}, err
 	}

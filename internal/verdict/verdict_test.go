@@ -16,7 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/nfcd/nfcd/internal/store"
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 // testKey is the RFC 8032 §7.1 TEST 1 key pair, so the signatures below are
@@ -32,13 +32,11 @@ func testKey(t testing.TB) (ed25519.PrivateKey, ed25519.PublicKey) {
 	return priv, pub
 }
 
-func ptr(c uint32) *uint32 { return &c }
-
 // docSample is the sample in docs/signed-verdicts.md.
 var docSample = Verdict{
 	Reader:  "ACS ACR1252 1S CL Reader PICC 0",
 	UID:     "04A1B2C3D4E5F6",
-	Ctr:     ptr(42),
+	Ctr:     ntag424.CounterOf(42),
 	URL:     "https://sdm.example/tag?picc_data=EF963FF7828658A599F3041510671E88&cmac=94EED9EE65337086",
 	Verdict: "authentic",
 	Time:    time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC),
@@ -89,7 +87,7 @@ func TestCanonicalGolden(t *testing.T) {
 		},
 		{
 			name: "max counter",
-			v:    Verdict{Ctr: ptr(0xFFFFFFFF)},
+			v:    Verdict{Ctr: ntag424.CounterOf(0xFFFFFFFF)},
 			want: `{"v":1,"key_id":"","reader":"","uid":"","ctr":4294967295,"url":"","verdict":"","reason":"","time":"0001-01-01T00:00:00.000Z"}`,
 		},
 	}
@@ -111,15 +109,15 @@ func TestCanonicalGolden(t *testing.T) {
 func referenceCanonical(t testing.TB, v Verdict, keyID string) []byte {
 	t.Helper()
 	type ordered struct {
-		V       int     `json:"v"`
-		KeyID   string  `json:"key_id"`
-		Reader  string  `json:"reader"`
-		UID     string  `json:"uid"`
-		Ctr     *uint32 `json:"ctr"`
-		URL     string  `json:"url"`
-		Verdict string  `json:"verdict"`
-		Reason  string  `json:"reason"`
-		Time    string  `json:"time"`
+		V       int             `json:"v"`
+		KeyID   string          `json:"key_id"`
+		Reader  string          `json:"reader"`
+		UID     string          `json:"uid"`
+		Ctr     ntag424.Counter `json:"ctr"`
+		URL     string          `json:"url"`
+		Verdict string          `json:"verdict"`
+		Reason  string          `json:"reason"`
+		Time    string          `json:"time"`
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -166,7 +164,7 @@ func FuzzCanonical(f *testing.F) {
 	f.Fuzz(func(t *testing.T, reader, reason, keyID string, ns int64, ctr uint32, hasCtr bool) {
 		v := Verdict{Reader: reader, UID: reason, URL: reader + reason, Verdict: keyID, Reason: reason, Time: time.Unix(0, ns)}
 		if hasCtr {
-			v.Ctr = &ctr
+			v.Ctr = ntag424.CounterOf(ctr)
 		}
 		got := Canonical(v, keyID)
 		if want := referenceCanonical(t, v, keyID); !bytes.Equal(got, want) {
@@ -236,8 +234,8 @@ func TestTamper(t *testing.T) {
 		{"reader", func(v *Verdict) { v.Reader += " " }},
 		{"uid", func(v *Verdict) { v.UID = "04A1B2C3D4E5F7" }},
 		{"uid empty", func(v *Verdict) { v.UID = "" }},
-		{"ctr", func(v *Verdict) { v.Ctr = ptr(43) }},
-		{"ctr null", func(v *Verdict) { v.Ctr = nil }},
+		{"ctr", func(v *Verdict) { v.Ctr = ntag424.CounterOf(43) }},
+		{"ctr null", func(v *Verdict) { v.Ctr = ntag424.Counter{} }},
 		{"url", func(v *Verdict) { v.URL = strings.Replace(v.URL, "EF96", "EF97", 1) }},
 		{"verdict", func(v *Verdict) { v.Verdict = "replayed" }},
 		{"reason", func(v *Verdict) { v.Reason = "x" }},
@@ -290,23 +288,6 @@ func TestTamper(t *testing.T) {
 	}
 }
 
-// TestKeyIDMatchesStore pins KeyID to the key ID the daemon's store reports
-// for its signing key.
-func TestKeyIDMatchesStore(t *testing.T) {
-	s, err := store.Open(filepath.Join(t.TempDir(), "nfcd.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	priv, id, err := s.SigningKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := KeyID(priv.Public().(ed25519.PublicKey)); got != id {
-		t.Errorf("KeyID(store key) = %s, want store's %s", got, id)
-	}
-}
-
 func TestPayload(t *testing.T) {
 	priv, pub := testKey(t)
 	for _, v := range []Verdict{docSample, trickySample} {
@@ -343,7 +324,7 @@ func TestPayload(t *testing.T) {
 		{"time no ms", func(p *Payload) { p.Time = "2026-12-01T10:00:00Z" }, ErrMalformed},
 		{"time garbage", func(p *Payload) { p.Time = "yesterday" }, ErrMalformed},
 		{"key id", func(p *Payload) { p.Signature.KeyID = "x" }, ErrBadSignature},
-		{"ctr", func(p *Payload) { p.Ctr = nil }, ErrBadSignature},
+		{"ctr", func(p *Payload) { p.Ctr = ntag424.Counter{} }, ErrBadSignature},
 		{"verdict", func(p *Payload) { p.Verdict = "counterfeit" }, ErrBadSignature},
 	}
 	for _, tc := range tests {
@@ -393,7 +374,7 @@ func TestNodeCrossCheck(t *testing.T) {
 		all = append(all, byte(c))
 	}
 	all = append(all, "\u00e9\u20ac\u2028\u2029\U0001F600\uFEFF\uFFFD\xed\xa0\x80\xf4\x90\x80\x80"...)
-	add("all bytes", Verdict{Reader: string(all), UID: "04", Ctr: ptr(16777215), URL: string(all[:128]), Verdict: "replayed", Reason: "</script>", Time: time.Unix(1<<33, 5e6)}, docKeyID)
+	add("all bytes", Verdict{Reader: string(all), UID: "04", Ctr: ntag424.CounterOf(16777215), URL: string(all[:128]), Verdict: "replayed", Reason: "</script>", Time: time.Unix(1<<33, 5e6)}, docKeyID)
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "cases.json")

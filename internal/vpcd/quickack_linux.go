@@ -7,7 +7,7 @@ import (
 )
 
 // setQuickAck turns on TCP_QUICKACK, which Linux clears again after it has
-// sent an ACK, so it is set before every read (platform notes §2.5 item 1).
+// sent an ACK, so it is set before every read (tcp(7), TCP_QUICKACK: "not permanent").
 // Failure only costs latency, so it is ignored.
 func setQuickAck(rc syscall.RawConn) {
 	rc.Control(func(fd uintptr) {

@@ -97,7 +97,8 @@ type Conn struct {
 // later. Nagle is off and TCP_QUICKACK is re-armed before every read:
 // Debian's vpcd 3.3 sends each frame's length and body in two send() calls,
 // and without quick ACKs Nagle and delayed ACK cost about 44 ms per APDU
-// instead of about 0.1 ms (platform notes §2.5).
+// instead of about 0.1 ms (vsmartcard src/vpcd/vpcd.c sendToVICC; measured
+// with TestVPCDRoundTrip).
 func Dial(ctx context.Context, addr string) (*Conn, error) {
 	if addr == "" {
 		addr = DefaultAddr
@@ -145,7 +146,8 @@ func (q *quickAckReader) Read(p []byte) (int, error) {
 // (shuts down the write side), keeps reading without answering until vpcd's
 // next presence poll fails and vpcd closes the connection, and returns nil.
 // Closing outright can make Debian's vpcd miss both this removal and the
-// next insertion (platform notes, Addendum). After Serve returns the slot
+// next insertion (seen with Debian's vsmartcard 0.9 and pcscd 1.9.9; the
+// pcscd end-to-end tests tap through it). After Serve returns the slot
 // is free for the next Dial.
 //
 // The card also removes itself this way when its ATR or a response is

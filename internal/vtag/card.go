@@ -15,7 +15,7 @@ import (
 
 // atr is the PC/SC Part 3 pseudo-ATR of an NTAG 424 DNA seen through a
 // contactless reader: 3B 8n 80 01 followed by the ATS historical bytes (80)
-// and TCK (platform notes §3.1).
+// and TCK (PC/SC Part 3 §3.1.3.2.3, ATR for contactless cards).
 var atr = [...]byte{0x3B, 0x81, 0x80, 0x01, 0x80, 0x80}
 
 // historicalBytes are the ATS historical bytes, returned by GET DATA with

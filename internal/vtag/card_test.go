@@ -174,8 +174,8 @@ func TestTaps(t *testing.T) {
 					if res.UID != testUID {
 						t.Errorf("tap %d: UID = %X, want %X", tap, res.UID, testUID)
 					}
-					if want := uint32(41 + tap); res.HasCtr && res.Ctr != want {
-						t.Errorf("tap %d: ctr = %d, want %d", tap, res.Ctr, want)
+					if want := uint32(41 + tap); res.Ctr.Valid && res.Ctr.Value != want {
+						t.Errorf("tap %d: ctr = %s, want %d", tap, res.Ctr, want)
 					}
 					if got, want := c.Counter(), uint32(41+tap); got != want {
 						t.Errorf("tap %d: Counter() = %d, want %d", tap, got, want)
@@ -304,8 +304,8 @@ func TestCounterExhausted(t *testing.T) {
 	c := newCard(t, Config{Counter: maxCtr - 1})
 	prof, _ := ntag424.NewProfile(layouts[0].layout, layouts[0].keys)
 	res, err := prof.Verify(tapURL(t, c, bySFI))
-	if err != nil || res.Ctr != maxCtr {
-		t.Fatalf("last tap: ctr %d, %v; want %d", res.Ctr, err, maxCtr)
+	if err != nil || res.Ctr != ntag424.CounterOf(maxCtr) {
+		t.Fatalf("last tap: ctr %s, %v; want %d", res.Ctr, err, maxCtr)
 	}
 	c.Presentation()
 	xfer(t, c, "00A4040C07D276000085010100", swOK)

@@ -31,7 +31,8 @@
 // presentation advances SDMReadCtr and mirrors the SUN parameters into the
 // URL with [ntag424.Profile.MirrorURL]; later reads in the same presentation
 // return the same bytes, and a presentation nobody reads leaves the counter
-// alone (platform notes, Addendum). Scenario flags make the card
+// alone (NT4H2421Gx §9.3.3: SDMReadCtr advances on the first read of the
+// file in a session). Scenario flags make the card
 // counterfeit, replay an earlier tap, drop the SUN, or fail in the ways a
 // reader must survive: a refused select or read, a wrong length, a short
 // file and a tag pulled out mid-read.

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/nfcd/nfcd/internal/vpcd/vpcdtest"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/nfcd/nfcd/internal/event"
+	"github.com/nfcd/nfcd/internal/reader"
+	"github.com/nfcd/nfcd/internal/vpcd/vpcdtest"
 
 	"go.uber.org/zap/zaptest"
 
@@ -40,12 +43,13 @@ func TestPCSCD(t *testing.T) {
 	}
 	mctx, mcancel := context.WithCancel(ctx)
 	mdone := make(chan error, 1)
-	go func() { mdone <- m.Run(mctx) }()
+	events := make(chan reader.Event, 64)
+	go func() { mdone <- m.Run(mctx, events) }()
 	defer func() {
 		mcancel()
 		<-mdone
 	}()
-	if !waitEvent(ctx, m, pcsc.ReaderAdded, 3*time.Second) {
+	if !waitEvent(ctx, events, event.ReaderAdded, 3*time.Second) {
 		t.Skipf("SKIPPING: no %q reader: pcscd with vsmartcard-vpcd is not running (%v)", slot1, vpcd.SecondSlotAddr)
 	}
 
@@ -66,7 +70,7 @@ func TestPCSCD(t *testing.T) {
 	}()
 
 	for i := 1; i <= taps; i++ {
-		if !waitEvent(ctx, m, pcsc.CardPresent, 5*time.Second) {
+		if !waitEvent(ctx, events, event.CardPresent, 5*time.Second) {
 			t.Fatalf("tap %d: no CardPresent", i)
 		}
 		start := time.Now()
@@ -95,7 +99,7 @@ func TestPCSCD(t *testing.T) {
 		}
 		res, err := prof.Verify(url)
 		elapsed := time.Since(start)
-		if err != nil || res.Ctr != uint32(100+i) || res.UID != vtag.DefaultUID {
+		if err != nil || res.Ctr != ntag424.CounterOf(uint32(100+i)) || res.UID != vtag.DefaultUID {
 			t.Errorf("tap %d: Verify(%s) = %+v, %v; want ctr %d", i, url, res, err, 100+i)
 		}
 		sig := xfer([]byte{0x90, 0x3C, 0x00, 0x00, 0x01, 0x00, 0x00})
@@ -108,7 +112,7 @@ func TestPCSCD(t *testing.T) {
 		}
 		c.Close()
 		t.Logf("tap %d: connect → verified URL in %v: %s", i, elapsed, url)
-		if !waitEvent(ctx, m, pcsc.CardRemoved, 5*time.Second) {
+		if !waitEvent(ctx, events, event.CardRemoved, 5*time.Second) {
 			t.Fatalf("tap %d: no CardRemoved", i)
 		}
 	}
@@ -118,16 +122,16 @@ func TestPCSCD(t *testing.T) {
 }
 
 // waitEvent waits up to d for an event of kind k on slot1.
-func waitEvent(ctx context.Context, m *pcsc.Monitor, k pcsc.EventKind, d time.Duration) bool {
+func waitEvent(ctx context.Context, events <-chan reader.Event, k event.Kind, d time.Duration) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		select {
-		case ev := <-m.Events():
+		case ev := <-events:
 			if ev.Reader == slot1 && ev.Kind == k {
 				return true
 			}
-			if ev.Kind == pcsc.ErrorEvent && errors.Is(ev.Err, pcsc.ErrNoService) {
+			if ev.Kind == event.Error && errors.Is(ev.Err, pcsc.ErrNoService) {
 				return false
 			}
 		case <-timer.C:

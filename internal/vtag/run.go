@@ -3,17 +3,16 @@ package vtag
 import (
 	"bufio"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/vpcd"
 )
 
@@ -25,7 +24,8 @@ var _ vpcd.Card = (*Card)(nil)
 // the connect, and a removal just as late. A card that stays in for less
 // than ~300 ms may never be seen at all, so Dwell should be at least
 // 300 ms; 500 ms or more was needed for no tap to be lost on the measuring
-// rig (platform notes §2.4 and Addendum). Removal needs no extra gap:
+// rig (ifd-vpcd polls the slot every 400 ms: vsmartcard src/ifd-vpcd/
+// ifd-vpcd.c). Removal needs no extra gap:
 // vpcd.Conn.Serve only returns once vpcd has seen the slot empty.
 const (
 	DefaultDwell = 600 * time.Millisecond
@@ -83,7 +83,7 @@ func Run(ctx context.Context, addr string, card *Card, opts TapOptions, log *zap
 		}
 	}
 	uid := card.UID()
-	log = log.With(zap.String("addr", addr), zap.String("uid", strings.ToUpper(hex.EncodeToString(uid[:]))))
+	log = log.With(zap.String("addr", addr), zap.String("uid", ntag424.Hex(uid[:])))
 	for n := 1; opts.Hold || opts.Taps <= 0 || n <= opts.Taps; n++ {
 		if ctx.Err() != nil {
 			return nil

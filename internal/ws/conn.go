@@ -24,15 +24,24 @@ type outMsg struct {
 	batch [][]byte
 }
 
-// conn is one WebSocket client. Exactly two goroutines use it: the reader
-// (the HTTP handler goroutine, readLoop) and the writer (writeLoop), as in
-// gorilla's examples/chat/client.go.
+// conn is one WebSocket client. Three goroutines own it: the reader (the
+// HTTP handler goroutine, readLoop) and the writer (writeLoop), as in
+// gorilla's examples/chat/client.go, and the replier (replyLoop), which
+// sends replies in request order; request handlers run on goroutines of
+// their own and hand their replies to the replier.
 type conn struct {
 	s      *Server
 	ws     *websocket.Conn
 	log    *zap.Logger
-	ctx    context.Context // for Backend calls; canceled on close
+	name   string          // the token's name
+	ctx    context.Context // for request handlers; canceled on close
 	cancel context.CancelFunc
+
+	replies     chan *pending // in request order; closed by the reader
+	replierDone chan struct{}
+	handlers    sync.WaitGroup
+	inflightMu  sync.Mutex
+	inflight    map[string]int // handler calls in flight, by type
 
 	send       chan outMsg   // bounded; never blocks the sender
 	notice     chan []byte   // capacity 1: the overflow notice jumps the queue
@@ -52,12 +61,24 @@ type conn struct {
 	subscribed bool
 	filter     filter
 
-	// Reader goroutine only.
+	badMu    sync.Mutex // bad frames are counted by the reader and handlers
 	badCount int
 	badStart time.Time
+
+	// Reader goroutine only.
 	tokens   float64
 	tokensAt time.Time
 }
+
+// pending is a reply in the connection's request order: once done is
+// closed, the replier calls send.
+type pending struct {
+	done chan struct{}
+	send func()
+}
+
+// closedChan is done for replies that are ready when queued.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // helloPayload is the payload of the hello event.
 type helloPayload struct {
@@ -70,7 +91,7 @@ type helloPayload struct {
 	HistorySize   int    `json:"history_size"`
 }
 
-// Result payloads.
+// Result payloads of the built-in requests.
 type (
 	seqResult struct {
 		Seq uint64 `json:"seq"`
@@ -79,26 +100,24 @@ type (
 		Replayed int    `json:"replayed"`
 		Seq      uint64 `json:"seq"`
 	}
-	readersResult struct {
-		Readers any `json:"readers"`
-	}
-	historyResult struct {
-		Entries any `json:"entries"`
-	}
 )
 
 // serveConn runs an upgraded connection until it closes. The calling HTTP
 // handler goroutine becomes the connection's reader.
 func (s *Server) serveConn(wsc *websocket.Conn, name string, r *http.Request) {
 	c := &conn{
-		s:          s,
-		ws:         wsc,
-		log:        s.log.With(zap.String("client", name), zap.String("remote", r.RemoteAddr)),
-		send:       make(chan outMsg, s.cfg.SendQueue),
-		notice:     make(chan []byte, 1),
-		quit:       make(chan struct{}),
-		writerDone: make(chan struct{}),
-		done:       make(chan struct{}),
+		s:           s,
+		ws:          wsc,
+		log:         s.log.With(zap.String("client", name), zap.String("remote", r.RemoteAddr)),
+		name:        name,
+		replies:     make(chan *pending, maxInFlight),
+		replierDone: make(chan struct{}),
+		inflight:    make(map[string]int),
+		send:        make(chan outMsg, s.cfg.SendQueue),
+		notice:      make(chan []byte, 1),
+		quit:        make(chan struct{}),
+		writerDone:  make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(s.baseCtx)
 	defer c.cancel()
@@ -107,7 +126,10 @@ func (s *Server) serveConn(wsc *websocket.Conn, name string, r *http.Request) {
 		tc.SetWriteBuffer(sendBufferBytes)
 	}
 
-	info := s.cfg.Backend.Hello()
+	var info HelloInfo
+	if s.cfg.Hello != nil {
+		info = s.cfg.Hello()
+	}
 	hp := helloPayload{
 		Server:        info.ServerVersion,
 		Protocols:     []int{ProtocolVersion},
@@ -143,11 +165,15 @@ func (s *Server) serveConn(wsc *websocket.Conn, name string, r *http.Request) {
 	c.log.Info("client connected", zap.String("origin", r.Header.Get("Origin")))
 
 	go c.writeLoop()
+	go c.replyLoop()
 	c.readLoop()
 
 	c.closeWith(websocket.CloseNormalClosure, "")
+	close(c.replies)
 	wsc.Close()
 	<-c.writerDone
+	<-c.replierDone
+	c.handlers.Wait()
 	// Log before leaving s.conns: Serve may return as soon as the
 	// connection is gone from there, and nothing may run after that.
 	c.log.Info("client disconnected", zap.Int("code", c.closeCode))
@@ -300,10 +326,11 @@ func (c *conn) extendReadDeadline(string) error {
 //
 // Oversize text frames: gorilla's SetReadLimit closes the connection (1009)
 // instead of letting us answer. So the hard limit is set to 1 MiB and each
-// frame is read through an io.LimitReader of MaxFrameBytes+1: a frame over
-// 64 KiB is drained to its end and answered with too_large, and the
-// connection stays usable. Only a frame over 1 MiB is fatal, which bounds
-// the work a client can make the server do per frame.
+// frame is read through an io.LimitReader of the largest frame any request
+// type allows (64 KiB unless a handler asked for more): a larger frame is
+// drained to its end and answered with too_large, and the connection stays
+// usable. Only a frame over 1 MiB is fatal, which bounds the work a client
+// can make the server do per frame.
 func (c *conn) readLoop() {
 	c.extendReadDeadline("")
 	c.ws.SetPongHandler(c.extendReadDeadline)
@@ -321,29 +348,45 @@ func (c *conn) readLoop() {
 				return
 			}
 			if !c.stopping() {
-				c.fail("", &wireError{Code: CodeBinaryUnsupported, Message: "binary frames are not supported"})
+				c.fail("", &Error{Code: CodeBinaryUnsupported, Message: "binary frames are not supported"})
 			}
 			continue
 		}
 		buf.Reset()
-		n, err := buf.ReadFrom(io.LimitReader(r, MaxFrameBytes+1))
+		limit := int64(c.s.maxFrame)
+		n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
 		if err != nil {
 			return
 		}
-		if n > MaxFrameBytes {
+		if n > limit {
 			if _, err := io.Copy(io.Discard, r); err != nil {
 				return
 			}
-			c.fail("", &wireError{Code: CodeTooLarge, Message: "frame exceeds 65536 bytes"})
+			c.fail("", tooLarge)
 			continue
 		}
-		c.handle(buf.Bytes())
+		if !c.handle(buf.Bytes()) {
+			return
+		}
 	}
 }
 
+// tooLarge answers a frame above its type's limit.
+var tooLarge = &Error{Code: CodeTooLarge, Message: "frame too large"}
+
 // fail answers a bad frame and closes the connection with 1008 once the
 // client exceeds MaxBadFrames within BadFrameWindow.
-func (c *conn) fail(id string, e *wireError) {
+func (c *conn) fail(id string, e *Error) {
+	if c.countBad(e) {
+		c.later(func() { c.replyError(id, e) })
+	}
+}
+
+// countBad counts a bad frame and reports whether the connection stays
+// open.
+func (c *conn) countBad(e *Error) bool {
+	c.badMu.Lock()
+	defer c.badMu.Unlock()
 	now := c.s.now()
 	if c.badStart.IsZero() || now.Sub(c.badStart) > c.s.cfg.BadFrameWindow {
 		c.badStart, c.badCount = now, 0
@@ -352,12 +395,12 @@ func (c *conn) fail(id string, e *wireError) {
 	if c.badCount > c.s.cfg.MaxBadFrames {
 		c.log.Warn("too many bad frames; closing", zap.Int("count", c.badCount), zap.String("last_code", string(e.Code)))
 		c.closeWith(ClosePolicyViolation, "too many bad frames")
-		return
+		return false
 	}
-	c.replyError(id, e)
+	return true
 }
 
-func (c *conn) replyError(id string, e *wireError) {
+func (c *conn) replyError(id string, e *Error) {
 	c.enqueue(outMsg{frame: errorFrame(id, errorPayload{Code: e.Code, Message: e.Message})}, 0)
 }
 
@@ -365,10 +408,40 @@ func (c *conn) reply(id string, v any) {
 	f, err := resultFrame(id, v)
 	if err != nil {
 		c.log.Error("encode result", zap.Error(err))
-		c.replyError(id, &wireError{Code: CodeInternal, Message: "internal error"})
+		c.replyError(id, &Error{Code: CodeInternal, Message: "internal error"})
 		return
 	}
 	c.enqueue(outMsg{frame: f}, 0)
+}
+
+// later queues send to run on the replier in request order, after the
+// replies to every earlier request. It reports false when the connection
+// is closing.
+func (c *conn) later(send func()) bool {
+	return c.queue(&pending{done: closedChan, send: send})
+}
+
+func (c *conn) queue(p *pending) bool {
+	select {
+	case c.replies <- p:
+		return true
+	case <-c.quit:
+		return false
+	}
+}
+
+// replyLoop sends replies in request order until the reader closes
+// c.replies or the connection closes.
+func (c *conn) replyLoop() {
+	defer close(c.replierDone)
+	for p := range c.replies {
+		select {
+		case <-p.done:
+			p.send()
+		case <-c.quit:
+			return
+		}
+	}
 }
 
 // allow takes one request from the connection's token bucket.
@@ -388,96 +461,137 @@ func (c *conn) allow() bool {
 	return true
 }
 
-// handle processes one text frame of at most MaxFrameBytes.
-func (c *conn) handle(frame []byte) {
-	req, perr := parseRequest(frame)
+// handle processes one text frame. It reports false when the connection
+// is closing.
+func (c *conn) handle(frame []byte) bool {
+	s := c.s
+	req, perr := parseRequest(frame, func(typ string) bool { return reserved[typ] || s.handlers[typ] != nil })
 	if perr != nil {
 		c.fail(req.ID, perr)
-		return
+		return true
+	}
+	// A frame above its type's limit is skipped as if it had not been
+	// read: too_large carries no id, whatever the type.
+	if limit := MaxFrameBytes; len(frame) > limit {
+		if h := s.handlers[req.Type]; h == nil || len(frame) > h.opts.MaxFrameBytes {
+			c.fail("", tooLarge)
+			return true
+		}
 	}
 	if !c.allow() {
-		c.fail(req.ID, &wireError{Code: CodeRateLimited, Message: "too many requests"})
-		return
+		c.fail(req.ID, &Error{Code: CodeRateLimited, Message: "too many requests"})
+		return true
 	}
-	s := c.s
 	switch req.Type {
 	case TypePing:
-		s.mu.Lock()
-		seq := s.seq
-		s.mu.Unlock()
-		c.reply(req.ID, seqResult{Seq: seq})
+		return c.later(func() {
+			s.mu.Lock()
+			seq := s.seq
+			s.mu.Unlock()
+			c.reply(req.ID, seqResult{Seq: seq})
+		})
 
 	case TypeSubscribe:
 		_, f, perr := parseSubscribe(req.Payload, false)
 		if perr != nil {
 			c.fail(req.ID, perr)
-			return
+			return true
 		}
-		// Under s.mu, so the result precedes every event it lets through.
-		s.mu.Lock()
-		c.subscribed, c.filter = true, f
-		res, _ := resultFrame(req.ID, seqResult{Seq: s.seq})
-		c.enqueue(outMsg{frame: res}, 0)
-		s.mu.Unlock()
+		return c.later(func() {
+			// Under s.mu, so the result precedes every event it lets
+			// through.
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			c.subscribed, c.filter = true, f
+			res, _ := resultFrame(req.ID, seqResult{Seq: s.seq})
+			c.enqueue(outMsg{frame: res}, 0)
+		})
 
 	case TypeResume:
 		sp, f, perr := parseSubscribe(req.Payload, true)
 		if perr != nil {
 			c.fail(req.ID, perr)
-			return
+			return true
 		}
-		s.mu.Lock()
-		if c.subscribed {
-			s.mu.Unlock()
-			c.fail(req.ID, &wireError{Code: CodeBadRequest, Message: "resume must come before subscribe; reconnect to resume"})
-			return
-		}
-		frames, oldest, ok := s.since(*sp.Since, &f)
-		if !ok || (sp.Stream != "" && sp.Stream != s.stream) {
-			last := s.seq
-			s.mu.Unlock()
-			c.enqueue(outMsg{frame: errorFrame(req.ID, errorPayload{
-				Code: CodeGap, Message: "events since the given seq are no longer available",
-				Oldest: &oldest, Last: &last,
-			})}, 0)
-			return
-		}
-		// The result and the replay go as one queue item, and live events
-		// follow them because s.mu is held until the item is queued.
-		c.subscribed, c.filter = true, f
-		res, _ := resultFrame(req.ID, resumeResult{Replayed: len(frames), Seq: s.seq})
-		c.enqueue(outMsg{frame: res, batch: frames}, 0)
-		s.mu.Unlock()
-
-	case TypeReadersList:
-		ctx, cancel := context.WithTimeout(c.ctx, s.cfg.BackendTimeout)
-		v, err := s.cfg.Backend.Readers(ctx)
-		cancel()
-		if err != nil {
-			c.backendError(req, err)
-			return
-		}
-		c.reply(req.ID, readersResult{Readers: v})
-
-	case TypeHistoryQuery:
-		q := bytes.Clone(req.Payload) // the frame buffer is reused
-		ctx, cancel := context.WithTimeout(c.ctx, s.cfg.BackendTimeout)
-		v, err := s.cfg.Backend.History(ctx, q)
-		cancel()
-		if err != nil {
-			c.backendError(req, err)
-			return
-		}
-		c.reply(req.ID, historyResult{Entries: v})
+		return c.later(func() { c.resume(req.ID, sp, f) })
 	}
+	return c.call(req)
 }
 
-// backendError logs a Backend failure and sends only its stable code.
-func (c *conn) backendError(req request, err error) {
-	if errors.Is(err, ErrBadRequest) {
-		c.fail(req.ID, &wireError{Code: CodeBadRequest, Message: "invalid " + req.Type + " request"})
+// resume answers a resume request; it runs on the replier.
+func (c *conn) resume(id string, sp subscribeParams, f filter) {
+	s := c.s
+	s.mu.Lock()
+	if c.subscribed {
+		s.mu.Unlock()
+		if c.countBad(&Error{Code: CodeBadRequest}) {
+			c.replyError(id, &Error{Code: CodeBadRequest, Message: "resume must come before subscribe; reconnect to resume"})
+		}
 		return
 	}
-	c.log.Error("backend request failed", zap.String("type", req.Type), zap.Error(err))
-	c.replyError(req.ID, &wireError{Code: CodeInternal, Message: "internal error"})
+	frames, oldest, ok := s.since(*sp.Since, &f)
+	if !ok || (sp.Stream != "" && sp.Stream != s.stream) {
+		last := s.seq
+		s.mu.Unlock()
+		c.enqueue(outMsg{frame: errorFrame(id, errorPayload{
+			Code: CodeGap, Message: "events since the given seq are no longer available",
+			Oldest: &oldest, Last: &last,
+		})}, 0)
+		return
+	}
+	// The result and the replay go as one queue item, and live events
+	// follow them because s.mu is held until the item is queued.
+	c.subscribed, c.filter = true, f
+	res, _ := resultFrame(id, resumeResult{Replayed: len(frames), Seq: s.seq})
+	c.enqueue(outMsg{frame: res, batch: frames}, 0)
+	s.mu.Unlock()
+}
+
+// call runs a registered handler on a goroutine of its own; its reply
+// keeps its place in the request order.
+func (c *conn) call(req request) bool {
+	h := c.s.handlers[req.Type]
+	c.inflightMu.Lock()
+	busy := c.inflight[req.Type] >= h.opts.MaxConcurrent
+	if !busy {
+		c.inflight[req.Type]++
+	}
+	c.inflightMu.Unlock()
+	if busy {
+		c.fail(req.ID, &Error{Code: CodeRateLimited, Message: "too many " + req.Type + " requests in flight"})
+		return true
+	}
+	p := &pending{done: make(chan struct{})}
+	r := &Request{Type: req.Type, ID: req.ID, Payload: bytes.Clone(req.Payload), Client: c.name}
+	c.handlers.Add(1)
+	go func() {
+		defer c.handlers.Done()
+		ctx, cancel := context.WithTimeout(c.ctx, h.opts.Timeout)
+		v, err := h.fn(ctx, r)
+		cancel()
+		c.inflightMu.Lock()
+		c.inflight[r.Type]--
+		c.inflightMu.Unlock()
+		switch {
+		case err != nil:
+			e, clientFault := clientError(r.Type, err)
+			if clientFault {
+				c.log.Debug("request refused", zap.String("type", r.Type), zap.String("code", string(e.Code)), zap.Error(err))
+				if !c.countBad(e) {
+					e = nil
+				}
+			} else {
+				c.log.Error("request failed", zap.String("type", r.Type), zap.Error(err))
+			}
+			p.send = func() {
+				if e != nil {
+					c.replyError(r.ID, e)
+				}
+			}
+		default:
+			p.send = func() { c.reply(r.ID, v) }
+		}
+		close(p.done)
+	}()
+	return c.queue(p)
 }

@@ -24,33 +24,59 @@ import (
 
 const testToken = "tOk3n-s3cr3t_ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-// fakeBackend answers hello, readers.list and history.query.
-type fakeBackend struct{}
+// The requests the test server registers, as the daemon registers its own.
+const (
+	typeReadersList  = "readers.list"
+	typeHistoryQuery = "history.query"
+	typeSlow         = "test.slow"
+)
 
-func (fakeBackend) Hello() ws.HelloInfo {
+func testHello() ws.HelloInfo {
 	return ws.HelloInfo{ServerVersion: "0.0.0-test", Readers: []string{"R1", "R2"}, VerdictKeyID: "kid-1"}
 }
 
-func (fakeBackend) Readers(ctx context.Context) (any, error) {
-	return []map[string]string{{"name": "R1"}, {"name": "R2"}}, nil
-}
-
-func (fakeBackend) History(ctx context.Context, q json.RawMessage) (any, error) {
-	var p struct {
-		Limit int  `json:"limit"`
-		Fail  bool `json:"fail"`
-	}
-	if err := json.Unmarshal(q, &p); err != nil || p.Limit < 0 {
-		return nil, fmt.Errorf("history query: %w", ws.ErrBadRequest)
-	}
-	if p.Fail {
-		return nil, errors.New("bbolt: database not open")
-	}
-	out := make([]int, p.Limit)
-	for i := range out {
-		out[i] = i
-	}
-	return out, nil
+// register adds the test request types to s: readers.list, history.query
+// (limit, fail, bad) and test.slow, which answers after "ms" milliseconds.
+func register(s *ws.Server) {
+	s.Handle(typeReadersList, func(ctx context.Context, r *ws.Request) (any, error) {
+		return map[string]any{"readers": []map[string]string{{"name": "R1"}, {"name": "R2"}}}, nil
+	}, ws.HandlerOptions{})
+	s.Handle(typeHistoryQuery, func(ctx context.Context, r *ws.Request) (any, error) {
+		var p struct {
+			Limit int  `json:"limit"`
+			Fail  bool `json:"fail"`
+			Typed bool `json:"typed"`
+		}
+		if err := json.Unmarshal(r.Payload, &p); err != nil || p.Limit < 0 {
+			return nil, fmt.Errorf("history query: %w", ws.ErrBadRequest)
+		}
+		if p.Typed {
+			return nil, &ws.Error{Code: ws.CodeBadRequest, Message: "limit: want 0..1000"}
+		}
+		if p.Fail {
+			return nil, errors.New("bbolt: database not open")
+		}
+		out := make([]int, p.Limit)
+		for i := range out {
+			out[i] = i
+		}
+		return map[string]any{"entries": out}, nil
+	}, ws.HandlerOptions{})
+	s.Handle(typeSlow, func(ctx context.Context, r *ws.Request) (any, error) {
+		var p struct {
+			MS int `json:"ms"`
+		}
+		json.Unmarshal(r.Payload, &p)
+		select {
+		case <-time.After(time.Duration(p.MS) * time.Millisecond):
+			return map[string]int{"ms": p.MS}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}, ws.HandlerOptions{MaxConcurrent: 2, Timeout: 500 * time.Millisecond})
+	s.Handle("test.big", func(ctx context.Context, r *ws.Request) (any, error) {
+		return map[string]int{"len": len(r.Payload)}, nil
+	}, ws.HandlerOptions{MaxFrameBytes: 256 << 10})
 }
 
 func checkToken(tok string) (string, bool) {
@@ -79,7 +105,7 @@ func startServer(t testing.TB, mutate func(*ws.Config)) *testServer {
 		log = zap.New(core)
 	}
 	cfg := ws.Config{
-		Backend:        fakeBackend{},
+		Hello:          testHello,
 		CheckToken:     checkToken,
 		AllowedOrigins: []string{"https://pos.example.com"},
 		Static:         http.NotFoundHandler(),
@@ -91,6 +117,7 @@ func startServer(t testing.TB, mutate func(*ws.Config)) *testServer {
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
+	register(s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

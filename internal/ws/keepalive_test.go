@@ -65,7 +65,7 @@ func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) 
 func TestKeepaliveTimings(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		core, logs := observer.New(zapcore.DebugLevel)
-		s, err := ws.NewServer(ws.Config{Backend: fakeBackend{}, CheckToken: checkToken}, zap.New(core))
+		s, err := ws.NewServer(ws.Config{CheckToken: checkToken}, zap.New(core))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,6 @@ package ws
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 )
 
 // Wire constants of protocol version 1. docs/protocol.md is the
@@ -60,13 +59,12 @@ const (
 	TypeResult = "result"
 )
 
-// Client request types. Each request must carry an id.
+// Built-in request types. Each request must carry an id. The daemon's
+// other requests are registered with Server.Handle.
 const (
-	TypeSubscribe    = "subscribe"
-	TypeResume       = "resume"
-	TypeReadersList  = "readers.list"
-	TypeHistoryQuery = "history.query"
-	TypePing         = "ping"
+	TypeSubscribe = "subscribe"
+	TypeResume    = "resume"
+	TypePing      = "ping"
 )
 
 // Close codes the server sends (RFC 6455 §7.4.1).
@@ -95,21 +93,8 @@ const (
 	CodeUnauthorized      Code = "unauthorized"       // HTTP 401: missing or unknown token
 	CodeForbidden         Code = "forbidden"          // HTTP 403: Host or Origin not allowed
 	CodeUnavailable       Code = "unavailable"        // the daemon is shutting down
+	CodeTimeout           Code = "timeout"            // a request took longer than its limit
 )
-
-// ErrBadRequest is returned (wrapped) by a Backend whose caller sent an
-// invalid query. The client gets code "bad_request"; any other Backend error
-// becomes "internal". The error text is logged, never sent.
-var ErrBadRequest = errors.New("ws: bad request")
-
-// wireError is a protocol error as sent to a client: a Code and a short
-// message that never contains secrets or internal error text.
-type wireError struct {
-	Code    Code
-	Message string
-}
-
-func (e *wireError) Error() string { return fmt.Sprintf("ws: %s: %s", e.Code, e.Message) }
 
 // envelope is the frame shape in both directions.
 type envelope struct {
@@ -172,9 +157,10 @@ type request struct {
 	Payload json.RawMessage
 }
 
-// parseRequest decodes and validates one client text frame. On error it
-// returns the id when one could be recovered, so the reply can carry it.
-func parseRequest(frame []byte) (request, *wireError) {
+// parseRequest decodes and validates one client text frame; known reports
+// whether a request type exists. On error it returns the id when one could
+// be recovered, so the reply can carry it.
+func parseRequest(frame []byte, known func(typ string) bool) (request, *Error) {
 	var env struct {
 		V       *int            `json:"v"`
 		Type    string          `json:"type"`
@@ -185,35 +171,33 @@ func parseRequest(frame []byte) (request, *wireError) {
 	if err := json.Unmarshal(frame, &env); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return request{}, &wireError{Code: CodeBadRequest, Message: "envelope field " + te.Field + " has the wrong type"}
+			return request{}, &Error{Code: CodeBadRequest, Message: "envelope field " + te.Field + " has the wrong type"}
 		}
-		return request{}, &wireError{Code: CodeBadJSON, Message: "frame is not a JSON object"}
+		return request{}, &Error{Code: CodeBadJSON, Message: "frame is not a JSON object"}
 	}
 	if len(env.ID) > maxIDLen {
-		return request{}, &wireError{Code: CodeBadRequest, Message: "id is longer than 128 bytes"}
+		return request{}, &Error{Code: CodeBadRequest, Message: "id is longer than 128 bytes"}
 	}
 	req := request{Type: env.Type, ID: env.ID}
 	switch {
 	case env.V == nil:
-		return req, &wireError{Code: CodeBadRequest, Message: `missing "v"`}
+		return req, &Error{Code: CodeBadRequest, Message: `missing "v"`}
 	case *env.V != ProtocolVersion:
-		return req, &wireError{Code: CodeBadRequest, Message: "unsupported protocol version"}
+		return req, &Error{Code: CodeBadRequest, Message: "unsupported protocol version"}
 	case env.Type == "":
-		return req, &wireError{Code: CodeBadRequest, Message: `missing "type"`}
+		return req, &Error{Code: CodeBadRequest, Message: `missing "type"`}
 	}
-	switch env.Type {
-	case TypeSubscribe, TypeResume, TypeReadersList, TypeHistoryQuery, TypePing:
-	default:
-		return req, &wireError{Code: CodeUnknownType, Message: "unknown request type"}
+	if !known(env.Type) {
+		return req, &Error{Code: CodeUnknownType, Message: "unknown request type"}
 	}
 	if env.ID == "" {
-		return req, &wireError{Code: CodeBadRequest, Message: `requests need an "id"`}
+		return req, &Error{Code: CodeBadRequest, Message: `requests need an "id"`}
 	}
 	switch p := env.Payload; {
 	case len(p) == 0 || string(p) == "null":
 		req.Payload = emptyObject
 	case p[0] != '{':
-		return req, &wireError{Code: CodeBadRequest, Message: "payload must be an object"}
+		return req, &Error{Code: CodeBadRequest, Message: "payload must be an object"}
 	default:
 		req.Payload = p
 	}
@@ -252,16 +236,16 @@ func (f *filter) matches(typ, reader string, hasReader bool) bool {
 }
 
 // parseSubscribe decodes a subscribe or resume payload.
-func parseSubscribe(p json.RawMessage, resume bool) (subscribeParams, filter, *wireError) {
+func parseSubscribe(p json.RawMessage, resume bool) (subscribeParams, filter, *Error) {
 	var sp subscribeParams
 	if err := json.Unmarshal(p, &sp); err != nil {
-		return sp, filter{}, &wireError{Code: CodeBadRequest, Message: "invalid subscribe payload"}
+		return sp, filter{}, &Error{Code: CodeBadRequest, Message: "invalid subscribe payload"}
 	}
 	if resume && sp.Since == nil {
-		return sp, filter{}, &wireError{Code: CodeBadRequest, Message: `resume needs "since"`}
+		return sp, filter{}, &Error{Code: CodeBadRequest, Message: `resume needs "since"`}
 	}
 	if len(sp.Readers) > maxFilterItems || len(sp.Types) > maxFilterItems {
-		return sp, filter{}, &wireError{Code: CodeBadRequest, Message: "filter has too many entries"}
+		return sp, filter{}, &Error{Code: CodeBadRequest, Message: "filter has too many entries"}
 	}
 	var f filter
 	if len(sp.Readers) > 0 {
@@ -274,7 +258,7 @@ func parseSubscribe(p json.RawMessage, resume bool) (subscribeParams, filter, *w
 		f.types = make(map[string]struct{}, len(sp.Types))
 		for _, t := range sp.Types {
 			if t == "" || len(t) > maxTypeLen || t == TypeHello || t == TypeResult {
-				return sp, filter{}, &wireError{Code: CodeBadRequest, Message: "invalid event type in filter"}
+				return sp, filter{}, &Error{Code: CodeBadRequest, Message: "invalid event type in filter"}
 			}
 			f.types[t] = struct{}{}
 		}

@@ -331,10 +331,10 @@ func TestTokenNeverLeaks(t *testing.T) {
 		cl.call(ws.TypeSubscribe, "s", nil)
 		ts.Publish(ws.TypeTagRead, tagPayload("R1", i))
 		cl.read()
-		for _, typ := range []string{ws.TypePing, ws.TypeReadersList, ws.TypeHistoryQuery} {
+		for _, typ := range []string{ws.TypePing, typeReadersList, typeHistoryQuery} {
 			cl.call(typ, "q", map[string]any{"limit": 1})
 		}
-		cl.call(ws.TypeHistoryQuery, "q", map[string]any{"fail": true})
+		cl.call(typeHistoryQuery, "q", map[string]any{"fail": true})
 		cl.sendRaw("garbage")
 		cl.read()
 	}

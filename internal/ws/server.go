@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -31,7 +32,6 @@ const (
 	DefaultRequestRate    = 50 // requests per second, sustained
 	DefaultRequestBurst   = 100
 	DefaultSessionTTL     = 60 * time.Second
-	DefaultBackendTimeout = 5 * time.Second
 
 	// ShutdownTimeout bounds Serve's shutdown after its context is done.
 	ShutdownTimeout = 5 * time.Second
@@ -55,8 +55,6 @@ var (
 	// ErrNonLoopback reports a listen address that is not loopback while
 	// Config.AllowNonLoopback is false.
 	ErrNonLoopback = errors.New("ws: listen address is not loopback")
-	// ErrNoBackend reports a Config without a Backend.
-	ErrNoBackend = errors.New("ws: config has no backend")
 )
 
 // HelloInfo is what the daemon reports in each connection's hello event.
@@ -69,23 +67,12 @@ type HelloInfo struct {
 	VerdictKeyID string
 }
 
-// Backend is the part of the daemon that answers requests the server cannot
-// answer itself. Methods are called from connection goroutines concurrently.
-type Backend interface {
-	// Hello describes the daemon for a new connection.
-	Hello() HelloInfo
-	// Readers answers readers.list.
-	Readers(ctx context.Context) (any, error)
-	// History answers history.query. query is the request payload, a JSON
-	// object; an invalid query should return an error wrapping
-	// ErrBadRequest.
-	History(ctx context.Context, query json.RawMessage) (any, error)
-}
-
 // Config configures a Server. The zero value of every optional field means
 // its documented default.
 type Config struct {
-	// Addr is the listen address used by Run; DefaultAddr if empty.
+	// Addr is the address the server listens on (its port is the one the
+	// Host and Origin checks expect when the request does not say);
+	// DefaultAddr if empty.
 	Addr string
 	// AllowNonLoopback permits a listen address that is not loopback.
 	// The server logs a warning when it is used.
@@ -98,8 +85,9 @@ type Config struct {
 	// the log. It must compare in constant time (crypto/subtle). If nil,
 	// only session tokens from GET /v1/session are accepted.
 	CheckToken func(token string) (name string, ok bool)
-	// Backend answers hello, readers.list and history.query. Required.
-	Backend Backend
+	// Hello describes the daemon for each new connection's hello event;
+	// nil sends an empty description.
+	Hello func() HelloInfo
 	// Static, if set, serves every path other than /v1/ws and /v1/session
 	// (the daemon's own pages). GET /v1/session exists only when Static is
 	// set, since the daemon's own page is its only user.
@@ -122,8 +110,6 @@ type Config struct {
 	RequestBurst int
 	// SessionTTL is how long a /v1/session token may be redeemed (60 s).
 	SessionTTL time.Duration
-	// BackendTimeout bounds each Backend call (5 s).
-	BackendTimeout time.Duration
 
 	// Now and Rand are injected by tests; time.Now and crypto/rand.Reader
 	// by default.
@@ -155,6 +141,12 @@ type Server struct {
 	baseCtx    context.Context // canceled when shutdown begins
 	cancelBase context.CancelFunc
 
+	shutdownReq chan context.Context // Shutdown → Serve
+
+	handlers map[string]*handler // request types; fixed once Serve starts
+	maxFrame int                 // the largest MaxFrameBytes of any handler
+	serving  atomic.Bool
+
 	mu      sync.Mutex
 	seq     uint64
 	ring    []event // circular, len == cap == HistorySize once full
@@ -164,13 +156,11 @@ type Server struct {
 }
 
 // NewServer validates cfg, fills in defaults and returns a Server. It does
-// not listen; call Run, Serve, or mount Handler yourself.
+// not listen; register request handlers with Handle, then call Serve, or
+// mount Handler yourself.
 func NewServer(cfg Config, log *zap.Logger) (*Server, error) {
 	if log == nil {
 		log = zap.NewNop()
-	}
-	if cfg.Backend == nil {
-		return nil, ErrNoBackend
 	}
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
@@ -201,7 +191,6 @@ func NewServer(cfg Config, log *zap.Logger) (*Server, error) {
 	defDur(&cfg.BadFrameWindow, DefaultBadFrameWindow)
 	defInt(&cfg.RequestBurst, DefaultRequestBurst)
 	defDur(&cfg.SessionTTL, DefaultSessionTTL)
-	defDur(&cfg.BackendTimeout, DefaultBackendTimeout)
 	if cfg.RequestRate <= 0 {
 		cfg.RequestRate = DefaultRequestRate
 	}
@@ -230,6 +219,9 @@ func NewServer(cfg Config, log *zap.Logger) (*Server, error) {
 	s := &Server{
 		cfg:         cfg,
 		log:         log.Named("ws"),
+		handlers:    make(map[string]*handler),
+		shutdownReq: make(chan context.Context, 1),
+		maxFrame:    MaxFrameBytes,
 		now:         cfg.Now,
 		origins:     origins,
 		defaultPort: port,
@@ -268,21 +260,12 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // only comparable within one stream; a daemon restart starts a new one.
 func (s *Server) Stream() string { return s.stream }
 
-// Run listens on Config.Addr and serves until ctx is done.
-func (s *Server) Run(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("ws: listen: %w", err)
-	}
-	return s.Serve(ctx, ln)
-}
-
 // Serve serves HTTP on ln until ctx is done, then closes every WebSocket
 // with 1001 (going away) and returns within ShutdownTimeout. Cancellation is
 // not an error: Serve then returns nil. Serve closes ln. A Server serves at
 // most once; after Serve returns, new connections are refused.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.serving.Store(true)
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
 		if !s.cfg.AllowNonLoopback {
 			ln.Close()
@@ -301,13 +284,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- hs.Serve(ln) }()
 
 	var serveErr error
+	var sctx context.Context
 	select {
 	case <-ctx.Done():
+	case sctx = <-s.shutdownReq:
 	case serveErr = <-errc:
 		errc <- serveErr
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-	defer cancel()
+	if sctx == nil {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+	}
 	s.shutdown(sctx)
 	if err := hs.Shutdown(sctx); err != nil {
 		hs.Close()
@@ -319,6 +307,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("ws: serve: %w", serveErr)
 	}
 	return nil
+}
+
+// Shutdown makes Serve shut down as if its context were done, bounded by
+// ctx instead of ShutdownTimeout: every socket gets 1001, and those still
+// open shortly before ctx's deadline are dropped. It does not wait for
+// Serve to return. It has no effect after Serve has begun to shut down.
+func (s *Server) Shutdown(ctx context.Context) {
+	select {
+	case s.shutdownReq <- ctx:
+	default:
+	}
 }
 
 // shutdown closes every connection with 1001 and waits for them until ctx
@@ -354,7 +353,7 @@ func (s *Server) shutdown(ctx context.Context) {
 		select {
 		case <-c.done:
 		case <-ctx.Done():
-			// Only a Backend call that ignores its context can hold a
+			// Only a request handler that ignores its context can hold a
 			// reader this long.
 			left++
 		}

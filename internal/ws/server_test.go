@@ -64,10 +64,10 @@ func TestRequests(t *testing.T) {
 	}{
 		{"ping", ws.TypePing, nil, `{"seq":1}`},
 		{"ping with payload", ws.TypePing, map[string]int{"x": 1}, `{"seq":1}`},
-		{"readers.list", ws.TypeReadersList, nil, `{"readers":[{"name":"R1"},{"name":"R2"}]}`},
-		{"history.query", ws.TypeHistoryQuery, map[string]int{"limit": 3}, `{"entries":[0,1,2]}`},
-		{"history.query bad query", ws.TypeHistoryQuery, map[string]int{"limit": -1}, "error:bad_request"},
-		{"history.query backend failure", ws.TypeHistoryQuery, map[string]bool{"fail": true}, "error:internal"},
+		{"readers.list", typeReadersList, nil, `{"readers":[{"name":"R1"},{"name":"R2"}]}`},
+		{"history.query", typeHistoryQuery, map[string]int{"limit": 3}, `{"entries":[0,1,2]}`},
+		{"history.query bad query", typeHistoryQuery, map[string]int{"limit": -1}, "error:bad_request"},
+		{"history.query backend failure", typeHistoryQuery, map[string]bool{"fail": true}, "error:internal"},
 		{"subscribe bad filter", ws.TypeSubscribe, map[string]any{"types": "tag.read"}, "error:bad_request"},
 		{"subscribe empty type", ws.TypeSubscribe, map[string]any{"types": []string{""}}, "error:bad_request"},
 		{"resume without since", ws.TypeResume, map[string]any{}, "error:bad_request"},
@@ -99,7 +99,7 @@ func TestRequests(t *testing.T) {
 			t.Errorf("frame leaks backend error: %s", b)
 		}
 	}
-	if ts.logs.FilterMessage("backend request failed").Len() != 1 {
+	if ts.logs.FilterMessage("request failed").Len() != 1 {
 		t.Errorf("backend failure was not logged")
 	}
 }
@@ -435,7 +435,7 @@ func TestShutdownStalledClient(t *testing.T) {
 }
 
 func TestPublishRejects(t *testing.T) {
-	s, err := ws.NewServer(ws.Config{Backend: fakeBackend{}}, zaptest.NewLogger(t))
+	s, err := ws.NewServer(ws.Config{}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,11 +468,10 @@ func TestConfigErrors(t *testing.T) {
 		cfg  ws.Config
 		want error
 	}{
-		{"no backend", ws.Config{}, ws.ErrNoBackend},
-		{"all interfaces", ws.Config{Backend: fakeBackend{}, Addr: ":7424"}, ws.ErrNonLoopback},
-		{"LAN address", ws.Config{Backend: fakeBackend{}, Addr: "192.168.1.5:7424"}, ws.ErrNonLoopback},
-		{"bad origin", ws.Config{Backend: fakeBackend{}, AllowedOrigins: []string{"https://pos.example.com/app"}}, nil},
-		{"ping >= pong", ws.Config{Backend: fakeBackend{}, PingPeriod: time.Minute, PongWait: time.Minute}, nil},
+		{"all interfaces", ws.Config{Addr: ":7424"}, ws.ErrNonLoopback},
+		{"LAN address", ws.Config{Addr: "192.168.1.5:7424"}, ws.ErrNonLoopback},
+		{"bad origin", ws.Config{AllowedOrigins: []string{"https://pos.example.com/app"}}, nil},
+		{"ping >= pong", ws.Config{PingPeriod: time.Minute, PongWait: time.Minute}, nil},
 	}
 	for _, tc := range tests {
 		_, err := ws.NewServer(tc.cfg, zaptest.NewLogger(t))
@@ -481,17 +480,17 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 	for _, addr := range []string{"", "127.0.0.1:0", "localhost:7424", "[::1]:7424"} {
-		if _, err := ws.NewServer(ws.Config{Backend: fakeBackend{}, Addr: addr}, zaptest.NewLogger(t)); err != nil {
+		if _, err := ws.NewServer(ws.Config{Addr: addr}, zaptest.NewLogger(t)); err != nil {
 			t.Errorf("NewServer(Addr %q) = %v, want nil", addr, err)
 		}
 	}
-	if _, err := ws.NewServer(ws.Config{Backend: fakeBackend{}, Addr: ":7424", AllowNonLoopback: true}, zaptest.NewLogger(t)); err != nil {
+	if _, err := ws.NewServer(ws.Config{Addr: ":7424", AllowNonLoopback: true}, zaptest.NewLogger(t)); err != nil {
 		t.Errorf("NewServer(:7424, AllowNonLoopback) = %v", err)
 	}
 }
 
 func TestServeRefusesNonLoopbackListener(t *testing.T) {
-	s, err := ws.NewServer(ws.Config{Backend: fakeBackend{}}, zaptest.NewLogger(t))
+	s, err := ws.NewServer(ws.Config{}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

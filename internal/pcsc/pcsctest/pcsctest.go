@@ -13,11 +13,18 @@
 //	> 90 AF 00 00 10 ?? ?? ?? … 00               ?? matches any byte
 //	< !removed                                  the card left the field
 //
-// Every '>' line must be followed by one '<' line. Besides hex, a response
-// may be one of the conditions "!removed" (an error matching
-// pcsc.ErrCardRemoved), "!reset" (pcsc.ErrCardReset) or "!unresponsive"
-// (pcsc.ErrCardUnresponsive). A trailing "@<duration>" token (Go duration
-// syntax) records the round trip; Card sleeps for it only when Delay is set.
+// Every '>' line must be followed by one '<' line; a response may be empty
+// or shorter than a status word, as faulty cards answer. Besides hex, a response
+// may be one of the conditions "!removed" (ErrRemoved, the card left the
+// field), "!reset" (ErrReset) or "!unresponsive" (ErrUnresponsive); a Card
+// can map them to the errors its caller expects (Card.Conditions). A
+// trailing "@<duration>" token (Go duration syntax) records the round trip;
+// Card sleeps for it when Delay is set, and hands it to Advance.
+//
+// The package imports no PC/SC code, so that tag code which must build
+// without cgo (internal/ntag424) replays transcripts in its tests. Run such
+// tests with -update -reader=NAME to re-record their transcripts against a
+// real reader instead (Open; builds with cgo only).
 package pcsctest
 
 import (
@@ -33,8 +40,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+)
 
-	"github.com/nfcd/nfcd/internal/pcsc"
+// The conditions a transcript response can stand for.
+var (
+	// ErrRemoved: the card left the field during the exchange.
+	ErrRemoved = errors.New("pcsctest: card removed")
+	// ErrReset: the card was reset by another application.
+	ErrReset = errors.New("pcsctest: card reset")
+	// ErrUnresponsive: the card did not answer.
+	ErrUnresponsive = errors.New("pcsctest: card unresponsive")
 )
 
 // Errors reported by Card.
@@ -78,9 +93,9 @@ type Transcript struct {
 
 // conditions maps the "!" response words to the errors they stand for.
 var conditions = map[string]error{
-	"!removed":      pcsc.ErrCardRemoved,
-	"!reset":        pcsc.ErrCardReset,
-	"!unresponsive": pcsc.ErrCardUnresponsive,
+	"!removed":      ErrRemoved,
+	"!reset":        ErrReset,
+	"!unresponsive": ErrUnresponsive,
 }
 
 // Parse reads a transcript. name labels it in messages.
@@ -135,9 +150,9 @@ func Parse(name string, r io.Reader) (*Transcript, error) {
 				if err != nil {
 					return nil, fmt.Errorf("pcsctest: %s:%d: %w", name, ln, err)
 				}
-				if len(rsp) < 2 {
-					return nil, fmt.Errorf("pcsctest: %s:%d: response shorter than a status word", name, ln)
-				}
+				// A response shorter than a status word is a fault
+				// worth replaying (an empty one is how pcscd reports a
+				// card pulled mid-APDU); keep it as recorded.
 				pending.Response = rsp
 			}
 			t.Exchanges = append(t.Exchanges, *pending)
@@ -226,6 +241,13 @@ func (t *Transcript) Format(w io.Writer) error {
 type Card struct {
 	// Delay makes Transmit sleep for each exchange's recorded round trip.
 	Delay bool
+	// Advance, if set, is called with each exchange's recorded round trip,
+	// e.g. to move a fake clock.
+	Advance func(time.Duration)
+	// Conditions maps a condition's sentinel (ErrRemoved, …) to the error
+	// Transmit returns for it instead, e.g. ntag424.ErrCardRemoved; the
+	// returned error wraps both.
+	Conditions map[error]error
 
 	mu   sync.Mutex
 	t    *Transcript
@@ -285,8 +307,14 @@ func (c *Card) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 			return nil, ctx.Err()
 		}
 	}
+	if c.Advance != nil {
+		c.Advance(e.Delay)
+	}
 	if e.Err != nil {
-		return nil, &pcsc.Error{Op: "transmit", Kind: e.Err}
+		if mapped, ok := c.Conditions[e.Err]; ok {
+			return nil, fmt.Errorf("%s:%d: %w (%w)", c.t.Name, e.Line, mapped, e.Err)
+		}
+		return nil, fmt.Errorf("%s:%d: %w", c.t.Name, e.Line, e.Err)
 	}
 	return bytes.Clone(e.Response), nil
 }

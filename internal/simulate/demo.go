@@ -1,4 +1,4 @@
-package daemon
+package simulate
 
 import (
 	"crypto/rand"
@@ -7,49 +7,44 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"time"
 
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/profile"
-	"github.com/nfcd/nfcd/internal/simulate"
 )
 
 // DemoURL is the base URL of the simulated tags.
 const DemoURL = "https://demo.nfcd.invalid/tag"
 
-// simSource is the simulated reader with its demo profile.
-type simSource struct {
-	src     *simulate.Source
-	profile profile.Profile
-}
-
-// newSimSource loads the demo profile from path, generating random demo
-// keys on first start (0600), and builds the simulated reader.
-func newSimSource(path string, interval time.Duration) (*simSource, error) {
+// NewDemo returns the simulated reader of `nfcd run --simulate` and the
+// profile that verifies its tags. The profile lives in the file at path; on
+// the first start it is written there (0600) with random demo keys. cfg's
+// Layout, Keys and URL are set from it; the other fields are taken as
+// given.
+func NewDemo(path string, cfg Config) (*Source, profile.Profile, error) {
 	specs, err := profile.LoadSpecs(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := writeDemoProfile(path); err != nil {
-			return nil, err
+			return nil, profile.Profile{}, err
 		}
 		specs, err = profile.LoadSpecs(path)
 	}
 	if err != nil {
-		return nil, err
+		return nil, profile.Profile{}, err
 	}
 	spec := specs[0]
 	p, err := spec.Compile(false)
 	if err != nil {
-		return nil, err
+		return nil, profile.Profile{}, err
 	}
-	l, k, err := spec.Parts(false)
+	if cfg.Layout, cfg.Keys, err = spec.Parts(false); err != nil {
+		return nil, profile.Profile{}, err
+	}
+	cfg.URL = DemoURL
+	src, err := New(cfg)
 	if err != nil {
-		return nil, err
+		return nil, profile.Profile{}, err
 	}
-	src, err := simulate.New(simulate.Config{Layout: l, Keys: k, URL: DemoURL, Interval: interval, Rand: rand.Reader})
-	if err != nil {
-		return nil, err
-	}
-	return &simSource{src: src, profile: p}, nil
+	return src, p, nil
 }
 
 func writeDemoProfile(path string) error {

@@ -1,0 +1,253 @@
+// Package judge is the verdict stage of the tap path. Between the tap
+// pipeline (internal/tap) and the clients, it settles every tag read: it
+// applies the replay ledger, signs the verdict and publishes it, then asks
+// the reader to show it (beep, LED); it relays the reader events in the
+// same order.
+//
+// It runs on a goroutine of its own, so the reader goroutines never wait
+// for a disk or a client, and it sees no transport: it depends only on the
+// small interfaces below (Ledger, Signer, Publisher, reader.Signaler),
+// which the embedded store, the verdict key, the WebSocket server and the
+// PC/SC readers implement.
+package judge
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/nfcd/nfcd/internal/event"
+	"github.com/nfcd/nfcd/internal/ntag424"
+	"github.com/nfcd/nfcd/internal/reader"
+	"github.com/nfcd/nfcd/internal/tap"
+	"github.com/nfcd/nfcd/internal/verdict"
+)
+
+// Ledger records verdicts durably and decides replays: for each authentic
+// verdict with a counter it checks and advances the tag's high-water mark,
+// turning a counter that is not above it into verdict.Replayed, and it
+// appends every verdict to the audit log, all in one durable step. A batch
+// holds the taps that arrived together.
+type Ledger interface {
+	Record(ctx context.Context, vs []*verdict.Verdict) error
+}
+
+// Signer signs verdicts.
+type Signer interface {
+	Seal(v verdict.Verdict) verdict.Payload
+}
+
+// Publisher sends an event to every subscribed client. payload encodes to
+// a JSON object. It must not block on clients.
+type Publisher interface {
+	Publish(typ string, payload any) uint64
+}
+
+// DefaultMaxBatch bounds the taps recorded in one ledger step.
+const DefaultMaxBatch = 32
+
+// Config configures a Stage.
+type Config struct {
+	Ledger    Ledger
+	Signer    Signer
+	Publisher Publisher
+	// Signaler, if set, shows each verdict on its reader after it was
+	// published: ok only for an authentic tap whose counter was accepted.
+	Signaler reader.Signaler
+	// MaxBatch bounds how many queued taps share one ledger step
+	// (DefaultMaxBatch).
+	MaxBatch int
+	Log      *zap.Logger
+}
+
+// Stage is the verdict stage. Create it with New.
+type Stage struct {
+	cfg     Config
+	signals chan signal
+}
+
+type signal struct {
+	reader string
+	ok     bool
+}
+
+// New returns a Stage.
+func New(cfg Config) *Stage {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	cfg.Log = cfg.Log.Named("judge")
+	return &Stage{cfg: cfg, signals: make(chan signal, 16)}
+}
+
+// Run settles and publishes the events from in until in is closed, then
+// returns nil: a tap that reached the stage is not dropped, so the caller
+// closes in once the pipeline has stopped. Canceling ctx stops Run at once,
+// dropping what is still queued (a shutdown past its deadline).
+// Cancellation is not an error.
+func (s *Stage) Run(ctx context.Context, in <-chan tap.Event) error {
+	if s.cfg.Signaler != nil {
+		done := make(chan struct{})
+		defer func() { close(s.signals); <-done }()
+		go func() { defer close(done); s.signal(ctx) }()
+	}
+	batch := make([]tap.Event, 0, s.cfg.MaxBatch)
+	for {
+		var ev tap.Event
+		var ok bool
+		select {
+		case ev, ok = <-in:
+		case <-ctx.Done():
+			return nil
+		}
+		if !ok {
+			return nil
+		}
+		// The taps that queued up while the last batch was recorded share
+		// this one's durable write.
+		batch = append(batch[:0], ev)
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case ev, ok := <-in:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, ev)
+			default:
+				break drain
+			}
+		}
+		s.settle(ctx, batch)
+	}
+}
+
+// settle records the tag reads of batch in one ledger step and publishes
+// every event of batch in order.
+func (s *Stage) settle(ctx context.Context, batch []tap.Event) {
+	var vs []*verdict.Verdict
+	for i := range batch {
+		if batch[i].Kind == event.TagRead {
+			vs = append(vs, newVerdict(&batch[i]))
+		}
+	}
+	var recordErr error
+	if len(vs) > 0 {
+		recordErr = s.cfg.Ledger.Record(ctx, vs)
+		if recordErr != nil {
+			s.cfg.Log.Error("ledger record failed", zap.Int("taps", len(vs)), zap.Error(recordErr))
+		}
+	}
+	n := 0
+	for i := range batch {
+		ev := &batch[i]
+		switch ev.Kind {
+		case event.TagRead:
+			v := vs[n]
+			n++
+			s.publishVerdict(ev, v, recordErr)
+		case event.Error:
+			s.cfg.Log.Info("reader error", zap.String("reader", ev.Reader), zap.String("code", string(ev.Code)), zap.Error(ev.Err))
+			s.cfg.Publisher.Publish(event.Error.String(), event.ErrorPayload{Reader: ev.Reader, Code: ev.Code, Message: ev.Code.Message(), Detail: ev.Detail})
+		case event.CardPresent:
+			s.cfg.Publisher.Publish(ev.Kind.String(), readerPayload{Reader: ev.Reader, ATR: ntag424.Hex(ev.ATR)})
+		default:
+			s.cfg.Publisher.Publish(ev.Kind.String(), readerPayload{Reader: ev.Reader})
+		}
+	}
+}
+
+// publishVerdict signs and publishes one settled tag read.
+func (s *Stage) publishVerdict(ev *tap.Event, v *verdict.Verdict, recordErr error) {
+	if recordErr != nil && v.Verdict == verdict.Authentic && v.Ctr.Valid {
+		// Without the ledger the counter cannot be checked, so the tap
+		// gets no verdict at all: fail closed, never "authentic".
+		code := event.CodeStoreUnavailable
+		s.cfg.Publisher.Publish(event.Error.String(), event.ErrorPayload{Reader: v.Reader, Code: code, Message: code.Message()})
+		s.queueSignal(v.Reader, false)
+		return
+	}
+	r := ev.Read
+	s.cfg.Publisher.Publish(event.TagRead.String(), TagRead{
+		Payload:     s.cfg.Signer.Seal(*v),
+		Detail:      v.Detail,
+		Profile:     v.Profile,
+		TTStatus:    v.TTStatus,
+		Originality: v.Originality,
+		Timings:     Timings{APDUs: r.APDUs, APDUMS: ms(r.APDUTime), TotalMS: ms(r.Elapsed)},
+	})
+	s.queueSignal(v.Reader, v.Verdict == verdict.Authentic)
+	s.cfg.Log.Info("tag", zap.String("reader", v.Reader), zap.String("uid", v.UID), zap.Stringer("ctr", v.Ctr),
+		zap.String("verdict", v.Verdict), zap.String("reason", v.Reason), zap.Float64("latency_ms", ms(r.Elapsed)))
+}
+
+// newVerdict builds the verdict of a tag read, before the ledger.
+func newVerdict(ev *tap.Event) *verdict.Verdict {
+	r := ev.Read
+	return &verdict.Verdict{
+		Reader:      ev.Reader,
+		UID:         r.UIDHex(),
+		Ctr:         r.Ctr(),
+		URL:         r.URL,
+		Verdict:     r.Verdict,
+		Reason:      r.Reason,
+		Detail:      r.Detail,
+		Time:        ev.Time.UTC().Truncate(time.Millisecond),
+		Profile:     r.Profile,
+		TTStatus:    r.TT(),
+		Originality: r.Originality.String(),
+	}
+}
+
+// queueSignal hands a verdict to the signal goroutine; a reader that cannot
+// keep up with the taps misses a beep rather than delaying a verdict.
+func (s *Stage) queueSignal(name string, ok bool) {
+	if s.cfg.Signaler == nil {
+		return
+	}
+	select {
+	case s.signals <- signal{name, ok}:
+	default:
+	}
+}
+
+// signal shows queued verdicts on their readers.
+func (s *Stage) signal(ctx context.Context) {
+	for sg := range s.signals {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		if err := s.cfg.Signaler.Signal(sctx, sg.reader, sg.ok); err != nil {
+			s.cfg.Log.Debug("reader feedback failed", zap.String("reader", sg.reader), zap.Error(err))
+		}
+		cancel()
+	}
+}
+
+// TagRead is the payload of a tag.read event: the signed verdict
+// (docs/signed-verdicts.md) and unsigned details.
+type TagRead struct {
+	verdict.Payload
+	Detail      string  `json:"detail,omitempty"`
+	Profile     string  `json:"profile,omitempty"`
+	TTStatus    string  `json:"tt_status,omitempty"`
+	Originality string  `json:"originality"`
+	Timings     Timings `json:"timings"`
+}
+
+// Timings of one tap.
+type Timings struct {
+	APDUs   int     `json:"apdus"`
+	APDUMS  float64 `json:"apdu_ms"`
+	TotalMS float64 `json:"total_ms"`
+}
+
+// readerPayload is the payload of the reader and card events.
+type readerPayload struct {
+	Reader string `json:"reader"`
+	ATR    string `json:"atr,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

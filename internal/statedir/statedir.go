@@ -1,0 +1,131 @@
+// Package statedir is nfcd's state directory: where it is by default, the
+// files in it, and the steps that bring a directory written by an older
+// nfcd up to date.
+//
+// A state directory holds the replay ledger and audit log (nfcd.db, see
+// internal/store), the verdict signing key (verdict-key) and its public half
+// (verdict-key.pub), the hashed API tokens (tokens.json) and the demo
+// profile of `nfcd run --simulate`.
+package statedir
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/nfcd/nfcd/internal/store"
+	"github.com/nfcd/nfcd/internal/verdict"
+)
+
+// ErrNoStateDir is returned by Default when the environment names no
+// usable directory.
+var ErrNoStateDir = errors.New("statedir: cannot determine the state directory")
+
+// Default returns where nfcd keeps its state on this OS:
+//
+//   - Linux and other Unix, as root: /var/lib/nfcd (systemd's
+//     StateDirectory=nfcd).
+//   - Linux and other Unix, otherwise: $XDG_STATE_HOME/nfcd, falling back to
+//     ~/.local/state/nfcd (XDG Base Directory spec).
+//   - Windows: %ProgramData%\nfcd, the machine-wide data directory a
+//     LocalSystem service can write.
+func Default() (string, error) {
+	return defaultDir(os.Getenv, os.Geteuid(), os.UserHomeDir)
+}
+
+// Paths are the files of a state directory.
+type Paths struct {
+	Dir string
+	// DB is the bbolt replay ledger and audit log.
+	DB string
+	// Key is the verdict signing key's 32-byte seed (0600).
+	Key string
+	// PublicKey is the verdict public key, raw 32 bytes, readable by
+	// anyone, for `nfcd key show`.
+	PublicKey string
+	// Tokens holds the hashed API tokens.
+	Tokens string
+	// Demo is the demo profile of `nfcd run --simulate`.
+	Demo string
+}
+
+// PathsOf returns the files of the state directory dir.
+func PathsOf(dir string) Paths {
+	return Paths{
+		Dir:       dir,
+		DB:        filepath.Join(dir, "nfcd.db"),
+		Key:       filepath.Join(dir, "verdict-key"),
+		PublicKey: filepath.Join(dir, "verdict-key.pub"),
+		Tokens:    filepath.Join(dir, "tokens.json"),
+		Demo:      filepath.Join(dir, "simulate-profile.toml"),
+	}
+}
+
+// Signer returns the verdict signer of the state directory, whose store st
+// the caller has open: the key file, or on first start a new key, or the
+// key an nfcd before schema version 2 kept inside the store, which is moved
+// to the key file and then deleted from the store (each step durable, so an
+// interruption at any point is finished by the next start). It also writes
+// the public key file.
+func (p Paths) Signer(st *store.Store) (*verdict.Signer, error) {
+	legacy, err := st.LegacySigningSeed()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(legacy)
+	s, err := verdict.LoadKey(p.Key)
+	switch {
+	case errors.Is(err, verdict.ErrNoKey) && legacy != nil:
+		if err := verdict.WriteKey(p.Key, legacy); err != nil {
+			return nil, err
+		}
+		s = verdict.NewSigner(legacy)
+	case errors.Is(err, verdict.ErrNoKey):
+		if s, err = verdict.CreateKey(p.Key, rand.Reader); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	case legacy != nil && !verdict.NewSigner(legacy).Public().Equal(s.Public()):
+		// The file is the key in use since the move; the store's copy is
+		// older and was left behind by an interrupted move of another key.
+		return nil, fmt.Errorf("statedir: %s and the key inside %s differ; move one of them away", p.Key, p.DB)
+	}
+	if legacy != nil {
+		if err := st.DropLegacySigningSeed(); err != nil {
+			return nil, err
+		}
+	}
+	if err := writePublicKey(p.PublicKey, s.Public()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// writePublicKey writes pub (0644) unless the file already holds it.
+func writePublicKey(path string, pub ed25519.PublicKey) error {
+	if b, err := os.ReadFile(path); err == nil && pub.Equal(ed25519.PublicKey(b)) {
+		return nil
+	}
+	if err := os.WriteFile(path, pub, 0o644); err != nil {
+		return fmt.Errorf("statedir: public key file: %w", err)
+	}
+	return nil
+}
+
+// ReadPublicKey returns the verdict public key of the state directory without
+// opening the store: from the public key file, or from the key file when
+// only that is readable. It never creates either.
+func (p Paths) ReadPublicKey() (ed25519.PublicKey, error) {
+	if b, err := os.ReadFile(p.PublicKey); err == nil && len(b) == ed25519.PublicKeySize {
+		return ed25519.PublicKey(b), nil
+	}
+	s, err := verdict.LoadKey(p.Key)
+	if err != nil {
+		return nil, err
+	}
+	return s.Public(), nil
+}
