@@ -194,8 +194,11 @@ func (c *Client) verify(ctx context.Context, t Triple) Outcome {
 				out.Status, out.Err = StatusRejected, &APIError{Op: opVerify, Status: r.status, kinds: []error{errNotVerified}}
 				return out
 			case errors.As(err, &ae) && !ae.Has(ErrMalformedResponse):
-				// A 2xx carrying an error body: classify it like a 4xx.
-				return c.classify(ctx, t, out, ae, reached)
+				// A 2xx carrying an error body: the official client shows
+				// its generic error, not "expired" (remote-apis.md §1.3
+				// #1), so it says nothing about the tag.
+				out.Status, out.Err = StatusRejected, ae
+				return out
 			default:
 				// Processed, answer unreadable.
 				out.Err = err

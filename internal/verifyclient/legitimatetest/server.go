@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -42,11 +44,13 @@ func start(opts Options, tls bool, tags []Tag) *Server {
 			panic(err)
 		}
 	}
-	var hs *httptest.Server
+	hs := httptest.NewUnstartedServer(f)
+	// Handshake failures are test cases here, not news.
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if tls {
-		hs = httptest.NewTLSServer(f)
+		hs.StartTLS()
 	} else {
-		hs = httptest.NewServer(f)
+		hs.Start()
 	}
 	return &Server{Fake: f, HTTP: hs, URL: hs.URL + BasePath}
 }
