@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -46,7 +46,7 @@ func start(opts Options, tls bool, tags []Tag) *Server {
 	}
 	hs := httptest.NewUnstartedServer(f)
 	// Handshake failures are test cases here, not news.
-	hs.Config.ErrorLog = log.New(io.Discard, "", 0)
+	hs.Config.ErrorLog = stdlog.New(io.Discard, "", 0)
 	if tls {
 		hs.StartTLS()
 	} else {
