@@ -21,9 +21,9 @@ import (
 // accepted and sent as read; anything else is refused locally.
 func TestTriple(t *testing.T) {
 	for _, tr := range []Triple{
-		{UID: "041E3C8A2D6B80", Ctr: "000006", CMAC: "4B00064004B0B3D3"},                           // hardware
-		{UID: "041e3c8a2d6b801", Ctr: "00000045", CMAC: "9f5e6a1c"},                               // validate example lengths
-		{UID: "AABBCCDDEEFF0011", Ctr: "000006", CMAC: "0123456789ABCDEF0123"},                    // 16 / 20
+		{UID: "041E3C8A2D6B80", Ctr: "000006", CMAC: "4B00064004B0B3D3"},                            // hardware
+		{UID: "041e3c8a2d6b801", Ctr: "00000045", CMAC: "9f5e6a1c"},                                 // validate example lengths
+		{UID: "AABBCCDDEEFF0011", Ctr: "000006", CMAC: "0123456789ABCDEF0123"},                      // 16 / 20
 		{UID: "00112233445566778899", Ctr: "00000006", CMAC: strings.Repeat("a", 32), Tamper: "CC"}, // maxima
 	} {
 		if err := tr.Validate(); err != nil {
