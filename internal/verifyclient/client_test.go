@@ -227,9 +227,10 @@ func TestConfigValidate(t *testing.T) {
 // stub is an http.RoundTripper answering from a script, for the timer
 // tests inside synctest bubbles (no network: every wait is durable).
 type stub struct {
-	mu    sync.Mutex
-	calls []stubCall
-	next  func(req *http.Request, n int) (*http.Response, error)
+	mu      sync.Mutex
+	getBody bool // a POST carried a GetBody (transport-level resend possible)
+	calls   []stubCall
+	next    func(req *http.Request, n int) (*http.Response, error)
 }
 
 type stubCall struct {
@@ -240,6 +241,7 @@ type stubCall struct {
 func (s *stub) RoundTrip(req *http.Request) (*http.Response, error) {
 	s.mu.Lock()
 	s.calls = append(s.calls, stubCall{req.URL.Path, time.Now()})
+	s.getBody = s.getBody || (req.Method == http.MethodPost && req.GetBody != nil)
 	n := len(s.calls)
 	s.mu.Unlock()
 	if req.Body != nil {
@@ -293,6 +295,9 @@ func TestRetryAfterHonoured(t *testing.T) {
 		}
 		if d := s.calls[1].at.Sub(start); d != 3*time.Second {
 			t.Errorf("second attempt after %v, want exactly the Retry-After 3s", d)
+		}
+		if s.getBody {
+			t.Error("a verify POST carried GetBody: net/http could resend it")
 		}
 	})
 }
