@@ -47,6 +47,11 @@ var allowed = map[string][]string{
 	"internal/store":    {"internal/ntag424", "internal/verdict"},
 	"internal/statedir": {"internal/store", "internal/verdict"},
 	"internal/history":  {"internal/ntag424", "internal/store", "internal/ws"},
+	// Remote verification (Legitimate): the client knows no tag code, the
+	// fake knows the tag's MAC, the verdict-stage logic takes plain values.
+	"internal/verifyclient":                {},
+	"internal/verifyclient/legitimatetest": {"internal/ntag424", "internal/profile", "internal/verifyclient"},
+	"internal/remote":                      {"internal/verdict", "internal/verifyclient"},
 	// Wiring.
 	"internal/daemon": {"*"},
 	"cmd/nfcd":        {"*"},
@@ -57,15 +62,17 @@ var allowed = map[string][]string{
 // the tag and verification code builds without cgo on every OS, and the
 // tap path's stages know neither the sockets nor the database.
 var forbidden = map[string][]string{
-	"internal/ntag424": {"github.com/ebfe/scard", "runtime/cgo"},
-	"internal/ndef":    {"github.com/ebfe/scard", "runtime/cgo"},
-	"internal/aescmac": {"github.com/ebfe/scard", "runtime/cgo"},
-	"internal/lrp":     {"github.com/ebfe/scard", "runtime/cgo"},
-	"internal/batch":   {"github.com/ebfe/scard", "runtime/cgo"},
-	"internal/profile": {"github.com/ebfe/scard", "runtime/cgo"},
-	"internal/tap":     {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt"},
-	"internal/judge":   {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt"},
-	"internal/verdict": {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/ntag424":      {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/ndef":         {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/aescmac":      {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/lrp":          {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/batch":        {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/profile":      {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/tap":          {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt"},
+	"internal/judge":        {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt"},
+	"internal/verdict":      {"github.com/ebfe/scard", "runtime/cgo"},
+	"internal/verifyclient": {"github.com/ebfe/scard", "runtime/cgo", "github.com/nfcd/nfcd/internal/daemon"},
+	"internal/remote":       {"github.com/ebfe/scard", "runtime/cgo", "github.com/nfcd/nfcd/internal/daemon"},
 }
 
 // notImported are packages a package must not import itself: the command

@@ -49,3 +49,40 @@ const (
 	// ReasonBadInput: a `verify --batch` line that is not a valid request.
 	ReasonBadInput = "bad_input"
 )
+
+// Remote verification (issue #9): verdicts and reasons that only arise
+// when a remote service (Legitimate) gives its opinion on a tap. See
+// internal/remote for the table that combines it with the local verdict.
+const (
+	// Pending: the remote answer is not in yet (a remote-only tag, or
+	// mode remote-required); a verdict.updated event settles it.
+	Pending = "pending"
+	// Unverified: no remote answer could be had (the service stayed
+	// unreachable until the outbox gave up) or the service refused the
+	// request without saying anything about the tag.
+	Unverified = "unverified"
+	// UnknownTag: the remote service does not know the tag.
+	UnknownTag = "unknown_tag"
+
+	// ReasonRemotePending goes with Pending.
+	ReasonRemotePending = "remote_pending"
+	// ReasonRemoteVerified: Authentic on the remote service's word alone
+	// (a tag without a local profile).
+	ReasonRemoteVerified = "remote_verified"
+	// ReasonRemoteReplay: the remote service says the tap's parameters
+	// were already used ("has expired") although the local counter was
+	// fresh: a copied URL (Replayed).
+	ReasonRemoteReplay = "remote_replay"
+	// ReasonRemoteInvalid: the remote service says the MAC is invalid
+	// (Counterfeit).
+	ReasonRemoteInvalid = "remote_invalid"
+	// ReasonRemoteUnknownTag goes with UnknownTag.
+	ReasonRemoteUnknownTag = "remote_unknown_tag"
+	// ReasonRemoteRejected: the remote service refused the request for
+	// another reason (Unverified).
+	ReasonRemoteRejected = "remote_rejected"
+	// ReasonRemoteUnreachable: the remote service could not be reached,
+	// or a lost answer could not be settled, before the outbox gave up
+	// (Unverified).
+	ReasonRemoteUnreachable = "remote_unreachable"
+)
