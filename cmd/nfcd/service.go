@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/kardianos/service"
 
 	"github.com/nfcd/nfcd/internal/daemon"
+	"github.com/nfcd/nfcd/internal/servicedef"
 )
 
 // program adapts the daemon to kardianos/service: Start launches Run in a
@@ -39,30 +42,36 @@ func (p *program) Stop(service.Service) error {
 	}
 }
 
-// serviceConfig describes the nfcd system service. On Debian pcscd is
-// socket-activated, so the unit wants its socket; restarts are quick
-// because a kiosk without its daemon is a dead kiosk (the library default is
-// two minutes).
-func serviceConfig(args []string) *service.Config {
-	return &service.Config{
-		Name:        "nfcd",
-		DisplayName: "nfcd NFC daemon",
-		Description: "Reads NTAG 424 DNA tags, verifies SUN messages and serves verdicts to local UIs.",
-		Arguments:   append([]string{"run"}, args...),
-		Dependencies: []string{
-			"Wants=pcscd.socket",
-			"After=pcscd.socket network.target",
-		},
-		Option: service.KeyValue{
-			"Restart":           "always",
-			"RestartSec":        2,
-			"SuccessExitStatus": "0",
-		},
+// serviceConfig describes the nfcd system service on this platform
+// (internal/servicedef). The run flags set after the action go into the
+// unit or service entry as `nfcd run` flags.
+func serviceConfig(fs *flag.FlagSet, rf *runFlags) (servicedef.Definition, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
 	}
+	o := servicedef.Options{Executable: exe}
+	// The service starts in / (C:\Windows\system32): paths must be absolute.
+	for dst, src := range map[*string]string{&o.ConfigFile: rf.configFile, &o.StateDir: rf.stateDir} {
+		if src != "" {
+			if *dst, err = filepath.Abs(src); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if runtime.GOOS == "linux" {
+		o.User = servicedef.LinuxUser()
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "config" && f.Name != "state-dir" {
+			o.ExtraArgs = append(o.ExtraArgs, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	return servicedef.For(runtime.GOOS, o)
 }
 
 func runService(opts daemon.Options) error {
-	s, err := service.New(&program{opts: opts}, serviceConfig(os.Args[2:]))
+	s, err := service.New(&program{opts: opts}, &service.Config{Name: servicedef.Name})
 	if err != nil {
 		return err
 	}
@@ -88,7 +97,11 @@ func runServiceCmd(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(rest); err != nil {
 		return errUsage
 	}
-	s, err := service.New(&program{}, serviceConfig(rest))
+	def, err := serviceConfig(fs, &rf)
+	if err != nil {
+		return err
+	}
+	s, err := service.New(&program{}, def.Config())
 	if err != nil {
 		return err
 	}
@@ -96,6 +109,11 @@ func runServiceCmd(args []string, stdout, stderr io.Writer) error {
 	case "install", "uninstall", "start", "stop", "restart":
 		if err := service.Control(s, action); err != nil {
 			return fmt.Errorf("service %s: %w", action, err)
+		}
+		if action == "install" {
+			if err := def.PostInstall(); err != nil {
+				return fmt.Errorf("service install: %w", err)
+			}
 		}
 		fmt.Fprintf(stdout, "nfcd service: %s done\n", action)
 		return nil
