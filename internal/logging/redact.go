@@ -1,7 +1,6 @@
 package logging
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -108,9 +107,13 @@ func (r *Redactor) uid(s string) string {
 	if r.keepUIDs {
 		return s
 	}
-	m := hmac.New(sha256.New, r.uidKey[:])
-	m.Write([]byte(strings.ToUpper(s)))
-	return "uid~" + hex.EncodeToString(m.Sum(nil)[:4])
+	// A keyed hash: the same UID maps to the same pseudonym in this process,
+	// and no dictionary of UIDs can reverse it without the random key.
+	buf := make([]byte, 0, len(r.uidKey)+32)
+	buf = append(buf, r.uidKey[:]...)
+	buf = append(buf, strings.ToUpper(s)...)
+	sum := sha256.Sum256(buf)
+	return "uid~" + hex.EncodeToString(sum[:4])
 }
 
 var (
@@ -118,84 +121,175 @@ var (
 	reLeo       = regexp.MustCompile(`\bleo_[A-Za-z0-9_-]{8,}`)
 	reAuth      = regexp.MustCompile(`(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]+`)
 	reUserinfo  = regexp.MustCompile(`(://[^:/?#@\s]*):[^@/?#\s]+@`)
-	reKV        = regexp.MustCompile(`(^|[^A-Za-z0-9_.-])([A-Za-z0-9_.-]+)=([^&;\s"',)\]}>]*)`)
-	reColon     = regexp.MustCompile(`(^|[^A-Za-z0-9_.-])([A-Za-z0-9_.-]+)(:[ \t]*)([^\s"',;&)\]}]+)`)
 	reJSONPair  = regexp.MustCompile(`"([A-Za-z0-9_.-]+)"(\s*:\s*)"((?:[^"\\]|\\.)*)"`)
 	reLongHex   = regexp.MustCompile(`[0-9A-Fa-f]{32,}`)
 	reCMACShape = regexp.MustCompile(`^[0-9A-Fa-f]{16}([^0-9A-Za-z]|$)`)
 )
 
-// mayHoldSecret is a cheap test that lets most strings skip the regular
-// expressions: every rule needs one of these characters or a long hex run.
-func mayHoldSecret(s string) bool {
+// hexRun reports whether s holds a run of at least n hex digits.
+func hexRun(s string, n int) bool {
 	run := 0
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
-			if run++; run >= 32 {
+		if c := s[i]; '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' {
+			if run++; run >= n {
 				return true
 			}
-			continue
-		case c == '=', c == '_', c == ':', c == '@':
-			return true
-		case c == ' ' || c == '\t':
-			// "Bearer <credential>"
-			if i >= 6 && (strings.EqualFold(s[i-6:i], "bearer") || strings.EqualFold(s[i-5:i], "basic")) {
-				return true
-			}
+		} else {
+			run = 0
 		}
-		run = 0
 	}
 	return false
 }
 
-// String returns s with every secret shape redacted.
-func (r *Redactor) String(s string) string {
-	if !mayHoldSecret(s) {
+// hasCredentialWord reports whether s may hold "Bearer …" or "Basic …".
+func hasCredentialWord(s string) bool {
+	for i := 0; i+5 <= len(s); i++ {
+		if c := s[i] | 0x20; (c == 'b') && (strings.EqualFold(s[i:i+5], "basic") || i+6 <= len(s) && strings.EqualFold(s[i:i+6], "bearer")) {
+			return true
+		}
+	}
+	return false
+}
+
+// replaceSubmatches replaces every match of re in s with f(submatches), in
+// one pass over s.
+func replaceSubmatches(re *regexp.Regexp, s string, f func(g []string) string) string {
+	idx := re.FindAllStringSubmatchIndex(s, -1)
+	if idx == nil {
 		return s
 	}
+	var b strings.Builder
+	last := 0
+	g := make([]string, re.NumSubexp()+1)
+	for _, m := range idx {
+		for i := range g {
+			if m[2*i] >= 0 {
+				g[i] = s[m[2*i]:m[2*i+1]]
+			} else {
+				g[i] = ""
+			}
+		}
+		b.WriteString(s[last:m[0]])
+		b.WriteString(f(g))
+		last = m[1]
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func isNameChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-'
+}
+
+// valueStop ends a value in name=value or name: value text.
+func valueStop(c byte) bool {
+	switch c {
+	case '&', ';', ' ', '\t', '\n', '\r', '"', '\'', ',', ')', ']', '}', '>':
+		return true
+	}
+	return false
+}
+
+// rewritePairs finds each name<sep>value in s (name: letters, digits and
+// _.-; value: up to whitespace, quote, &, ;, comma or closing bracket;
+// after ':' leading blanks are skipped) and replaces the value with
+// f(the character before the name or 0, name, value) where f says so.
+func rewritePairs(s string, sep byte, skipBlanks bool, f func(pre byte, name, val string) (string, bool)) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != sep {
+			continue
+		}
+		j := i
+		for j > last && isNameChar(s[j-1]) {
+			j--
+		}
+		if j == i || (j == last && j > 0 && isNameChar(s[j-1])) {
+			continue
+		}
+		var pre byte
+		if j > 0 {
+			pre = s[j-1]
+		}
+		k := i + 1
+		for skipBlanks && k < len(s) && (s[k] == ' ' || s[k] == '\t') {
+			k++
+		}
+		e := k
+		for e < len(s) && !valueStop(s[e]) {
+			e++
+		}
+		repl, ok := f(pre, s[j:i], s[k:e])
+		if !ok {
+			continue
+		}
+		b.WriteString(s[last:k])
+		b.WriteString(repl)
+		last, i = e, e-1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// String returns s with every secret shape redacted. Each rule runs only
+// when s holds the character it needs, so that ordinary text costs a scan.
+func (r *Redactor) String(s string) string {
 	// Credentials after a scheme word first, so that the name=value rule
 	// below does not stop at the space in "Authorization=Bearer …".
-	s = reAuth.ReplaceAllString(s, "${1}${2}"+Redacted)
-	s = reJSONPair.ReplaceAllStringFunc(s, func(m string) string {
-		g := reJSONPair.FindStringSubmatch(m)
-		switch {
-		case SecretName(g[1]):
-			return `"` + g[1] + `"` + g[2] + `"` + Redacted + `"`
-		case uidName(g[1]) && !r.keepUIDs:
-			return `"` + g[1] + `"` + g[2] + `"` + r.uid(g[3]) + `"`
+	if hasCredentialWord(s) {
+		s = reAuth.ReplaceAllString(s, "${1}${2}"+Redacted)
+	}
+	if strings.IndexByte(s, '"') >= 0 {
+		s = replaceSubmatches(reJSONPair, s, func(g []string) string {
+			switch {
+			case SecretName(g[1]):
+				return `"` + g[1] + `"` + g[2] + `"` + Redacted + `"`
+			case uidName(g[1]) && !r.keepUIDs:
+				return `"` + g[1] + `"` + g[2] + `"` + r.uid(g[3]) + `"`
+			}
+			return g[0]
+		})
+	}
+	if strings.IndexByte(s, '=') >= 0 {
+		s = rewritePairs(s, '=', false, func(pre byte, name, val string) (string, bool) {
+			switch {
+			case val == "":
+				return "", false
+			case SecretName(name):
+				return Redacted, true
+			case uidName(name) && !r.keepUIDs:
+				return r.uid(val), true
+			case (pre == '?' || pre == '&') && reCMACShape.MatchString(val):
+				return Redacted + val[16:], true
+			}
+			return "", false
+		})
+	}
+	if strings.IndexByte(s, ':') >= 0 {
+		s = rewritePairs(s, ':', true, func(_ byte, name, val string) (string, bool) {
+			if val == "" || !SecretName(name) || strings.HasPrefix(val, "[redacted") {
+				return "", false
+			}
+			return Redacted, true
+		})
+		if strings.IndexByte(s, '@') >= 0 {
+			s = reUserinfo.ReplaceAllString(s, "${1}:"+Redacted+"@")
 		}
-		return m
-	})
-	s = reKV.ReplaceAllStringFunc(s, func(m string) string {
-		g := reKV.FindStringSubmatch(m)
-		pre, name, val := g[1], g[2], g[3]
-		switch {
-		case val == "":
-			return m
-		case SecretName(name):
-			val = Redacted
-		case uidName(name) && !r.keepUIDs:
-			val = r.uid(val)
-		case (pre == "?" || pre == "&") && reCMACShape.MatchString(val):
-			val = Redacted + val[16:]
-		default:
-			return m
-		}
-		return pre + name + "=" + val
-	})
-	s = reColon.ReplaceAllStringFunc(s, func(m string) string {
-		g := reColon.FindStringSubmatch(m)
-		if !SecretName(g[2]) || strings.HasPrefix(g[4], "[redacted") {
-			return m
-		}
-		return g[1] + g[2] + g[3] + Redacted
-	})
-	s = reUserinfo.ReplaceAllString(s, "${1}:"+Redacted+"@")
-	s = reToken.ReplaceAllString(s, "nfcd_${1}"+Redacted)
-	s = reLeo.ReplaceAllString(s, "leo_"+Redacted)
-	return reLongHex.ReplaceAllString(s, Redacted)
+	}
+	if strings.Contains(s, "nfcd_") {
+		s = reToken.ReplaceAllString(s, "nfcd_${1}"+Redacted)
+	}
+	if strings.Contains(s, "leo_") {
+		s = reLeo.ReplaceAllString(s, "leo_"+Redacted)
+	}
+	if hexRun(s, 32) {
+		s = reLongHex.ReplaceAllString(s, Redacted)
+	}
+	return s
 }
 
 // Field returns f with its secrets redacted, and whether it changed.
