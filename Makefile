@@ -4,10 +4,15 @@ PKGS      := ./...
 FUZZTIME  ?= 10s
 BIN       := bin/nfcd
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
+COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+DATE      ?= $(shell git log -1 --format=%cI 2>/dev/null)
+BUILDINFO := github.com/nfcd/nfcd/internal/buildinfo
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X $(BUILDINFO).Version=$(VERSION) \
+             -X $(BUILDINFO).Commit=$(COMMIT) -X $(BUILDINFO).Date=$(DATE)
+DIST      ?= dist
 SAMPLE_URL := https://sdm.example/tag?picc_data=EF963FF7828658A599F3041510671E88&cmac=94EED9EE65337086
 
-.PHONY: deps test-deps build run verify-sample test race bench fuzz lint staticcheck check clean
+.PHONY: deps test-deps build run verify-sample test race bench fuzz lint staticcheck check dist clean
 
 # Debian packages: cgo's PC/SC headers for build; pcscd, vpcd and chromium
 # for the end-to-end and browser tests (scripts/deps.sh; no-op when present).
@@ -63,5 +68,17 @@ staticcheck:
 
 check: lint staticcheck race
 
+# Release artifacts in $(DIST): the Linux amd64 binary (cgo: libpcsclite),
+# the Windows amd64 .exe (no cgo: PC/SC through winscard.dll) and the .deb
+# (internal/dist, nfpm), with their SHA-256 sums.
+dist: deps
+	@mkdir -p $(DIST)
+	rm -f $(DIST)/nfcd_*.deb $(DIST)/SHA256SUMS
+	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/nfcd-linux-amd64 ./cmd/nfcd
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/nfcd-windows-amd64.exe ./cmd/nfcd
+	$(GO) run ./tools/mkdeb -binary $(DIST)/nfcd-linux-amd64 -version '$(VERSION)' -date '$(DATE)' -out $(DIST)
+	cd $(DIST) && sha256sum nfcd-linux-amd64 nfcd-windows-amd64.exe nfcd_*.deb > SHA256SUMS
+	@ls -l $(DIST)
+
 clean:
-	rm -rf bin test-output
+	rm -rf bin test-output dist

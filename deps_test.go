@@ -52,6 +52,17 @@ var allowed = map[string][]string{
 	"internal/verifyclient":                {},
 	"internal/verifyclient/legitimatetest": {"internal/ntag424", "internal/profile", "internal/verifyclient"},
 	"internal/remote":                      {"internal/verdict", "internal/verifyclient"},
+	// Operations: logs, metrics, health, the environment check, the
+	// service definition and packaging.
+	"internal/buildinfo":         {},
+	"internal/logging":           {},
+	"internal/metrics":           {},
+	"internal/health":            {},
+	"internal/servicedef":        {},
+	"internal/doctor":            {"internal/config", "internal/health"},
+	"internal/doctor/doctortest": {"internal/doctor"},
+	"internal/dist":              {"internal/servicedef"},
+	"tools/mkdeb":                {"internal/dist"},
 	// Wiring.
 	"internal/daemon": {"*"},
 	"cmd/nfcd":        {"*"},
@@ -68,11 +79,14 @@ var forbidden = map[string][]string{
 	"internal/lrp":          {"github.com/ebfe/scard", "runtime/cgo"},
 	"internal/batch":        {"github.com/ebfe/scard", "runtime/cgo"},
 	"internal/profile":      {"github.com/ebfe/scard", "runtime/cgo"},
-	"internal/tap":          {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt"},
+	"internal/tap":          {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt", "github.com/prometheus/client_golang"},
 	"internal/judge":        {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt"},
 	"internal/verdict":      {"github.com/ebfe/scard", "runtime/cgo"},
 	"internal/verifyclient": {"github.com/ebfe/scard", "runtime/cgo", "github.com/nfcd/nfcd/internal/daemon"},
 	"internal/remote":       {"github.com/ebfe/scard", "runtime/cgo", "github.com/nfcd/nfcd/internal/daemon"},
+	// The environment check builds without cgo, so it can explain a
+	// machine where PC/SC does not work.
+	"internal/doctor": {"github.com/ebfe/scard", "runtime/cgo"},
 }
 
 // notImported are packages a package must not import itself: the command

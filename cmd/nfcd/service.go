@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/kardianos/service"
 
 	"github.com/nfcd/nfcd/internal/daemon"
+	"github.com/nfcd/nfcd/internal/servicedef"
 )
 
 // program adapts the daemon to kardianos/service: Start launches Run in a
@@ -40,30 +42,32 @@ func (p *program) Stop(service.Service) error {
 	}
 }
 
-// serviceConfig describes the nfcd system service. On Debian pcscd is
-// socket-activated, so the unit wants its socket; restarts are quick
-// because a kiosk without its daemon is a dead kiosk (the library default is
-// two minutes).
-func serviceConfig(args []string) *service.Config {
-	return &service.Config{
-		Name:        "nfcd",
-		DisplayName: "nfcd NFC daemon",
-		Description: "Reads NTAG 424 DNA tags, verifies SUN messages and serves verdicts to local UIs.",
-		Arguments:   append([]string{"run"}, args...),
-		Dependencies: []string{
-			"Wants=pcscd.socket",
-			"After=pcscd.socket network.target",
-		},
-		Option: service.KeyValue{
-			"Restart":           "always",
-			"RestartSec":        2,
-			"SuccessExitStatus": "0",
-		},
+// serviceConfig describes the nfcd system service on this platform
+// (internal/servicedef). The run flags given to `service install` go into
+// the unit or service entry as `nfcd run` flags.
+func serviceConfig(rf *runFlags) (servicedef.Definition, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
 	}
+	o := servicedef.Options{Executable: exe}
+	// The service starts in / (C:\Windows\system32): paths must be absolute.
+	for dst, src := range map[*string]string{&o.ConfigFile: rf.configFile, &o.StateDir: rf.stateDir} {
+		if src != "" {
+			if *dst, err = filepath.Abs(src); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if runtime.GOOS == "linux" {
+		o.User = servicedef.LinuxUser()
+	}
+	o.ExtraArgs = rf.extraArgs()
+	return servicedef.For(runtime.GOOS, o)
 }
 
 func runService(opts daemon.Options) error {
-	s, err := service.New(&program{opts: opts}, serviceConfig(os.Args[2:]))
+	s, err := service.New(&program{opts: opts}, &service.Config{Name: servicedef.Name})
 	if err != nil {
 		return err
 	}
@@ -97,54 +101,43 @@ func init() {
 			maxArgs:  0,
 		}
 		var rf runFlags
-		var args []string
 		if a.action == "install" {
 			c.synopsis = "nfcd service install [run flags]"
 			c.example = "nfcd service install --config /etc/nfcd/nfcd.toml --state-dir /var/lib/nfcd"
-			c.flags = func(fs *flag.FlagSet) {
-				rf.register(fs)
-				args = nil
-			}
+			c.flags = rf.register
 		}
 		action := a.action
-		c.run = func(e *env, _ []string) error {
-			if action == "install" {
-				args = runArgs(&rf)
-			}
-			return controlService(e, action, args)
-		}
+		c.run = func(e *env, _ []string) error { return controlService(e, action, &rf) }
 		serviceCmd.subs = append(serviceCmd.subs, c)
 	}
 }
 
-// runArgs turns the run flags given to `service install` back into the
-// arguments the service passes to `nfcd run`.
-func runArgs(rf *runFlags) []string {
+// extraArgs are the run flags other than --config and --state-dir, as the
+// service passes them to `nfcd run`.
+func (rf *runFlags) extraArgs() []string {
 	var args []string
-	add := func(name, v string) {
-		if v != "" {
-			args = append(args, "--"+name, v)
-		}
+	if rf.listen != "" {
+		args = append(args, "--listen="+rf.listen)
 	}
-	add("config", rf.configFile)
-	add("state-dir", rf.stateDir)
-	add("listen", rf.listen)
 	if rf.simulate {
 		args = append(args, "--simulate")
 	}
-	if rf.logLevel != "info" {
-		add("log-level", rf.logLevel)
+	if rf.logLevel != "" && rf.logLevel != "info" {
+		args = append(args, "--log-level="+rf.logLevel)
 	}
 	return args
 }
 
-func controlService(e *env, action string, runArgs []string) error {
-	s, err := service.New(&program{}, serviceConfig(runArgs))
+func controlService(e *env, action string, rf *runFlags) error {
+	def, err := serviceConfig(rf)
 	if err != nil {
 		return err
 	}
-	switch action {
-	case "status":
+	s, err := service.New(&program{}, def.Config())
+	if err != nil {
+		return err
+	}
+	if action == "status" {
 		st, err := s.Status()
 		if err != nil {
 			return fmt.Errorf("service status: %w", err)
@@ -159,6 +152,11 @@ func controlService(e *env, action string, runArgs []string) error {
 	}
 	if err := service.Control(s, action); err != nil {
 		return fmt.Errorf("service %s: %w", action, err)
+	}
+	if action == "install" {
+		if err := def.PostInstall(); err != nil {
+			return fmt.Errorf("service install: %w", err)
+		}
 	}
 	fmt.Fprintf(e.stdout, "nfcd service: %s done\n", action)
 	return nil
