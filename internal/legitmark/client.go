@@ -190,15 +190,15 @@ func (c *Client) setUserToken(t Secret) {
 
 // call describes one API operation.
 type call struct {
-	op         string
-	method     string
-	u          *url.URL
-	body       any  // JSON-encoded when non-nil
-	idempotent bool // safe to resend after it may have reached the server
-	public     bool // no credentials (GET /api/sr/find)
-	newSR      bool // counts against the SR-per-hour budget
+	op          string
+	method      string
+	u           *url.URL
+	body        any  // JSON-encoded when non-nil
+	idempotent  bool // safe to resend after it may have reached the server
+	public      bool // no credentials (GET /api/sr/find)
+	newSR       bool // counts against the SR-per-hour budget
 	noUserToken bool // x-api-key without x-user-token (actor registration)
-	out        any  // decoded from a 2xx body
+	out         any  // decoded from a 2xx body
 }
 
 // retry policy of remote-apis.md §3.4: LM requests 1 s base, 30 s cap, 4

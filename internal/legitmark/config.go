@@ -34,9 +34,9 @@ const (
 	DefaultParallelUploads = 4
 	DefaultPollMin         = 15 * time.Second
 	DefaultPollMax         = 60 * time.Second // §3.5: 30–60 s while not final
-	DefaultAppPerMinute    = 1000              // seed 001: per actor application
-	DefaultUserPerMinute   = 60                // seed 001: per actor token
-	DefaultSRPerHour       = 100               // seed 001: new SRs per actor
+	DefaultAppPerMinute    = 1000             // seed 001: per actor application
+	DefaultUserPerMinute   = 60               // seed 001: per actor token
+	DefaultSRPerHour       = 100              // seed 001: new SRs per actor
 )
 
 // Config is the `[remote.legitmark]` section of the daemon configuration.

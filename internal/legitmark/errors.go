@@ -11,21 +11,21 @@ import (
 // Conditions callers branch on with errors.Is. An *APIError unwraps to the
 // one matching its status (and, for some, its code).
 var (
-	ErrValidation     = errors.New("legitmark: validation failed")           // 400, 422
-	ErrUnauthorized   = errors.New("legitmark: authentication required")     // 401
-	ErrForbidden      = errors.New("legitmark: forbidden")                   // 403
-	ErrNotFound       = errors.New("legitmark: not found")                   // 404
-	ErrConflict       = errors.New("legitmark: conflict")                    // 409
-	ErrRateLimited    = errors.New("legitmark: rate limited")                // 429, or the local budget
-	ErrServer         = errors.New("legitmark: server error")                // 5xx
-	ErrNotImplemented = errors.New("legitmark: not implemented")             // 501
-	ErrNotMet         = errors.New("legitmark: image requirements not met")  // submit before progress met
-	ErrAmbiguous      = errors.New("legitmark: outcome unknown")             // written, no answer, not settled
-	ErrURLExpired     = errors.New("legitmark: presigned URL expired")       // S3 403 on a presigned PUT
-	ErrDecode         = errors.New("legitmark: unexpected response")         // 2xx whose body did not decode
-	ErrNoUserToken    = errors.New("legitmark: no actor token")              // x-api-key auth without a token
-	ErrBadInput       = errors.New("legitmark: invalid argument")            // rejected before any request
-	ErrAlreadyFinal   = errors.New("legitmark: service request is final")    // workflow on a finished SR
+	ErrValidation     = errors.New("legitmark: validation failed")              // 400, 422
+	ErrUnauthorized   = errors.New("legitmark: authentication required")        // 401
+	ErrForbidden      = errors.New("legitmark: forbidden")                      // 403
+	ErrNotFound       = errors.New("legitmark: not found")                      // 404
+	ErrConflict       = errors.New("legitmark: conflict")                       // 409
+	ErrRateLimited    = errors.New("legitmark: rate limited")                   // 429, or the local budget
+	ErrServer         = errors.New("legitmark: server error")                   // 5xx
+	ErrNotImplemented = errors.New("legitmark: not implemented")                // 501
+	ErrNotMet         = errors.New("legitmark: image requirements not met")     // submit before progress met
+	ErrAmbiguous      = errors.New("legitmark: outcome unknown")                // written, no answer, not settled
+	ErrURLExpired     = errors.New("legitmark: presigned URL expired")          // S3 403 on a presigned PUT
+	ErrDecode         = errors.New("legitmark: unexpected response")            // 2xx whose body did not decode
+	ErrNoUserToken    = errors.New("legitmark: no actor token")                 // x-api-key auth without a token
+	ErrBadInput       = errors.New("legitmark: invalid argument")               // rejected before any request
+	ErrAlreadyFinal   = errors.New("legitmark: service request is final")       // workflow on a finished SR
 	ErrUnknownSide    = errors.New("legitmark: side is not required by the SR") // upload to a side not listed
 )
 
@@ -210,7 +210,9 @@ type DecodeError struct {
 	Err error
 }
 
-func (e *DecodeError) Error() string { return "legitmark: " + e.Op + ": decode response: " + e.Err.Error() }
+func (e *DecodeError) Error() string {
+	return "legitmark: " + e.Op + ": decode response: " + e.Err.Error()
+}
 
 // Unwrap returns ErrDecode and the cause.
 func (e *DecodeError) Unwrap() []error { return []error{ErrDecode, e.Err} }

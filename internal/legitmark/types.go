@@ -373,10 +373,10 @@ type Include struct {
 	Stages, Tab, Risk, Authenticators, Workflows, Partner      bool
 }
 
-// Requirements is the include set for reading sides with requirements and
+// IncludeRequirements is the include set for reading sides with requirements and
 // progress: item, sides and requirements (the seed's
 // "requirements=true&sides=true" omits the item=true they depend on).
-var Requirements = Include{Item: true, Sides: true, Requirements: true}
+var IncludeRequirements = Include{Item: true, Sides: true, Requirements: true}
 
 // query encodes the flags, adding the documented dependencies: sides needs
 // item; requirements needs item and sides ("parameters with dependencies
