@@ -34,7 +34,7 @@ func TestSecretsAbsentFromLogsAndErrors(t *testing.T) {
 		}
 		// A transport whose failure message quotes the full request URL,
 		// presigned query included.
-		leaky := 2
+		leaky := 3
 		rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Method == http.MethodPut && leaky > 0 {
 				leaky--
