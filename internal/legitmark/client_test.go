@@ -337,8 +337,8 @@ func uploadRequired(t testing.TB, c *legitmark.Client, sr, category string) {
 
 func TestUploadRetries(t *testing.T) {
 	for _, tc := range []struct {
-		name                string
-		inject              func(f *legitmarktest.Server)
+		name                  string
+		inject                func(f *legitmarktest.Server)
 		wantIntents, wantPuts int
 	}{
 		{"s3 503 twice", func(f *legitmarktest.Server) { f.Inject("s3.put", legitmarktest.Status(503), 2) }, 1, 3},

@@ -95,7 +95,9 @@ func TestConfigValidate(t *testing.T) {
 		{"inline key", func(c *legitmark.Config) {}, ""},
 		{"key file", func(c *legitmark.Config) { c.APIKey, c.APIKeyFile = "", keyFile }, ""},
 		{"key env", func(c *legitmark.Config) { c.APIKey, c.APIKeyEnv = "", "LM_KEY" }, ""},
-		{"loopback http for the fake", func(c *legitmark.Config) { c.BaseURL, c.IntentURL = "http://127.0.0.1:8089", "http://localhost:8089/intent" }, ""},
+		{"loopback http for the fake", func(c *legitmark.Config) {
+			c.BaseURL, c.IntentURL = "http://127.0.0.1:8089", "http://localhost:8089/intent"
+		}, ""},
 		{"no key", func(c *legitmark.Config) { c.APIKey = "" }, "exactly one of api_key"},
 		{"two keys", func(c *legitmark.Config) { c.APIKeyEnv = "LM_KEY" }, "exactly one of api_key"},
 		{"bad auth", func(c *legitmark.Config) { c.Auth = "basic" }, "auth:"},

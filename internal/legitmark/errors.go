@@ -275,7 +275,7 @@ func ErrorCode(err error) string {
 		return "rate_limited"
 	case errors.Is(err, ErrURLExpired):
 		return "upload_url_expired"
-	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrForbidden), errors.Is(err, ErrNoUserToken):
+	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrForbidden):
 		return "remote_auth_failed"
 	case errors.Is(err, ErrNotFound):
 		return "not_found"

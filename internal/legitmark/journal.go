@@ -108,7 +108,7 @@ func Fold(entries []Entry) []*Record {
 			if e.UUID == "" && e.Reference == "" {
 				continue
 			}
-			r = &Record{Reference: e.Reference, Phase: PhaseCreating, Created: e.At, Sides: map[string]SideRecord{}}
+			r = &Record{Reference: e.Reference, Phase: PhaseDraft, Created: e.At, Sides: map[string]SideRecord{}}
 			if e.Reference == "" {
 				r.Reference = e.UUID
 			}

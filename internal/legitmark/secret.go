@@ -57,7 +57,3 @@ func (s *scrubber) scrub(text string) string {
 	}
 	return credentialPattern.ReplaceAllString(text, redacted)
 }
-
-// scrubText removes documented credential formats from text when no client
-// (and so no list of actual secrets) is at hand.
-func scrubText(text string) string { return credentialPattern.ReplaceAllString(text, redacted) }

@@ -88,7 +88,10 @@ type CreateRequest struct {
 	Model     string
 }
 
-var referencePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
+var (
+	referencePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
+	tagUIDPattern    = regexp.MustCompile(`^[0-9A-Fa-f]{0,32}$`)
+)
 
 // Create creates the SR. A repeated Create with the same reference returns
 // the SR already created (a double click, or a retry after a lost answer)
@@ -96,6 +99,9 @@ var referencePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
 func (w *Workflow) Create(ctx context.Context, req CreateRequest) (*Record, error) {
 	if !referencePattern.MatchString(req.Reference) {
 		return nil, errors.Join(ErrBadInput, errors.New("legitmark: reference must be 1–100 letters, digits or ._:-"))
+	}
+	if !tagUIDPattern.MatchString(req.TagUID) {
+		return nil, errors.Join(ErrBadInput, errors.New("legitmark: tag UID must be hex"))
 	}
 	if prev, err := w.record(ctx, "", req.Reference); err != nil {
 		return nil, err
@@ -376,9 +382,15 @@ func (w *Workflow) Submit(ctx context.Context, uuid string) (*Record, error) {
 		_ = w.append(ctx, Entry{Kind: EntryStatus, UUID: uuid, State: req.State})
 		return w.record(ctx, uuid, "")
 	}
-	missing := req.Missing()
-	if !req.Progress.Met || len(missing) > 0 {
-		return nil, &NotMetError{SR: uuid, Progress: req.Progress, Missing: missing}
+	if !req.Progress.Met {
+		// Ask the dedicated endpoint before refusing: the SR's embedded
+		// progress may lag, and its media lists may be absent.
+		if p, err := w.c.Progress(ctx, uuid); err == nil && p.Trustworthy() {
+			req.Progress = p.Progress
+		}
+	}
+	if !req.Progress.Met {
+		return nil, &NotMetError{SR: uuid, Progress: req.Progress, Missing: req.Missing()}
 	}
 	if err := w.append(ctx, Entry{Kind: EntrySubmitting, UUID: uuid}); err != nil {
 		return nil, err

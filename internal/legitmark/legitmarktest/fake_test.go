@@ -3,9 +3,9 @@ package legitmarktest_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"image"
 	"image/png"
-	"errors"
 	"io"
 	"net"
 	"net/http"
