@@ -193,6 +193,10 @@ func TestGetSRIncludes(t *testing.T) {
 	if err != nil || p.Progress.Met || p.Progress.TotalRequired != 5 || !p.Trustworthy() {
 		t.Errorf("Progress = %+v, %v", p, err)
 	}
+	f.Inject("progress", legitmarktest.S3Warning(), 1)
+	if p, err := c.Progress(ctx, sr.UUID); err != nil || p.Trustworthy() || p.Warning == "" {
+		t.Errorf("Progress during an S3 outage = %+v, %v; want untrustworthy", p, err)
+	}
 	byMicro, err := c.Find(ctx, string(sr.MicroID))
 	if err != nil || byMicro.UUID != sr.UUID {
 		t.Errorf("Find(micro_id) = %+v, %v", byMicro, err)

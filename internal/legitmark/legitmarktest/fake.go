@@ -273,7 +273,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name string, auth
 		case faultDrop:
 			s.log.Info("fault: dropping connection before processing", zap.String("route", name))
 			panic(http.ErrAbortHandler)
-		case faultStatus:
+		case faultStatus, faultS3Warning:
 			setStatus(f.resp.status)
 			write(w, f.resp)
 			return

@@ -16,6 +16,7 @@ const (
 	faultCommitThenStatus                      // process, then answer with a gateway error
 	faultCommitThenDelay                       // process, then answer late
 	faultExpiredURL                            // intent: hand out an already expired URL
+	faultS3Warning                             // progress: stale counts with warning and s3_error
 )
 
 // Fault is an injected failure; see Inject.
@@ -88,6 +89,15 @@ func CommitThenDelay(d time.Duration) Fault { return Fault{kind: faultCommitThen
 // ExpiredURL makes the intent endpoint hand out a URL that has already
 // expired (route "intent").
 func ExpiredURL() Fault { return Fault{kind: faultExpiredURL} }
+
+// S3Warning makes the progress endpoint answer as when Legitmark cannot
+// reach S3: zero counts, met false, "warning" set and s3_error true (route
+// "progress").
+func S3Warning() Fault {
+	return Fault{kind: faultS3Warning, resp: jsonResp(200, map[string]any{"success": true,
+		"progress":     map[string]any{"current_required": 0, "total_required": 0, "current_optional": 0, "total_optional": 0, "met": false},
+		"last_updated": "2026-01-01T00:00:00.000Z", "warning": "Media count unavailable due to S3 connectivity issues", "s3_error": true})}
+}
 
 // Inject applies f to the next n requests of route (n <= 0: until Clear).
 // Routes: services, categories.tree, categories, category, category.types,
