@@ -53,6 +53,7 @@ type APIError struct {
 	RequestID  string        // x-request-id / x-amzn-requestid
 }
 
+// Error describes the failure without secrets.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString("legitmark: ")
@@ -130,6 +131,7 @@ type S3Error struct {
 	Message string
 }
 
+// Error describes the failure without secrets.
 func (e *S3Error) Error() string {
 	s := "legitmark: upload: s3 " + strconv.Itoa(e.Status)
 	if e.Code != "" {
@@ -165,6 +167,7 @@ type TransportError struct {
 	Err     error // scrubbed: never carries a URL query
 }
 
+// Error describes the failure without secrets.
 func (e *TransportError) Error() string {
 	w := "not sent"
 	if e.Written {
@@ -173,6 +176,7 @@ func (e *TransportError) Error() string {
 	return "legitmark: " + e.Op + ": " + w + ": " + e.Err.Error()
 }
 
+// Unwrap returns the cause.
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // AmbiguousError is a create or submit whose outcome could not be settled by
@@ -183,6 +187,7 @@ type AmbiguousError struct {
 	Err error // the last failure
 }
 
+// Error describes the failure without secrets.
 func (e *AmbiguousError) Error() string {
 	return "legitmark: " + e.Op + ": outcome unknown: " + e.Err.Error()
 }
@@ -197,6 +202,7 @@ type LimitError struct {
 	Until  time.Time // when the budget allows the request
 }
 
+// Error describes the failure without secrets.
 func (e *LimitError) Error() string {
 	return "legitmark: " + e.Budget + " request budget exhausted until " + e.Until.UTC().Format(time.RFC3339)
 }
@@ -210,6 +216,7 @@ type DecodeError struct {
 	Err error
 }
 
+// Error describes the failure without secrets.
 func (e *DecodeError) Error() string {
 	return "legitmark: " + e.Op + ": decode response: " + e.Err.Error()
 }
@@ -225,6 +232,7 @@ type NotMetError struct {
 	Missing  []Side
 }
 
+// Error describes the failure without secrets.
 func (e *NotMetError) Error() string {
 	names := make([]string, len(e.Missing))
 	for i, s := range e.Missing {
@@ -244,6 +252,7 @@ type SideError struct {
 	Err      error
 }
 
+// Error describes the failure without secrets.
 func (e *SideError) Error() string {
 	name := e.SideName
 	if name == "" {
@@ -252,6 +261,7 @@ func (e *SideError) Error() string {
 	return "legitmark: side " + strconv.Quote(name) + ": " + e.Err.Error()
 }
 
+// Unwrap returns the cause.
 func (e *SideError) Unwrap() error { return e.Err }
 
 // Code returns a stable code for the failure, for WebSocket and CLI output:

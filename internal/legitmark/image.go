@@ -74,6 +74,7 @@ type ImageError struct {
 	Size          int // bytes
 }
 
+// Error describes the failure without secrets.
 func (e *ImageError) Error() string {
 	s := "legitmark: image: " + e.Detail
 	if e.Width > 0 {

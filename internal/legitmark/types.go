@@ -203,6 +203,7 @@ func (s *State) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// String returns "PRIMARY/SUPPLEMENT", or PRIMARY alone.
 func (s State) String() string {
 	if s.Supplement == "" {
 		return s.Primary
