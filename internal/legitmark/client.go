@@ -330,6 +330,11 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 			if waits >= maxRateWaits {
 				return ae
 			}
+			if len(bs) == 0 { // no budget holds a public request back: wait here
+				if err := sleep(ctx, d); err != nil {
+					return err
+				}
+			}
 			continue
 		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
 			ae := c.apiError(cl.op, resp, payload)

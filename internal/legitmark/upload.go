@@ -17,7 +17,10 @@ import (
 
 // PresignedURL is an upload URL from the intent endpoint. Its query holds an
 // S3 signature — a short-lived credential — so it prints without the query.
-type PresignedURL struct{ u *url.URL }
+type PresignedURL struct {
+	u       *url.URL
+	expires time.Time // by the local clock: receipt time + X-Amz-Expires
+}
 
 // String returns the URL without its query.
 func (p PresignedURL) String() string {
@@ -30,23 +33,10 @@ func (p PresignedURL) String() string {
 // MarshalJSON writes the query-less form.
 func (p PresignedURL) MarshalJSON() ([]byte, error) { return []byte(`"` + p.String() + `"`), nil }
 
-// Expires returns the URL's expiry from X-Amz-Date and X-Amz-Expires, and
-// whether both were present.
-func (p PresignedURL) Expires() (time.Time, bool) {
-	if p.u == nil {
-		return time.Time{}, false
-	}
-	q := p.u.Query()
-	t, err := time.Parse("20060102T150405Z", q.Get("X-Amz-Date"))
-	if err != nil {
-		return time.Time{}, false
-	}
-	s := atoiOr(q.Get("X-Amz-Expires"), -1)
-	if s < 0 {
-		return time.Time{}, false
-	}
-	return t.Add(time.Duration(s) * time.Second), true
-}
+// Expires returns when the URL stops working by the local clock — the time
+// it was received plus its X-Amz-Expires, so that a kiosk clock that is off
+// does not matter — and whether the URL said.
+func (p PresignedURL) Expires() (time.Time, bool) { return p.expires, !p.expires.IsZero() }
 
 // signsHeader reports whether the URL's X-Amz-SignedHeaders lists h; true
 // when the parameter is absent (follow the SDK then).
@@ -86,6 +76,7 @@ func (c *Client) Intent(ctx context.Context, sr, side, ext string) (PresignedURL
 		Message string `json:"message"`
 		URL     string `json:"url"`
 	}
+	received := c.now()
 	if err := c.do(ctx, &call{op: "upload intent", method: http.MethodGet, u: &u, idempotent: true, out: &resp}); err != nil {
 		return PresignedURL{}, err
 	}
@@ -93,21 +84,26 @@ func (c *Client) Intent(ctx context.Context, sr, side, ext string) (PresignedURL
 	if err != nil || (pu.Scheme != "https" && !(pu.Scheme == "http" && isLoopback(pu.Hostname()))) || pu.Host == "" {
 		return PresignedURL{}, &DecodeError{Op: "upload intent", Err: errors.New("url is not an https URL")}
 	}
+	out := PresignedURL{u: pu}
+	if secs := atoiOr(pu.Query().Get("X-Amz-Expires"), -1); secs >= 0 {
+		out.expires = received.Add(time.Duration(secs) * time.Second)
+	}
 	c.mu.Lock()
 	if sig := pu.Query().Get("X-Amz-Signature"); sig != "" {
 		c.secrets.add(sig)
 	}
 	c.mu.Unlock()
-	return PresignedURL{u: pu}, nil
+	return out, nil
 }
 
 // Presigned PUT retry policy (§3.4): 1 s base, 10 s cap, 3 attempts per URL;
 // a 403 (expired or bad signature) fetches a new intent, at most twice.
 const (
-	putAttempts    = 3
-	putBackoffBase = time.Second
-	putBackoffCap  = 10 * time.Second
-	putReintents   = 2
+	putAttempts     = 3
+	putBackoffBase  = time.Second
+	putBackoffCap   = 10 * time.Second
+	putReintents    = 2
+	putExpiryMargin = 10 * time.Second
 )
 
 // Put uploads img to a presigned URL. progress, if not nil, is called with
@@ -178,7 +174,10 @@ func (c *Client) UploadSide(ctx context.Context, sr, side string, img *Image, pr
 					return err
 				}
 			}
-			if exp, ok := pu.Expires(); ok && !c.now().Before(exp) {
+			// A URL about to expire is not worth a 5 MB PUT: ask for a new
+			// one (S3 may answer an expired PUT early, with a reset rather
+			// than its 403).
+			if exp, ok := pu.Expires(); ok && !c.now().Before(exp.Add(-putExpiryMargin)) {
 				lastErr = &S3Error{Status: http.StatusForbidden, Code: "AccessDenied", Message: "Request has expired"}
 				break // known expired: do not send
 			}

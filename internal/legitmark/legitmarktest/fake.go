@@ -1000,6 +1000,9 @@ func (s *Server) intent(r *http.Request, _ *caller) response {
 }
 
 func (s *Server) s3Put(r *http.Request, _ *caller) response {
+	// Read the body first, as S3 does before answering: an early error
+	// answer to a client still sending would look like a reset.
+	data, rerr := io.ReadAll(io.LimitReader(r.Body, 16<<20+1))
 	q := r.URL.Query()
 	date, expires, signed := q.Get("X-Amz-Date"), q.Get("X-Amz-Expires"), q.Get("X-Amz-SignedHeaders")
 	want := s.sign(r.URL.Path, date, expires, signed)
@@ -1019,8 +1022,7 @@ func (s *Server) s3Put(r *http.Request, _ *caller) response {
 	if dot <= 0 || extTypes[file[dot+1:]] != r.Header.Get("Content-Type") {
 		return s3Err(400, "InvalidArgument", "Content-Type does not match the object's extension.")
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, 16<<20+1))
-	if err != nil {
+	if rerr != nil {
 		return s3Err(400, "IncompleteBody", "The request body ended early.")
 	}
 	if len(data) > 16<<20 {
