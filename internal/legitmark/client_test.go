@@ -585,3 +585,19 @@ func TestNoRedirects(t *testing.T) {
 		t.Errorf("CreateSR with a 307 = %v after %d requests; want an error and no redirect followed", err, hits)
 	}
 }
+
+func TestRateLimitedPublicRequestWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := legitmarktest.New(legitmarktest.Options{})
+		c := newClient(t, f, testConfig(), legitmark.Options{})
+		sr := mustCreate(t, c, "kiosk1-find", legitmarktest.CategoryFootwear, legitmarktest.TypeSneakers)
+		f.Inject("sr.find", legitmarktest.RateLimited(3*time.Second), 1)
+		start := time.Now()
+		if _, err := c.Find(t.Context(), sr.UUID); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d < 3*time.Second || f.Count("sr.find") != 2 {
+			t.Errorf("Find after a 429 took %v with %d requests, want >= 3s and 2", d, f.Count("sr.find"))
+		}
+	})
+}
