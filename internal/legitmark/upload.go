@@ -107,13 +107,16 @@ const (
 )
 
 // Put uploads img to a presigned URL. progress, if not nil, is called with
-// the bytes sent so far in this attempt.
+// 0, then with the bytes sent so far in this attempt.
 func (c *Client) Put(ctx context.Context, pu PresignedURL, img *Image, progress func(sent int64)) error {
 	if pu.u == nil {
 		return errors.Join(ErrBadInput, errors.New("legitmark: upload: no URL"))
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.UploadTimeout)
 	defer cancel()
+	if progress != nil {
+		progress(0) // an attempt starts from nothing (a retry restarts the count)
+	}
 	var sent atomic.Int64
 	body := &countingReader{r: bytes.NewReader(img.Data), n: &sent, fn: progress}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, pu.u.String(), body)
