@@ -1001,8 +1001,18 @@ func (s *Server) intent(r *http.Request, _ *caller) response {
 
 func (s *Server) s3Put(r *http.Request, _ *caller) response {
 	// Read the body first, as S3 does before answering: an early error
-	// answer to a client still sending would look like a reset.
-	data, rerr := io.ReadAll(io.LimitReader(r.Body, 16<<20+1))
+	// answer to a client still sending would look like a reset. Only the
+	// head is kept (for the QC check) unless KeepUploads.
+	var (
+		hash = sha256.New()
+		head = &headBuffer{b: make([]byte, 0, 64<<10), max: 64 << 10}
+		all  bytes.Buffer
+		sink = io.MultiWriter(hash, head)
+	)
+	if s.o.KeepUploads {
+		sink = io.MultiWriter(hash, head, &all)
+	}
+	n, rerr := io.Copy(sink, io.LimitReader(r.Body, 16<<20+1))
 	q := r.URL.Query()
 	date, expires, signed := q.Get("X-Amz-Date"), q.Get("X-Amz-Expires"), q.Get("X-Amz-SignedHeaders")
 	want := s.sign(r.URL.Path, date, expires, signed)
@@ -1025,16 +1035,15 @@ func (s *Server) s3Put(r *http.Request, _ *caller) response {
 	if rerr != nil {
 		return s3Err(400, "IncompleteBody", "The request body ended early.")
 	}
-	if len(data) > 16<<20 {
+	if n > 16<<20 {
 		return s3Err(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
 	}
-	if r.ContentLength >= 0 && int64(len(data)) != r.ContentLength {
+	if r.ContentLength >= 0 && n != r.ContentLength {
 		return s3Err(400, "IncompleteBody", "The request body ended early.")
 	}
-	sum := sha256.Sum256(data)
-	m := media{size: len(data), digest: hex.EncodeToString(sum[:]), ct: r.Header.Get("Content-Type"), bad: !imageOK(data)}
+	m := media{size: int(n), digest: hex.EncodeToString(hash.Sum(nil)), ct: r.Header.Get("Content-Type"), bad: !imageOK(head.b, int(n))}
 	if s.o.KeepUploads {
-		m.data = data
+		m.data = all.Bytes()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -1049,9 +1058,23 @@ func (s *Server) s3Put(r *http.Request, _ *caller) response {
 	return response{status: 200, header: http.Header{"ETag": {`"` + m.digest[:32] + `"`}}}
 }
 
-// imageOK applies the documented image rules, for QC emulation.
-func imageOK(b []byte) bool {
-	if len(b) > legitmark.MaxImageBytes {
+// headBuffer keeps the first max bytes written to it.
+type headBuffer struct {
+	b   []byte
+	max int
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	if room := h.max - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// imageOK applies the documented image rules, for QC emulation, to the head
+// of an upload of size bytes.
+func imageOK(b []byte, size int) bool {
+	if size > legitmark.MaxImageBytes {
 		return false
 	}
 	var cfg image.Config
