@@ -52,6 +52,9 @@ var allowed = map[string][]string{
 	"internal/verifyclient":                {},
 	"internal/verifyclient/legitimatetest": {"internal/ntag424", "internal/profile", "internal/verifyclient"},
 	"internal/remote":                      {"internal/verdict", "internal/verifyclient"},
+	// Authentication station (Legitmark): the client and its fake.
+	"internal/legitmark":               {},
+	"internal/legitmark/legitmarktest": {"internal/legitmark"},
 	// Operations: logs, metrics, health, the environment check, the
 	// service definition and packaging.
 	"internal/buildinfo":         {},
