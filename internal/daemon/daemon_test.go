@@ -231,6 +231,18 @@ func verifyPayload(t *testing.T, pub ed25519.PublicKey, p map[string]any) {
 	if err := verdict.Verify(pub, sig["key_id"].(string), v, sig["sig"].(string)); err != nil {
 		t.Errorf("signature of %v: %v", p, err)
 	}
+	// Version 2 covers the profile, TagTamper status and originality too.
+	var wire verdict.Payload
+	if err := json.Unmarshal([]byte(mustJSON(p)), &wire); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := wire.Open(pub); err != nil || wire.SignatureV2 == nil || got.Profile != p["profile"] || got.Tap == "" || got.Remote != "off" || got.Fleet != "off" {
+		t.Errorf("version 2: Open = %+v, %v; want the payload's profile, a tap ID, remote and fleet off", got, err)
+	}
+	wire.Profile = "forged"
+	if _, err := wire.Open(pub); err == nil {
+		t.Errorf("version 2: a changed profile still verifies")
+	}
 	v.Verdict = "authentic"
 	if p["verdict"] != "authentic" {
 		if err := verdict.Verify(pub, sig["key_id"].(string), v, sig["sig"].(string)); err == nil {

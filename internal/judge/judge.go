@@ -13,6 +13,9 @@ package judge
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -65,6 +68,9 @@ type Config struct {
 type Stage struct {
 	cfg     Config
 	signals chan signal
+	// tapPrefix and taps make tap IDs: random per run, then a count.
+	tapPrefix string
+	taps      uint64
 }
 
 type signal struct {
@@ -81,7 +87,9 @@ func New(cfg Config) *Stage {
 		cfg.Log = zap.NewNop()
 	}
 	cfg.Log = cfg.Log.Named("judge")
-	return &Stage{cfg: cfg, signals: make(chan signal, 16)}
+	var id [6]byte
+	rand.Read(id[:])
+	return &Stage{cfg: cfg, signals: make(chan signal, 16), tapPrefix: hex.EncodeToString(id[:]) + "-"}
 }
 
 // Run settles and publishes the events from in until in is closed, then
@@ -132,7 +140,7 @@ func (s *Stage) settle(ctx context.Context, batch []tap.Event) {
 	var vs []*verdict.Verdict
 	for i := range batch {
 		if batch[i].Kind == event.TagRead {
-			vs = append(vs, newVerdict(&batch[i]))
+			vs = append(vs, s.newVerdict(&batch[i]))
 		}
 	}
 	var recordErr error
@@ -173,12 +181,9 @@ func (s *Stage) publishVerdict(ev *tap.Event, v *verdict.Verdict, recordErr erro
 	}
 	r := ev.Read
 	s.cfg.Publisher.Publish(event.TagRead.String(), TagRead{
-		Payload:     s.cfg.Signer.Seal(*v),
-		Detail:      v.Detail,
-		Profile:     v.Profile,
-		TTStatus:    v.TTStatus,
-		Originality: v.Originality,
-		Timings:     Timings{APDUs: r.APDUs, APDUMS: ms(r.APDUTime), TotalMS: ms(r.Elapsed)},
+		Payload: s.cfg.Signer.Seal(*v),
+		Detail:  v.Detail,
+		Timings: Timings{APDUs: r.APDUs, APDUMS: ms(r.APDUTime), TotalMS: ms(r.Elapsed)},
 	})
 	s.queueSignal(v.Reader, v.Verdict == verdict.Authentic)
 	s.cfg.Log.Info("tag", zap.String("reader", v.Reader), zap.String("uid", v.UID), zap.Stringer("ctr", v.Ctr),
@@ -186,9 +191,13 @@ func (s *Stage) publishVerdict(ev *tap.Event, v *verdict.Verdict, recordErr erro
 }
 
 // newVerdict builds the verdict of a tag read, before the ledger.
-func newVerdict(ev *tap.Event) *verdict.Verdict {
+func (s *Stage) newVerdict(ev *tap.Event) *verdict.Verdict {
 	r := ev.Read
+	s.taps++
 	return &verdict.Verdict{
+		Tap:         s.tapPrefix + strconv.FormatUint(s.taps, 10),
+		Remote:      verdict.RemoteOff,
+		Fleet:       verdict.FleetOff,
 		Reader:      ev.Reader,
 		UID:         r.UIDHex(),
 		Ctr:         r.Ctr(),
@@ -230,11 +239,8 @@ func (s *Stage) signal(ctx context.Context) {
 // (docs/signed-verdicts.md) and unsigned details.
 type TagRead struct {
 	verdict.Payload
-	Detail      string  `json:"detail,omitempty"`
-	Profile     string  `json:"profile,omitempty"`
-	TTStatus    string  `json:"tt_status,omitempty"`
-	Originality string  `json:"originality"`
-	Timings     Timings `json:"timings"`
+	Detail  string  `json:"detail,omitempty"`
+	Timings Timings `json:"timings"`
 }
 
 // Timings of one tap.

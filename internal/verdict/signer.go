@@ -31,8 +31,11 @@ func (s *Signer) KeyID() string { return s.id }
 // Public returns the public key that verifies s's signatures.
 func (s *Signer) Public() ed25519.PublicKey { return s.priv.Public().(ed25519.PublicKey) }
 
-// Seal signs v and returns its wire form.
+// Seal signs v with both canonical versions and returns its wire form.
 func (s *Signer) Seal(v Verdict) Payload { return Seal(s.priv, s.id, v) }
+
+// SealV2 signs v with canonical version 2 only (verdict.updated).
+func (s *Signer) SealV2(v Verdict) Payload { return SealV2(s.priv, s.id, v) }
 
 // ErrNoKey is returned by LoadKey when the key file does not exist.
 var ErrNoKey = errors.New("verdict: no signing key file")

@@ -23,9 +23,25 @@ import (
 	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
-// Version is the canonical encoding version, the "v" member of the signed
-// bytes. A change to the encoding gets a new version.
-const Version = 1
+// Canonical encoding versions, the "v" member of the signed bytes. A change
+// to the encoding gets a new version, and the daemon keeps signing the old
+// ones beside it, so that verifiers written for an older version keep
+// working.
+const (
+	// Version is version 1: reader, uid, ctr, url, verdict, reason, time.
+	// Every tag.read carries it as "signature".
+	Version = 1
+	// Version2 adds tap, profile, tt_status, originality, remote and fleet.
+	// The daemon sends it as "signature_v2" on tag.read and as "signature"
+	// on verdict.updated.
+	Version2 = 2
+)
+
+// States of a verdict's remote and fleet checks when none is configured.
+const (
+	RemoteOff = "off"
+	FleetOff  = "off"
+)
 
 // Alg names the signature algorithm in the wire form's "signature" object.
 const Alg = "Ed25519"
@@ -68,19 +84,31 @@ type Verdict struct {
 	// in UTC (TimeLayout); finer precision and the zone are dropped.
 	Time time.Time
 
-	// The members below travel with the verdict (the tag.read payload, the
-	// audit log) but are not signed by canonical version 1.
+	// The members below are signed by canonical version 2 only.
 
-	// Detail says more about Reason for humans, e.g. the counters of a
-	// replay. It never holds key material or internal error text.
-	Detail string
+	// Tap identifies the tap: a tag.read and the verdict.updated events
+	// that settle it later carry the same Tap.
+	Tap string
 	// Profile names the profile whose keys verified the tag ("" if none).
 	Profile string
-	// TTStatus is the TagTamper status the tag mirrored ("" if none).
+	// TTStatus is the TagTamper status the tag mirrored ("" if none): read
+	// from encrypted file data, it cannot be recovered from the signed URL
+	// without the keys, so it is signed on its own.
 	TTStatus string
 	// Originality is the NXP originality signature check: "unchecked",
 	// "valid", "invalid" or "unavailable".
 	Originality string
+	// Remote is the state of the remote verification (RemoteOff when none
+	// is configured).
+	Remote string
+	// Fleet is the state of the fleet-wide counter check (FleetOff when no
+	// fleet is configured).
+	Fleet string
+
+	// Detail says more about Reason for humans, e.g. the counters of a
+	// replay. It never holds key material or internal error text, and it
+	// is not signed.
+	Detail string
 }
 
 // Canonical returns the bytes that Sign signs: the UTF-8 encoding of the
@@ -109,13 +137,34 @@ func Canonical(v Verdict, keyID string) []byte {
 	return AppendCanonical(make([]byte, 0, canonicalSize(v, keyID)), v, keyID)
 }
 
+// CanonicalV2 returns the bytes that version 2 signs:
+//
+//	{"v":2,"key_id":K,"tap":I,"reader":R,"uid":U,"ctr":C,"url":L,"verdict":V,
+//	 "reason":S,"time":T,"profile":P,"tt_status":X,"originality":O,
+//	 "remote":M,"fleet":F}
+//
+// on one line, the members in exactly this order, encoded as Canonical
+// encodes them.
+func CanonicalV2(v Verdict, keyID string) []byte {
+	return appendCanonical(make([]byte, 0, canonicalSize(v, keyID)+128+len(v.Tap)+len(v.Profile)), v, keyID, Version2)
+}
+
 // AppendCanonical appends Canonical(v, keyID) to dst and returns the
 // extended slice.
 func AppendCanonical(dst []byte, v Verdict, keyID string) []byte {
+	return appendCanonical(dst, v, keyID, Version)
+}
+
+// appendCanonical appends the canonical encoding of the given version.
+func appendCanonical(dst []byte, v Verdict, keyID string, version int) []byte {
 	dst = append(dst, `{"v":`...)
-	dst = strconv.AppendInt(dst, Version, 10)
+	dst = strconv.AppendInt(dst, int64(version), 10)
 	dst = append(dst, `,"key_id":`...)
 	dst = AppendJSONString(dst, keyID)
+	if version >= Version2 {
+		dst = append(dst, `,"tap":`...)
+		dst = AppendJSONString(dst, v.Tap)
+	}
 	dst = append(dst, `,"reader":`...)
 	dst = AppendJSONString(dst, v.Reader)
 	dst = append(dst, `,"uid":`...)
@@ -130,7 +179,17 @@ func AppendCanonical(dst []byte, v Verdict, keyID string) []byte {
 	dst = AppendJSONString(dst, v.Reason)
 	dst = append(dst, `,"time":"`...)
 	dst = v.Time.UTC().AppendFormat(dst, TimeLayout)
-	return append(dst, `"}`...)
+	dst = append(dst, '"')
+	if version >= Version2 {
+		for _, m := range [...]struct{ name, value string }{
+			{`,"profile":`, v.Profile}, {`,"tt_status":`, v.TTStatus}, {`,"originality":`, v.Originality},
+			{`,"remote":`, v.Remote}, {`,"fleet":`, v.Fleet},
+		} {
+			dst = append(dst, m.name...)
+			dst = AppendJSONString(dst, m.value)
+		}
+	}
+	return append(dst, '}')
 }
 
 // canonicalSize is a close upper bound of len(Canonical(v, keyID)) for
@@ -197,10 +256,19 @@ func AppendJSONString(dst []byte, s string) []byte {
 // the signature in unpadded base64url (86 characters). It panics if priv is
 // not an Ed25519 private key of the right length, a programmer error.
 func Sign(priv ed25519.PrivateKey, keyID string, v Verdict) (sig string) {
-	// A typical verdict (reader name, SUN URL) encodes to about 300 bytes;
-	// the stack buffer keeps those allocation-free.
-	var buf [512]byte
-	msg := AppendCanonical(buf[:0], v, keyID)
+	return sign(priv, keyID, v, Version)
+}
+
+// SignV2 is Sign for canonical version 2.
+func SignV2(priv ed25519.PrivateKey, keyID string, v Verdict) (sig string) {
+	return sign(priv, keyID, v, Version2)
+}
+
+func sign(priv ed25519.PrivateKey, keyID string, v Verdict, version int) string {
+	// A typical verdict (reader name, SUN URL) encodes to about 300 bytes
+	// (version 2: 400); the stack buffer keeps those allocation-free.
+	var buf [640]byte
+	msg := appendCanonical(buf[:0], v, keyID, version)
 	s := ed25519.Sign(priv, msg)
 	return base64.RawURLEncoding.EncodeToString(s)
 }
@@ -217,6 +285,15 @@ var sigEncoding = base64.RawURLEncoding.Strict()
 // ID fails. Verify does not require keyID to equal KeyID(pub): the caller
 // picks pub by the key ID it trusts.
 func Verify(pub ed25519.PublicKey, keyID string, v Verdict, sig string) error {
+	return verify(pub, keyID, v, sig, Version)
+}
+
+// VerifyV2 is Verify for canonical version 2.
+func VerifyV2(pub ed25519.PublicKey, keyID string, v Verdict, sig string) error {
+	return verify(pub, keyID, v, sig, Version2)
+}
+
+func verify(pub ed25519.PublicKey, keyID string, v Verdict, sig string, version int) error {
 	if len(pub) != ed25519.PublicKeySize {
 		return ErrBadKey
 	}
@@ -227,79 +304,121 @@ func Verify(pub ed25519.PublicKey, keyID string, v Verdict, sig string) error {
 	if n, err := sigEncoding.Decode(s[:], []byte(sig)); err != nil || n != len(s) {
 		return ErrBadSignature
 	}
-	var buf [512]byte
-	if !ed25519.Verify(pub, AppendCanonical(buf[:0], v, keyID), s[:]) {
+	var buf [640]byte
+	if !ed25519.Verify(pub, appendCanonical(buf[:0], v, keyID, version), s[:]) {
 		return ErrBadSignature
 	}
 	return nil
 }
 
 // KeyID returns the ID of a verdict signing key: the first 8 bytes of
-// SHA-256 of the 32-byte public key, in lower-case hex. It is the key ID
-// internal/store's SigningKey reports for the daemon's key.
+// SHA-256 of the 32-byte public key, in lower-case hex.
 func KeyID(pub ed25519.PublicKey) string {
 	sum := sha256.Sum256(pub)
 	return hex.EncodeToString(sum[:8])
 }
 
-// Signature is the "signature" member of a signed tag.read payload.
+// Signature is a signature member of a signed payload: "signature"
+// (version 1 on tag.read) or "signature_v2".
 type Signature struct {
 	Alg   string `json:"alg"` // always Alg
 	KeyID string `json:"key_id"`
 	Sig   string `json:"sig"` // unpadded base64url
+	// V is the canonical version, 2 for version 2; version 1 signatures
+	// leave it out (they predate it).
+	V int `json:"v,omitempty"`
 }
 
 // Payload is the signed part of a tag.read event payload, in its JSON wire
-// form. The daemon may add further members by embedding it in a larger
-// struct; encoding/json promotes the embedded fields.
+// form: the members of both canonical versions and both signatures. The
+// daemon adds unsigned members by embedding it in a larger struct;
+// encoding/json promotes the embedded fields.
 type Payload struct {
-	Reader    string          `json:"reader"`
-	UID       string          `json:"uid"`
-	Ctr       ntag424.Counter `json:"ctr"`
-	URL       string          `json:"url"`
-	Verdict   string          `json:"verdict"`
-	Reason    string          `json:"reason"`
-	Time      string          `json:"time"` // TimeLayout
-	Signature Signature       `json:"signature"`
+	Reader      string          `json:"reader"`
+	UID         string          `json:"uid"`
+	Ctr         ntag424.Counter `json:"ctr"`
+	URL         string          `json:"url"`
+	Verdict     string          `json:"verdict"`
+	Reason      string          `json:"reason"`
+	Time        string          `json:"time"` // TimeLayout
+	Tap         string          `json:"tap"`
+	Profile     string          `json:"profile"`
+	TTStatus    string          `json:"tt_status"`
+	Originality string          `json:"originality"`
+	Remote      string          `json:"remote"`
+	Fleet       string          `json:"fleet"`
+	Signature   Signature       `json:"signature"`
+	SignatureV2 *Signature      `json:"signature_v2,omitempty"`
 }
 
-// Seal signs v with priv under keyID and returns its wire form.
+// Seal signs v with priv under keyID, with both canonical versions, and
+// returns its wire form.
 func Seal(priv ed25519.PrivateKey, keyID string, v Verdict) Payload {
-	p := Payload{
-		Reader:  v.Reader,
-		UID:     v.UID,
-		URL:     v.URL,
-		Verdict: v.Verdict,
-		Reason:  v.Reason,
-		Time:    v.Time.UTC().Format(TimeLayout),
-		Signature: Signature{
-			Alg:   Alg,
-			KeyID: keyID,
-			Sig:   Sign(priv, keyID, v),
-		},
-	}
-	p.Ctr = v.Ctr
+	p := payloadOf(v)
+	p.Signature = Signature{Alg: Alg, KeyID: keyID, Sig: Sign(priv, keyID, v)}
+	p.SignatureV2 = &Signature{Alg: Alg, KeyID: keyID, Sig: SignV2(priv, keyID, v), V: Version2}
 	return p
 }
 
-// Open verifies p's signature with pub and returns the verdict it carries.
-// It returns ErrMalformed when the algorithm is not Alg or the time is not
-// in TimeLayout, and otherwise what Verify returns. On error the Verdict is
-// the zero value.
-func (p Payload) Open(pub ed25519.PublicKey) (Verdict, error) {
-	if p.Signature.Alg != Alg {
-		return Verdict{}, fmt.Errorf("%w: algorithm %q", ErrMalformed, p.Signature.Alg)
+// SealV2 signs v with canonical version 2 only: the "signature" of events
+// that version 1 verifiers never knew (verdict.updated).
+func SealV2(priv ed25519.PrivateKey, keyID string, v Verdict) Payload {
+	p := payloadOf(v)
+	p.Signature = Signature{Alg: Alg, KeyID: keyID, Sig: SignV2(priv, keyID, v), V: Version2}
+	return p
+}
+
+func payloadOf(v Verdict) Payload {
+	return Payload{
+		Reader: v.Reader, UID: v.UID, Ctr: v.Ctr, URL: v.URL, Verdict: v.Verdict, Reason: v.Reason,
+		Time: v.Time.UTC().Format(TimeLayout),
+		Tap:  v.Tap, Profile: v.Profile, TTStatus: v.TTStatus, Originality: v.Originality, Remote: v.Remote, Fleet: v.Fleet,
 	}
+}
+
+// Open verifies p's signatures with pub and returns the verdict it
+// carries. Every signature present must verify: "signature" under its
+// version (1 unless it says v 2) and "signature_v2" when present. The
+// version 2 members are returned only when a version 2 signature covers
+// them. It returns ErrMalformed when an algorithm is not Alg or the time is
+// not in TimeLayout, and otherwise what Verify returns. On error the
+// Verdict is the zero value.
+func (p Payload) Open(pub ed25519.PublicKey) (Verdict, error) {
 	t, err := time.Parse(TimeLayout, p.Time)
 	if err != nil || t.Format(TimeLayout) != p.Time {
 		// Only the exact form signs and verifies; anything else could
 		// not have come from Seal.
 		return Verdict{}, fmt.Errorf("%w: time not in %s form", ErrMalformed, TimeLayout)
 	}
-	v := Verdict{Reader: p.Reader, UID: p.UID, URL: p.URL, Verdict: p.Verdict, Reason: p.Reason, Time: t}
-	v.Ctr = p.Ctr
-	if err := Verify(pub, p.Signature.KeyID, v, p.Signature.Sig); err != nil {
-		return Verdict{}, err
+	v := Verdict{Reader: p.Reader, UID: p.UID, Ctr: p.Ctr, URL: p.URL, Verdict: p.Verdict, Reason: p.Reason, Time: t}
+	v2 := v
+	v2.Tap, v2.Profile, v2.TTStatus, v2.Originality, v2.Remote, v2.Fleet = p.Tap, p.Profile, p.TTStatus, p.Originality, p.Remote, p.Fleet
+	sigs := []Signature{p.Signature}
+	if p.SignatureV2 != nil {
+		if p.SignatureV2.V != Version2 {
+			return Verdict{}, fmt.Errorf("%w: signature_v2 of version %d", ErrMalformed, p.SignatureV2.V)
+		}
+		sigs = append(sigs, *p.SignatureV2)
+	}
+	covered := false
+	for _, sig := range sigs {
+		if sig.Alg != Alg {
+			return Verdict{}, fmt.Errorf("%w: algorithm %q", ErrMalformed, sig.Alg)
+		}
+		switch sig.V {
+		case 0, Version:
+			err = Verify(pub, sig.KeyID, v, sig.Sig)
+		case Version2:
+			err, covered = VerifyV2(pub, sig.KeyID, v2, sig.Sig), true
+		default:
+			err = fmt.Errorf("%w: canonical version %d", ErrMalformed, sig.V)
+		}
+		if err != nil {
+			return Verdict{}, err
+		}
+	}
+	if covered {
+		return v2, nil
 	}
 	return v, nil
 }

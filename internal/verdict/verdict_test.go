@@ -311,7 +311,9 @@ func TestPayload(t *testing.T) {
 	if string(mustJSON(t, p)) != `{"reader":"ACS ACR1252 1S CL Reader PICC 0","uid":"04A1B2C3D4E5F6","ctr":42,`+
 		`"url":"https://sdm.example/tag?picc_data=EF963FF7828658A599F3041510671E88\u0026cmac=94EED9EE65337086",`+
 		`"verdict":"authentic","reason":"","time":"2026-12-01T10:00:00.123Z",`+
-		`"signature":{"alg":"Ed25519","key_id":"21fe31dfa154a261","sig":"`+docSig+`"}}` {
+		`"tap":"","profile":"","tt_status":"","originality":"","remote":"","fleet":"",`+
+		`"signature":{"alg":"Ed25519","key_id":"21fe31dfa154a261","sig":"`+docSig+`"},`+
+		`"signature_v2":{"alg":"Ed25519","key_id":"21fe31dfa154a261","sig":"`+SignV2(priv, docKeyID, docSample)+`","v":2}}` {
 		t.Errorf("wire form = %s", mustJSON(t, p))
 	}
 	tests := []struct {
@@ -326,6 +328,15 @@ func TestPayload(t *testing.T) {
 		{"key id", func(p *Payload) { p.Signature.KeyID = "x" }, ErrBadSignature},
 		{"ctr", func(p *Payload) { p.Ctr = ntag424.Counter{} }, ErrBadSignature},
 		{"verdict", func(p *Payload) { p.Verdict = "counterfeit" }, ErrBadSignature},
+		// Version 2 members: only signature_v2 covers them.
+		{"profile", func(p *Payload) { p.Profile = "weak" }, ErrBadSignature},
+		{"tt_status", func(p *Payload) { p.TTStatus = "CC" }, ErrBadSignature},
+		{"originality", func(p *Payload) { p.Originality = "valid" }, ErrBadSignature},
+		{"tap", func(p *Payload) { p.Tap = "t2" }, ErrBadSignature},
+		{"remote", func(p *Payload) { p.Remote = "confirmed" }, ErrBadSignature},
+		{"fleet", func(p *Payload) { p.Fleet = "confirmed" }, ErrBadSignature},
+		{"v2 alg", func(p *Payload) { p.SignatureV2.Alg = "none" }, ErrMalformed},
+		{"v2 version", func(p *Payload) { p.SignatureV2.V = 3 }, ErrMalformed},
 	}
 	for _, tc := range tests {
 		q := Seal(priv, docKeyID, docSample)
@@ -356,14 +367,15 @@ func TestNodeCrossCheck(t *testing.T) {
 	}
 	priv, pub := testKey(t)
 	type jsCase struct {
-		Name      string  `json:"name"`
-		PublicKey string  `json:"public_key"`
-		Canonical []byte  `json:"canonical"`
-		Payload   Payload `json:"payload"`
+		Name        string  `json:"name"`
+		PublicKey   string  `json:"public_key"`
+		Canonical   []byte  `json:"canonical"`
+		CanonicalV2 []byte  `json:"canonical_v2"`
+		Payload     Payload `json:"payload"`
 	}
 	var cases []jsCase
 	add := func(name string, v Verdict, keyID string) {
-		cases = append(cases, jsCase{name, base64.RawURLEncoding.EncodeToString(pub), Canonical(v, keyID), Seal(priv, keyID, v)})
+		cases = append(cases, jsCase{name, base64.RawURLEncoding.EncodeToString(pub), Canonical(v, keyID), CanonicalV2(v, keyID), Seal(priv, keyID, v)})
 	}
 	add("doc sample", docSample, docKeyID)
 	add("tricky", trickySample, "k")
@@ -374,7 +386,8 @@ func TestNodeCrossCheck(t *testing.T) {
 		all = append(all, byte(c))
 	}
 	all = append(all, "\u00e9\u20ac\u2028\u2029\U0001F600\uFEFF\uFFFD\xed\xa0\x80\xf4\x90\x80\x80"...)
-	add("all bytes", Verdict{Reader: string(all), UID: "04", Ctr: ntag424.CounterOf(16777215), URL: string(all[:128]), Verdict: "replayed", Reason: "</script>", Time: time.Unix(1<<33, 5e6)}, docKeyID)
+	add("all bytes", Verdict{Reader: string(all), UID: "04", Ctr: ntag424.CounterOf(16777215), URL: string(all[:128]), Verdict: "replayed", Reason: "</script>", Time: time.Unix(1<<33, 5e6),
+		Tap: string(all[100:140]), Profile: "prof\u2028\"", TTStatus: "OO", Originality: "valid", Remote: "confirmed", Fleet: "unconfirmed"}, docKeyID)
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "cases.json")
@@ -390,8 +403,8 @@ func TestNodeCrossCheck(t *testing.T) {
 	if err != nil {
 		t.Fatalf("node cross-check failed: %v", err)
 	}
-	if n := strings.Count(string(out), "\nok ") + btoi(strings.HasPrefix(string(out), "ok ")); n != len(cases) {
-		t.Errorf("node verified %d cases, want %d", n, len(cases))
+	if n := strings.Count(string(out), "\nok ") + btoi(strings.HasPrefix(string(out), "ok ")); n != 2*len(cases) {
+		t.Errorf("node verified %d signatures, want %d", n, 2*len(cases))
 	}
 }
 
@@ -435,5 +448,50 @@ func BenchmarkCanonical(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = AppendCanonical(buf[:0], trickySample, docKeyID)
+	}
+}
+
+// TestCanonicalV2Reference checks version 2 against encoding/json of a
+// struct with the members in order (encoding/json escapes U+2028/U+2029
+// where JSON.stringify does not, so the sample avoids them).
+func TestCanonicalV2Reference(t *testing.T) {
+	v := Verdict{Reader: "R \"1\"\n", UID: "04A1", Ctr: ntag424.CounterOf(7), URL: "https://x/?a=1&b=<2>", Verdict: Replayed,
+		Reason: ReasonReplayedCounter, Time: time.Unix(1700000000, 123456789), Tap: "t-1", Profile: "p\\", TTStatus: "CO",
+		Originality: "unchecked", Remote: RemoteOff, Fleet: "confirmed", Detail: "not signed"}
+	type ordered struct {
+		V           int             `json:"v"`
+		KeyID       string          `json:"key_id"`
+		Tap         string          `json:"tap"`
+		Reader      string          `json:"reader"`
+		UID         string          `json:"uid"`
+		Ctr         ntag424.Counter `json:"ctr"`
+		URL         string          `json:"url"`
+		Verdict     string          `json:"verdict"`
+		Reason      string          `json:"reason"`
+		Time        string          `json:"time"`
+		Profile     string          `json:"profile"`
+		TTStatus    string          `json:"tt_status"`
+		Originality string          `json:"originality"`
+		Remote      string          `json:"remote"`
+		Fleet       string          `json:"fleet"`
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(ordered{2, "k", v.Tap, v.Reader, v.UID, v.Ctr, v.URL, v.Verdict, v.Reason, v.Time.UTC().Format(TimeLayout),
+		v.Profile, v.TTStatus, v.Originality, v.Remote, v.Fleet})
+	if got, want := string(CanonicalV2(v, "k")), strings.TrimSuffix(b.String(), "\n"); got != want {
+		t.Errorf("CanonicalV2 =\n%s\nwant\n%s", got, want)
+	}
+	priv, pub := testKey(t)
+	p := SealV2(priv, "k", v)
+	if p.SignatureV2 != nil || p.Signature.V != Version2 {
+		t.Fatalf("SealV2 signatures %+v / %+v, want one version 2 signature", p.Signature, p.SignatureV2)
+	}
+	got, err := p.Open(pub)
+	v.Detail = ""
+	v.Time = v.Time.Truncate(time.Millisecond).UTC()
+	if err != nil || got != v {
+		t.Errorf("Open(SealV2) = %+v, %v; want %+v", got, err, v)
 	}
 }

@@ -9,17 +9,30 @@
 //
 //	[{"name":..., "public_key": base64url(32 bytes),
 //	  "canonical": base64(Go's Canonical bytes),
-//	  "payload": {reader,uid,ctr,url,verdict,reason,time,signature:{alg,key_id,sig}}}]
+//	  "canonical_v2": base64(Go's CanonicalV2 bytes),
+//	  "payload": {reader,uid,ctr,url,verdict,reason,time,tap,profile,tt_status,
+//	              originality,remote,fleet,signature:{alg,key_id,sig},
+//	              signature_v2:{alg,key_id,sig,v:2}}}]
 //
 // It prints one line per case and exits 1 if any check fails.
 import { readFileSync } from "node:fs";
 import { createPublicKey, verify as nodeVerify } from "node:crypto";
 
-// canonical is the snippet from docs/signed-verdicts.md.
-function canonical(p) {
+// canonical is the snippet from docs/signed-verdicts.md: the bytes that
+// signature s (signature or signature_v2) of payload p covers.
+function canonical(p, s) {
+  if (s.v === 2) {
+    return new TextEncoder().encode(JSON.stringify({
+      v: 2, key_id: s.key_id, tap: p.tap,
+      reader: p.reader, uid: p.uid, ctr: p.ctr, url: p.url,
+      verdict: p.verdict, reason: p.reason, time: p.time,
+      profile: p.profile, tt_status: p.tt_status, originality: p.originality,
+      remote: p.remote, fleet: p.fleet,
+    }));
+  }
   return new TextEncoder().encode(JSON.stringify({
     v: 1,
-    key_id: p.signature.key_id,
+    key_id: s.key_id,
     reader: p.reader,
     uid: p.uid,
     ctr: p.ctr,
@@ -59,32 +72,39 @@ const cases = JSON.parse(readFileSync(process.argv[2], "utf8"));
 let failed = 0;
 for (const c of cases) {
   const pub = b64urlDecode(c.public_key);
-  const want = new Uint8Array(Buffer.from(c.canonical, "base64"));
-  const got = canonical(c.payload);
-  if (!equalBytes(got, want)) {
-    failed++;
-    console.log(`FAIL ${c.name}: canonical bytes differ\n  js: ${Buffer.from(got).toString("hex")}\n  go: ${Buffer.from(want).toString("hex")}`);
-    continue;
-  }
-  const sig = b64urlDecode(c.payload.signature.sig);
-  const good = await verifyEd25519(pub, sig, got);
-  if (c.payload.signature.alg !== "Ed25519" || !good.ok) {
-    failed++;
-    console.log(`FAIL ${c.name}: signature rejected (${good.via})`);
-    continue;
-  }
-  // Every field is covered: changing any one must break the signature.
-  for (const field of ["reader", "uid", "ctr", "url", "verdict", "reason", "time", "key_id"]) {
-    const t = structuredClone(c.payload);
-    if (field === "key_id") t.signature.key_id += "0";
-    else if (field === "ctr") t.ctr = t.ctr === null ? 0 : null;
-    else t[field] += "x";
-    const bad = await verifyEd25519(pub, sig, canonical(t));
-    if (bad.ok) {
+  for (const [which, field, want64, fields] of [
+    ["v1", "signature", c.canonical, ["reader", "uid", "ctr", "url", "verdict", "reason", "time", "key_id"]],
+    ["v2", "signature_v2", c.canonical_v2, ["reader", "uid", "ctr", "url", "verdict", "reason", "time", "key_id",
+      "tap", "profile", "tt_status", "originality", "remote", "fleet"]],
+  ]) {
+    const s = c.payload[field];
+    const want = new Uint8Array(Buffer.from(want64, "base64"));
+    const got = canonical(c.payload, s);
+    if (!equalBytes(got, want)) {
       failed++;
-      console.log(`FAIL ${c.name}: tampered ${field} still verifies`);
+      console.log(`FAIL ${c.name} ${which}: canonical bytes differ\n  js: ${Buffer.from(got).toString("hex")}\n  go: ${Buffer.from(want).toString("hex")}`);
+      continue;
     }
+    const sig = b64urlDecode(s.sig);
+    const good = await verifyEd25519(pub, sig, got);
+    if (s.alg !== "Ed25519" || !good.ok) {
+      failed++;
+      console.log(`FAIL ${c.name} ${which}: signature rejected (${good.via})`);
+      continue;
+    }
+    // Every field is covered: changing any one must break the signature.
+    for (const f of fields) {
+      const t = structuredClone(c.payload);
+      if (f === "key_id") t[field].key_id += "0";
+      else if (f === "ctr") t.ctr = t.ctr === null ? 0 : null;
+      else t[f] += "x";
+      const bad = await verifyEd25519(pub, sig, canonical(t, t[field]));
+      if (bad.ok) {
+        failed++;
+        console.log(`FAIL ${c.name} ${which}: tampered ${f} still verifies`);
+      }
+    }
+    console.log(`ok ${c.name} ${which} (${good.via}, ${got.length} bytes)`);
   }
-  console.log(`ok ${c.name} (${good.via}, ${got.length} bytes)`);
 }
 process.exit(failed ? 1 : 0);
