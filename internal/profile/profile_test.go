@@ -81,3 +81,34 @@ func TestParseKey(t *testing.T) {
 		t.Errorf("short key: %v", err)
 	}
 }
+
+// TestSetVerifyAllocations pins the tap path's local verification at zero
+// allocations for an authentic URL: Set.Verify adds the profile match and
+// the verdict vocabulary around ntag424's allocation-free Verify.
+func TestSetVerifyAllocations(t *testing.T) {
+	set, err := Parse("p.toml", []byte(`[[profile]]
+name = "p"
+match = "https://sdm.example/"
+mode = "plain"
+sdm_file_read_key = "00000000000000000000000000000000"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const url = "https://sdm.example/tagpt?uid=041E3C8A2D6B80&ctr=000006&cmac=4B00064004B0B3D3"
+	if o := set.Verify(url); !o.Authentic() {
+		t.Fatalf("Verify = %+v", o)
+	}
+	if n := testing.AllocsPerRun(100, func() { set.Verify(url) }); n != 0 {
+		t.Errorf("Set.Verify allocates %.0f times per authentic URL, want 0", n)
+	}
+}
+
+func BenchmarkSetVerify(b *testing.B) {
+	set, _ := Parse("p.toml", []byte("[[profile]]\nname = \"p\"\nmatch = \"https://sdm.example/\"\nmode = \"plain\"\nsdm_file_read_key = \"00000000000000000000000000000000\"\n"))
+	const url = "https://sdm.example/tagpt?uid=041E3C8A2D6B80&ctr=000006&cmac=4B00064004B0B3D3"
+	b.ReportAllocs()
+	for b.Loop() {
+		set.Verify(url)
+	}
+}

@@ -49,11 +49,19 @@ func (p *Profile) Verify(rawURL string) Outcome {
 
 // outcome maps the result of ntag424's Verify to a verdict and reason.
 func outcome(r ntag424.Result, err error) Outcome {
+	if err == nil {
+		return Outcome{Verdict: verdict.Authentic, Reason: verdict.ReasonOK, Result: r}
+	}
+	return failure(err)
+}
+
+// failure maps a Verify error. It is apart from outcome because the
+// targets of errors.As escape to the heap: an authentic tap allocates
+// nothing.
+func failure(err error) Outcome {
 	var fe *ntag424.FormatError
 	var pe *ntag424.PICCDataError
 	switch {
-	case err == nil:
-		return Outcome{Verdict: verdict.Authentic, Reason: verdict.ReasonOK, Result: r}
 	case errors.As(err, &fe):
 		return Outcome{Verdict: verdict.Malformed, Reason: verdict.ReasonBadFormat, Detail: fe.Field + ": " + fe.Msg}
 	case errors.As(err, &pe):
