@@ -343,6 +343,12 @@ func (c *conn) readLoop() {
 			}
 			return
 		}
+		if mt == websocket.BinaryMessage && len(c.s.binary) > 0 && !c.stopping() {
+			if !c.readBinary(r) {
+				return
+			}
+			continue
+		}
 		if c.stopping() || mt == websocket.BinaryMessage {
 			if _, err := io.Copy(io.Discard, r); err != nil {
 				return
@@ -401,7 +407,15 @@ func (c *conn) countBad(e *Error) bool {
 }
 
 func (c *conn) replyError(id string, e *Error) {
-	c.enqueue(outMsg{frame: errorFrame(id, errorPayload{Code: e.Code, Message: e.Message})}, 0)
+	p := errorPayload{Code: e.Code, Message: e.Message}
+	if e.Details != nil {
+		if b, err := json.Marshal(e.Details); err == nil && len(b) > 0 && b[0] == '{' {
+			p.Details = b
+		} else {
+			c.log.Error("error details do not encode to an object", zap.String("code", string(e.Code)))
+		}
+	}
+	c.enqueue(outMsg{frame: errorFrame(id, p)}, 0)
 }
 
 func (c *conn) reply(id string, v any) {
@@ -551,6 +565,9 @@ func (c *conn) resume(id string, sp subscribeParams, f filter) {
 // keeps its place in the request order.
 func (c *conn) call(req request) bool {
 	h := c.s.handlers[req.Type]
+	if req.binary {
+		h = c.s.binary[req.Type]
+	}
 	c.inflightMu.Lock()
 	busy := c.inflight[req.Type] >= h.opts.MaxConcurrent
 	if !busy {
@@ -562,7 +579,7 @@ func (c *conn) call(req request) bool {
 		return true
 	}
 	p := &pending{done: make(chan struct{})}
-	r := &Request{Type: req.Type, ID: req.ID, Payload: bytes.Clone(req.Payload), Client: c.name}
+	r := &Request{Type: req.Type, ID: req.ID, Payload: bytes.Clone(req.Payload), Client: c.name, Data: req.Data}
 	c.handlers.Add(1)
 	go func() {
 		defer c.handlers.Done()

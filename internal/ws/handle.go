@@ -19,6 +19,9 @@ type Request struct {
 	Payload json.RawMessage
 	// Client is the name of the connection's token, for logs.
 	Client string
+	// Data is the body of a binary request (HandleBinary): the bytes after
+	// the frame's header. The handler may keep it. Nil for text requests.
+	Data []byte
 }
 
 // HandlerFunc answers a request. Its result is sent as the "result"
@@ -75,7 +78,7 @@ func (s *Server) Handle(typ string, fn HandlerFunc, opts HandlerOptions) {
 	if typ == "" || len(typ) > maxTypeLen || reserved[typ] {
 		panic(fmt.Sprintf("ws: cannot register request type %q", typ))
 	}
-	if _, dup := s.handlers[typ]; dup {
+	if _, dup := s.handlers[typ]; dup || s.binary[typ] != nil {
 		panic(fmt.Sprintf("ws: request type %q registered twice", typ))
 	}
 	if opts.MaxConcurrent <= 0 {
@@ -105,6 +108,10 @@ var reserved = map[string]bool{
 type Error struct {
 	Code    Code
 	Message string
+	// Details, if not nil, is sent as the error payload's "details"
+	// (it must encode to a JSON object): structured, secret-free facts
+	// the client may act on, such as the sides still missing.
+	Details any
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("ws: %s: %s", e.Code, e.Message) }

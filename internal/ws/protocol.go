@@ -115,6 +115,8 @@ type errorPayload struct {
 	// the newest seq published.
 	Oldest *uint64 `json:"oldest,omitempty"`
 	Last   *uint64 `json:"last,omitempty"`
+	// Details is a handler's Error.Details.
+	Details json.RawMessage `json:"details,omitempty"`
 }
 
 var emptyObject = json.RawMessage("{}")
@@ -155,6 +157,9 @@ type request struct {
 	Type    string
 	ID      string
 	Payload json.RawMessage
+	// Data is the body of a binary frame; binary marks one.
+	Data   []byte
+	binary bool
 }
 
 // parseRequest decodes and validates one client text frame; known reports

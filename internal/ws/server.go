@@ -145,6 +145,8 @@ type Server struct {
 
 	handlers map[string]*handler // request types; fixed once Serve starts
 	maxFrame int                 // the largest MaxFrameBytes of any handler
+	binary   map[string]*handler // binary request types (HandleBinary)
+	maxBin   int                 // the largest MaxFrameBytes of any binary handler
 	serving  atomic.Bool
 
 	mu      sync.Mutex
@@ -220,6 +222,7 @@ func NewServer(cfg Config, log *zap.Logger) (*Server, error) {
 		cfg:         cfg,
 		log:         log.Named("ws"),
 		handlers:    make(map[string]*handler),
+		binary:      make(map[string]*handler),
 		shutdownReq: make(chan context.Context, 1),
 		maxFrame:    MaxFrameBytes,
 		now:         cfg.Now,
