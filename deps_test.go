@@ -44,7 +44,7 @@ var allowed = map[string][]string{
 	"internal/tap":   {"internal/event", "internal/ntag424", "internal/profile", "internal/reader"},
 	"internal/judge": {"internal/event", "internal/ntag424", "internal/reader", "internal/tap", "internal/verdict"},
 	// Durable state and what answers questions about it.
-	"internal/store":    {"internal/ntag424", "internal/verdict"},
+	"internal/store":    {"internal/legitmark", "internal/ntag424", "internal/verdict"},
 	"internal/statedir": {"internal/store", "internal/verdict"},
 	"internal/history":  {"internal/ntag424", "internal/store", "internal/ws"},
 	// Remote verification (Legitimate): the client knows no tag code, the

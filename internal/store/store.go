@@ -17,6 +17,7 @@
 //	meta      "schema" → uint32 BE; "audit_count" → uint64 BE
 //	counters  UID → uint32 BE (highest accepted SDMReadCtr)
 //	audit     unix nanos (int64 BE) || seq (uint64 BE) → encoded Entry (format 1 or 2)
+//	legitmark_journal  seq (uint64 BE) → JSON legitmark.Entry (srjournal.go; created on first use)
 //
 // Version 1 also kept the verdict signing key's seed in meta
 // ("signing_seed", now a file of its own: LegacySigningSeed) and an unused
