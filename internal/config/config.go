@@ -12,6 +12,10 @@
 //	audit_max_entries = 100000
 //	simulate_interval = "3s"             # nfcd run --simulate tap period
 //
+//	[remote.legitmark]                   # the authentication station (internal/legitmark.Config)
+//	api_key_file = "/etc/nfcd/legitmark.key"
+//	station_id = "kiosk42"
+//
 //	[[profile]]                          # as in `nfcd verify --profile`
 //	name = "store-tags"
 //	match = "https://sdm.example/tag"
@@ -27,6 +31,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/legitmark"
 	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/tomlfile"
 )
@@ -47,6 +52,17 @@ type Config struct {
 	AuditMaxEntries  int            `toml:"audit_max_entries"`
 	SimulateInterval Duration       `toml:"simulate_interval"`
 	Profiles         []profile.Spec `toml:"profile"`
+	Remote           Remote         `toml:"remote"`
+}
+
+// Remote is the [remote] section: the remote services the daemon talks to,
+// each off unless its section is present.
+type Remote struct {
+	// Legitmark is [remote.legitmark], the authentication station's
+	// service (expert authentication with photos). Its secrets print
+	// redacted and are read from their file or variable only when the
+	// daemon starts the station.
+	Legitmark *legitmark.Config `toml:"legitmark"`
 }
 
 // Duration is a time.Duration written as "3s", "90m" or "2160h".
@@ -103,6 +119,11 @@ func (c *Config) Validate() error {
 	}
 	if c.SimulateInterval.Duration <= 0 {
 		return errors.New("simulate_interval: must be positive")
+	}
+	if lm := c.Remote.Legitmark; lm != nil {
+		if err := lm.Validate(); err != nil {
+			return fmt.Errorf("remote.legitmark: %w", err)
+		}
 	}
 	for i, p := range c.Profiles {
 		if _, err := p.Compile(false); err != nil {

@@ -50,3 +50,47 @@ func TestParseRejects(t *testing.T) {
 		t.Errorf("allow_non_loopback: %v", err)
 	}
 }
+
+// [remote.legitmark] is decoded strictly, validated at load, and its errors
+// never quote the API key.
+func TestParseLegitmark(t *testing.T) {
+	c, err := Parse("nfcd.toml", []byte(""))
+	if err != nil || c.Remote.Legitmark != nil {
+		t.Fatalf("no section: %+v, %v; want the station off", c.Remote, err)
+	}
+	const key = "leo_ConfigTestSecret99"
+	c, err = Parse("nfcd.toml", []byte(`
+[remote.legitmark]
+base_url = "http://127.0.0.1:9800"
+intent_url = "http://127.0.0.1:9800/intent"
+api_key = "`+key+`"
+station_id = "kiosk42"
+poll_min = "2s"
+[remote.legitmark.limits]
+sr_per_hour = 10
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm := c.Remote.Legitmark
+	if lm == nil || lm.StationID != "kiosk42" || lm.PollMin != 2*time.Second || lm.Limits.SRPerHour != 10 || lm.APIKey.Reveal() != key {
+		t.Errorf("decoded %+v", lm)
+	}
+	for name, tc := range map[string]struct{ body, want string }{
+		"unknown key":   {"[remote.legitmark]\napi_key = \"" + key + "\"\napi_kee = 1\n", `unknown key "remote.legitmark.api_kee"`},
+		"two keys":      {"[remote.legitmark]\napi_key = \"" + key + "\"\napi_key_env = \"LM\"\n", "exactly one of api_key"},
+		"no key":        {"[remote.legitmark]\nstation_id = \"k\"\n", "exactly one of api_key"},
+		"plain http":    {"[remote.legitmark]\napi_key = \"" + key + "\"\nbase_url = \"http://api.legitmark.com\"\n", "loopback"},
+		"key with tab":  {"[remote.legitmark]\napi_key = \"leo_a\\tb" + key + "\"\n", "api_key"},
+		"bad station":   {"[remote.legitmark]\napi_key = \"" + key + "\"\nstation_id = \"a b\"\n", "station_id"},
+		"unknown limit": {"[remote.legitmark]\napi_key = \"" + key + "\"\n[remote.legitmark.limits]\nper_day = 1\n", "unknown key"},
+		"unknown svc":   {"[remote.legitmate]\nx = 1\n", "unknown key"},
+	} {
+		_, err := Parse("nfcd.toml", []byte(tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Parse = %v, want an error containing %q", name, err, tc.want)
+		} else if strings.Contains(err.Error(), "ConfigTestSecret") {
+			t.Errorf("%s: the error quotes the API key: %v", name, err)
+		}
+	}
+}

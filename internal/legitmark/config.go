@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -37,6 +38,7 @@ const (
 	DefaultAppPerMinute    = 1000             // seed 001: per actor application
 	DefaultUserPerMinute   = 60               // seed 001: per actor token
 	DefaultSRPerHour       = 100              // seed 001: new SRs per actor
+	DefaultStationID       = "nfcd"
 )
 
 // Config is the `[remote.legitmark]` section of the daemon configuration.
@@ -48,6 +50,7 @@ const (
 //	api_key_file = "/etc/nfcd/legitmark.key"  # or api_key = "leo_…", or api_key_env = "LEGITMARK_API_KEY"
 //	user_token_env = "LEGITMARK_USER_TOKEN"   # optional; else the token registered via /api/actor/users
 //	service = "…uuid…"                        # default service for new SRs
+//	station_id = "kiosk42"                    # prefix of SR references ("kiosk42-<ULID>")
 //	timeout = "30s"
 //	upload_timeout = "2m"
 //	parallel_uploads = 4
@@ -74,6 +77,9 @@ type Config struct {
 	UserTokenEnv  string `toml:"user_token_env"`
 
 	Service string `toml:"service"`
+	// StationID names this station in the references of the SRs it
+	// creates ("<station_id>-<ULID>"); DefaultStationID if empty. Not PII.
+	StationID string `toml:"station_id"`
 
 	Timeout         time.Duration `toml:"timeout"`
 	UploadTimeout   time.Duration `toml:"upload_timeout"`
@@ -109,6 +115,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Auth == "" {
 		c.Auth = AuthBearer
+	}
+	if c.StationID == "" {
+		c.StationID = DefaultStationID
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
@@ -171,6 +180,9 @@ func (c Config) Validate() error {
 	}
 	if c.Auth == AuthBearer && (c.UserToken != "" || c.UserTokenFile != "" || c.UserTokenEnv != "") {
 		return configErr("user_token*: actor tokens are only sent with auth = %q", AuthXAPIKey)
+	}
+	if !stationPattern.MatchString(c.StationID) {
+		return configErr("station_id: 1–32 letters, digits or ._- (starting with a letter or digit)")
 	}
 	if c.Timeout < 0 || c.UploadTimeout < 0 {
 		return configErr("timeout, upload_timeout: must be positive")
@@ -272,6 +284,8 @@ func checkSecret(where, v string) error {
 	}
 	return nil
 }
+
+var stationPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$`)
 
 func checkURL(key, raw string) error {
 	u, err := url.Parse(raw)

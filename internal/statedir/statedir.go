@@ -4,8 +4,10 @@
 //
 // A state directory holds the replay ledger and audit log (nfcd.db, see
 // internal/store), the verdict signing key (verdict-key) and its public half
-// (verdict-key.pub), the hashed API tokens (tokens.json) and the demo
-// profile of `nfcd run --simulate`.
+// (verdict-key.pub), the hashed API tokens (tokens.json), the demo
+// profile of `nfcd run --simulate`, and for the authentication station the
+// Legitmark actor token (legitmark-user-token, 0600) and the images waiting
+// for upload (legitmark-spool/, 0700).
 package statedir
 
 import (
@@ -50,6 +52,12 @@ type Paths struct {
 	Tokens string
 	// Demo is the demo profile of `nfcd run --simulate`.
 	Demo string
+	// LegitmarkToken is the Legitmark actor token (older auth model),
+	// 0600, written by actor registration and never shown.
+	LegitmarkToken string
+	// LegitmarkSpool holds the prepared images of SRs not yet submitted,
+	// so that an upload cut off by a restart resumes without a new photo.
+	LegitmarkSpool string
 }
 
 // PathsOf returns the files of the state directory dir.
@@ -61,6 +69,9 @@ func PathsOf(dir string) Paths {
 		PublicKey: filepath.Join(dir, "verdict-key.pub"),
 		Tokens:    filepath.Join(dir, "tokens.json"),
 		Demo:      filepath.Join(dir, "simulate-profile.toml"),
+
+		LegitmarkToken: filepath.Join(dir, "legitmark-user-token"),
+		LegitmarkSpool: filepath.Join(dir, "legitmark-spool"),
 	}
 }
 
