@@ -44,6 +44,9 @@ func NewWorkflow(c *Client, j Journal, log *zap.Logger) *Workflow {
 // Client returns the workflow's client.
 func (w *Workflow) Client() *Client { return w.c }
 
+// Journal returns the workflow's journal.
+func (w *Workflow) Journal() Journal { return w.j }
+
 func (w *Workflow) append(ctx context.Context, e Entry) error {
 	e.At = w.c.now()
 	if err := w.j.Append(ctx, e); err != nil {
