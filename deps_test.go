@@ -55,6 +55,7 @@ var allowed = map[string][]string{
 	// Authentication station (Legitmark): the client and its fake.
 	"internal/legitmark":               {},
 	"internal/legitmark/legitmarktest": {"internal/legitmark"},
+	"internal/station":                 {"internal/legitmark", "internal/ws"},
 	// Operations: logs, metrics, health, the environment check, the
 	// service definition and packaging.
 	"internal/buildinfo":         {},

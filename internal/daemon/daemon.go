@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -18,11 +19,13 @@ import (
 	"github.com/nfcd/nfcd/internal/config"
 	"github.com/nfcd/nfcd/internal/history"
 	"github.com/nfcd/nfcd/internal/judge"
+	"github.com/nfcd/nfcd/internal/legitmark"
 	"github.com/nfcd/nfcd/internal/pcsc"
 	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/reader"
 	"github.com/nfcd/nfcd/internal/simulate"
 	"github.com/nfcd/nfcd/internal/statedir"
+	"github.com/nfcd/nfcd/internal/station"
 	"github.com/nfcd/nfcd/internal/store"
 	"github.com/nfcd/nfcd/internal/tap"
 	"github.com/nfcd/nfcd/internal/token"
@@ -66,6 +69,7 @@ type daemon struct {
 	server   *ws.Server
 	pipeline *tap.Pipeline
 	stage    *judge.Stage
+	station  *station.Station // nil unless [remote.legitmark] is configured
 	ln       net.Listener
 }
 
@@ -114,13 +118,15 @@ func (d *daemon) start() (err error) {
 	if d.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	pages := http.NewServeMux()
+	pages.Handle("/", web.Handler())
 	d.server, err = ws.NewServer(ws.Config{
 		Addr:             d.ln.Addr().String(),
 		AllowNonLoopback: cfg.AllowNonLoopback,
 		AllowedOrigins:   cfg.AllowedOrigins,
 		CheckToken:       token.Open(paths.Tokens).Check,
 		Hello:            d.hello,
-		Static:           web.Handler(),
+		Static:           pages,
 	}, d.log)
 	if err != nil {
 		d.ln.Close()
@@ -129,9 +135,46 @@ func (d *daemon) start() (err error) {
 	d.server.Handle(ReadersListType, d.readers, ws.HandlerOptions{})
 	d.server.Handle(history.RequestType, history.Handler(d.store), ws.HandlerOptions{MaxConcurrent: 2})
 	stage.Publisher = d.server
+	if lm := cfg.Remote.Legitmark; lm != nil {
+		if d.station, err = d.newStation(*lm, paths); err != nil {
+			d.ln.Close()
+			return err
+		}
+		d.station.Register(d.server)
+		pages.Handle(station.MediaPath, d.station.MediaHandler())
+		stage.Publisher = tapNotes{Publisher: d.server, station: d.station}
+	}
 	d.stage = judge.New(stage)
 	d.log.Info("ready", zap.Stringer("addr", d.ln.Addr()), zap.Int("profiles", len(profiles)), zap.String("key_id", d.signer.KeyID()))
 	return nil
+}
+
+// newStation builds the authentication station: the Legitmark client (its
+// actor token in the state directory), the workflow journalled in the
+// store, photos spooled in the state directory.
+func (d *daemon) newStation(cfg legitmark.Config, paths statedir.Paths) (*station.Station, error) {
+	c, err := legitmark.New(cfg, legitmark.Options{Log: d.log, Tokens: station.TokenFile{Path: paths.LegitmarkToken},
+		UserAgent: "nfcd/" + d.opts.Version})
+	if err != nil {
+		return nil, fmt.Errorf("remote.legitmark: %w", err)
+	}
+	w := legitmark.NewWorkflow(c, d.store.SRJournal(), d.log)
+	return station.New(station.Options{Workflow: w, Publisher: d.server, SpoolDir: paths.LegitmarkSpool, Log: d.log})
+}
+
+// tapNotes publishes the verdict stage's events and tells the station
+// about each judged tap (an SR is for the last authentic one).
+type tapNotes struct {
+	judge.Publisher
+	station *station.Station
+}
+
+func (p tapNotes) Publish(typ string, payload any) uint64 {
+	seq := p.Publisher.Publish(typ, payload)
+	if tr, ok := payload.(judge.TagRead); ok && seq != 0 {
+		p.station.NoteTap(tr.UID, tr.Verdict, time.Now())
+	}
+	return seq
 }
 
 // source returns the profiles and the readers: the configured PC/SC
@@ -181,6 +224,14 @@ func (d *daemon) serve(ctx context.Context) error {
 	serverDone := make(chan error, 1)
 	go func() { serverDone <- d.server.Serve(context.WithoutCancel(ctx), d.ln) }()
 	go func() { stageDone <- d.stage.Run(stageCtx, taps) }()
+	stationCtx, stopStation := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopStation()
+	stationDone := make(chan error, 1)
+	if d.station != nil {
+		go func() { stationDone <- d.station.Run(stationCtx) }()
+	} else {
+		stationDone <- nil
+	}
 	go func() {
 		err := d.pipeline.Run(runCtx, taps)
 		close(taps) // the stage settles what is queued, then returns
@@ -233,6 +284,11 @@ loop:
 	// Past the deadline the server drops its last sockets at once.
 	err, ok = await(context.WithoutCancel(sd), serverDone)
 	keep(err, ok, "server")
+	// The station's uploads and status polls stop where they are: the
+	// journal and the spool resume them on the next start.
+	stopStation()
+	err, ok = await(sd, stationDone)
+	keep(err, ok, "station")
 	if errors.Is(runErr, context.Canceled) {
 		runErr = nil
 	}

@@ -63,6 +63,12 @@ func startDaemon(t *testing.T) *harness {
 // simulated tags and token when set.
 func startDaemonIn(t *testing.T, dir string, sim *simulate.Source, tok string) *harness {
 	t.Helper()
+	return startDaemonWith(t, dir, sim, tok, nil)
+}
+
+// startDaemonWith is startDaemonIn with a change to the configuration.
+func startDaemonWith(t *testing.T, dir string, sim *simulate.Source, tok string, mutate func(*config.Config)) *harness {
+	t.Helper()
 	spec := testSpec
 	l, k, err := spec.Parts(false)
 	if err != nil {
@@ -82,6 +88,9 @@ func startDaemonIn(t *testing.T, dir string, sim *simulate.Source, tok string) *
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Profiles = []profile.Spec{spec}
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	h.logs = logs
 	ready := make(chan string, 1)
@@ -127,6 +136,8 @@ type client struct {
 	// closeErr is the read error that ended the connection, set before
 	// events is closed.
 	closeErr error
+	// seen, if set, is shown every frame next reads, matching or not.
+	seen func(map[string]any)
 }
 
 func (h *harness) dial() *client {
@@ -176,6 +187,9 @@ func (c *client) next(ok func(map[string]any) bool) map[string]any {
 		case m, open := <-c.events:
 			if !open {
 				c.t.Fatal("connection closed while waiting for an event")
+			}
+			if c.seen != nil {
+				c.seen(m)
 			}
 			if ok(m) {
 				return m
