@@ -331,6 +331,26 @@ export class NfcdClient extends EventTarget {
   }
 
   /**
+   * Sends a binary request — a frame of a uint16 big-endian header length,
+   * the request envelope as JSON, then data (docs/protocol.md, "Binary
+   * requests") — and resolves with the result payload, like request().
+   * @param {string} type a binary request type, e.g. "legitmark.upload.chunk"
+   * @param {object} payload
+   * @param {ArrayBuffer|Uint8Array} data the body
+   * @param {{timeout?: number}} [opts]
+   * @returns {Promise<any>}
+   */
+  requestBinary(type, payload, data, opts = {}) {
+    if (this.#closed) return Promise.reject(new NfcdError("closed", "client is closed"));
+    const body = data instanceof Uint8Array ? data : new Uint8Array(data);
+    return new Promise((resolve, reject) => {
+      const id = this.#add(type, payload, opts.timeout ?? this.#timeout, (res, err) => (err ? reject(err) : resolve(res)), body);
+      this.#queue.push(id);
+      this.#flushQueue();
+    });
+  }
+
+  /**
    * Lists the connected readers (readers.list).
    * @returns {Promise<Array<{name: string}>>}
    */
@@ -616,9 +636,18 @@ export class NfcdClient extends EventTarget {
     if (!this.#trySend(id)) this.#settle(id, null, new NfcdError("disconnected", "not connected"));
   }
 
-  #add(type, payload, timeout, done) {
+  #add(type, payload, timeout, done, body) {
     const id = String(this.#nextID++);
-    const frame = JSON.stringify({ v: PROTOCOL_VERSION, type, id, payload: payload || {} });
+    let frame = JSON.stringify({ v: PROTOCOL_VERSION, type, id, payload: payload || {} });
+    if (body) {
+      // Binary request: uint16 BE header length, header, body.
+      const header = new TextEncoder().encode(frame);
+      const bin = new Uint8Array(2 + header.length + body.length);
+      new DataView(bin.buffer).setUint16(0, header.length);
+      bin.set(header, 2);
+      bin.set(body, 2 + header.length);
+      frame = bin;
+    }
     const p = { done, timer: null, sent: false, frame };
     p.timer = setTimeout(() => {
       this.#settle(id, null, new NfcdError("timeout", `no reply to ${type} within ${timeout} ms`));

@@ -37,7 +37,15 @@ class FakeDaemon {
       }
       send(data) {
         if (this.readyState !== 1) throw new Error("not open");
-        const f = JSON.parse(data);
+        let f;
+        if (data instanceof Uint8Array) {
+          // A binary request: uint16 BE header length, envelope, body.
+          const n = (data[0] << 8) | data[1];
+          f = JSON.parse(new TextDecoder().decode(data.subarray(2, 2 + n)));
+          f.data = data.subarray(2 + n);
+        } else {
+          f = JSON.parse(data);
+        }
         this.sent.push(f);
         daemon.#handle(this, f);
       }
@@ -597,4 +605,22 @@ test("constructor validates its options without echoing the token", () => {
     assert.ok(!e.message.includes("sec ret"));
   }
   assert.throws(() => new NfcdClient({ token: "t", WebSocketImpl: null }), TypeError);
+});
+
+test("requestBinary sends the header envelope and the body in one frame and resolves with the reply", async () => {
+  const d = new FakeDaemon();
+  d.handlers["legitmark.upload.chunk"] = (p, s, f) =>
+    p.seq < 0 ? { error: { code: "upload_chunk", message: "bad chunk" } } : { received: f.data.length, first: f.data[0], upload: p.upload_id };
+  const c = newClient(d);
+  await c.connect();
+  const body = new Uint8Array(300).fill(7);
+  body[0] = 0xff;
+  const r = await c.requestBinary("legitmark.upload.chunk", { upload_id: "u1", seq: 0, final: true }, body.buffer);
+  assert.deepEqual(r, { received: 300, first: 0xff, upload: "u1" });
+  await assert.rejects(c.requestBinary("legitmark.upload.chunk", { upload_id: "u1", seq: -1 }, new Uint8Array(1)), { code: "upload_chunk" });
+  const sent = d.last.sent.filter((f) => f.type === "legitmark.upload.chunk");
+  assert.equal(sent.length, 2);
+  assert.equal(sent[0].v, 1);
+  assert.ok(sent[0].id);
+  c.close();
 });
