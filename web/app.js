@@ -433,6 +433,10 @@ async function main() {
   client.on("overflow", (o) => log("overflow", `daemon dropped events from #${o.seq}; resuming`));
   client.on("notice", (e) => log("notice", `${e.code}: ${e.message}`));
 
+  // The authentication station (station.js) hides itself unless the daemon
+  // has one configured.
+  import("./station.js").then((m) => m.mountStation(client)).catch((err) => log("station", `not loaded: ${err.message}`));
+
   client.connect().catch(() => {});
   // Keep relative freshness visible: dim the panel after a minute idle.
   setInterval(() => {

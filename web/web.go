@@ -36,7 +36,7 @@ const ContentSecurityPolicy = "default-src 'self'; " +
 
 // The served files. Test files and Go sources stay out of the binary.
 //
-//go:embed index.html app.js style.css nfcd-client.js demo.js favicon.svg
+//go:embed index.html app.js style.css nfcd-client.js demo.js favicon.svg station.js station.css
 var files embed.FS
 
 // contentTypes maps the served extensions to their media types, so that
