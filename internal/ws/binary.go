@@ -78,25 +78,33 @@ func (c *conn) readBinary(r io.Reader) bool {
 		c.fail("", tooLarge)
 		return true
 	}
-	frame := buf.Bytes() // a fresh buffer per frame: the handler may keep Data
-	if len(frame) < 2 {
-		c.fail("", &Error{Code: CodeBadRequest, Message: "binary frame has no header"})
-		return true
-	}
-	hl := int(binary.BigEndian.Uint16(frame))
-	if hl == 0 || hl > MaxBinaryHeaderBytes || 2+hl > len(frame) {
-		c.fail("", &Error{Code: CodeBadRequest, Message: "binary frame header length is invalid"})
-		return true
-	}
-	req, perr := parseRequest(frame[2:2+hl], func(typ string) bool { return c.s.binary[typ] != nil })
+	// A fresh buffer per frame: the handler may keep Data.
+	req, perr := parseBinary(buf.Bytes(), func(typ string) bool { return c.s.binary[typ] != nil })
 	if perr != nil {
 		c.fail(req.ID, perr)
 		return true
 	}
-	if len(frame) > c.s.binary[req.Type].opts.MaxFrameBytes {
+	if len(buf.Bytes()) > c.s.binary[req.Type].opts.MaxFrameBytes {
 		c.fail("", tooLarge)
 		return true
 	}
-	req.Data, req.binary = frame[2+hl:], true
 	return c.call(req)
+}
+
+// parseBinary splits a binary frame into its envelope, parsed as a text
+// request of a type known reports, and its body (which aliases frame).
+func parseBinary(frame []byte, known func(typ string) bool) (request, *Error) {
+	if len(frame) < 2 {
+		return request{}, &Error{Code: CodeBadRequest, Message: "binary frame has no header"}
+	}
+	hl := int(binary.BigEndian.Uint16(frame))
+	if hl == 0 || hl > MaxBinaryHeaderBytes || 2+hl > len(frame) {
+		return request{}, &Error{Code: CodeBadRequest, Message: "binary frame header length is invalid"}
+	}
+	req, perr := parseRequest(frame[2:2+hl], known)
+	if perr != nil {
+		return req, perr
+	}
+	req.Data, req.binary = frame[2+hl:], true
+	return req, nil
 }

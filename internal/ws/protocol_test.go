@@ -81,3 +81,33 @@ func TestFilterMatches(t *testing.T) {
 		t.Errorf("zero filter rejected an event")
 	}
 }
+
+// FuzzParseBinary checks that no binary frame panics the parser, that an
+// accepted frame is a known binary type whose body is the bytes after its
+// header, and that a refused one carries no body.
+func FuzzParseBinary(f *testing.F) {
+	h := []byte(`{"v":1,"type":"test.chunk","id":"1","payload":{"seq":0}}`)
+	f.Add(append(append([]byte{0, byte(len(h))}, h...), 1, 2, 3))
+	f.Add([]byte{0, 2, '{', '}'})
+	f.Add([]byte{0xff, 0xff})
+	f.Add([]byte{0})
+	f.Add([]byte{})
+	known := func(typ string) bool { return typ == "test.chunk" }
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, err := parseBinary(b, known)
+		if err != nil {
+			if req.Data != nil || req.binary || err.Code == "" {
+				t.Errorf("parseBinary(%q) = %+v, %v", b, req, err)
+			}
+			return
+		}
+		hl := int(b[0])<<8 | int(b[1])
+		if !req.binary || req.Type != "test.chunk" || req.ID == "" || len(req.Data) != len(b)-2-hl || hl > MaxBinaryHeaderBytes {
+			t.Errorf("parseBinary(%q) accepted %+v", b, req)
+		}
+		var p map[string]any
+		if json.Unmarshal(req.Payload, &p) != nil {
+			t.Errorf("payload %q is not an object", req.Payload)
+		}
+	})
+}
