@@ -196,6 +196,9 @@ func (w *Workflow) Requirements(ctx context.Context, uuid string) (*Requirements
 type SideImage struct {
 	Side string
 	Data []byte
+	// Prepared, if set, is Data already prepared (PrepareImage) by the
+	// caller, which is then not done again; Data is ignored.
+	Prepared *Image
 }
 
 // UploadProgress reports one side's upload. Bytes/Total are this attempt's
@@ -310,7 +313,7 @@ func (w *Workflow) Upload(ctx context.Context, uuid string, images []SideImage, 
 		}
 		seen[side.UUID] = true
 		wg.Add(1)
-		go func(side Side, data []byte) {
+		go func(side Side, in SideImage) {
 			defer wg.Done()
 			select {
 			case sem <- struct{}{}:
@@ -320,8 +323,8 @@ func (w *Workflow) Upload(ctx context.Context, uuid string, images []SideImage, 
 				return
 			}
 			defer func() { <-sem }()
-			report(w.uploadOne(ctx, uuid, side, data, rec, report))
-		}(side, in.Data)
+			report(w.uploadOne(ctx, uuid, side, in, rec, report))
+		}(side, in)
 	}
 	wg.Wait()
 	var errs []error
@@ -336,9 +339,12 @@ func (w *Workflow) Upload(ctx context.Context, uuid string, images []SideImage, 
 	return res, errors.Join(errs...)
 }
 
-func (w *Workflow) uploadOne(ctx context.Context, uuid string, side Side, data []byte, rec *Record, report func(UploadProgress)) UploadProgress {
+func (w *Workflow) uploadOne(ctx context.Context, uuid string, side Side, in SideImage, rec *Record, report func(UploadProgress)) UploadProgress {
 	done := UploadProgress{SR: uuid, Side: side.UUID, SideName: side.Name, Done: true}
-	img, err := w.images.Prepare(data)
+	img, err := in.Prepared, error(nil)
+	if img == nil {
+		img, err = w.images.Prepare(in.Data)
+	}
 	if err != nil {
 		done.Err = &SideError{Side: side.UUID, SideName: side.Name, Err: err}
 		return done

@@ -33,7 +33,7 @@ const testToken = "station-test-token-0123456789abcdef"
 // rig is a ws.Server with the station, the fake Legitmark in process, and
 // a record of every log line.
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	fake *legitmarktest.Server
 	st   *station.Station
 	srv  *ws.Server
@@ -51,7 +51,7 @@ type rigOpts struct {
 	noTapNow bool
 }
 
-func newRig(t *testing.T, o rigOpts) *rig {
+func newRig(t testing.TB, o rigOpts) *rig {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel)).Core(), core))
@@ -106,7 +106,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 // wsClient is a WebSocket client of the rig: replies by id, events on a
 // channel, every frame kept for the secrecy checks.
 type wsClient struct {
-	t      *testing.T
+	t      testing.TB
 	c      *websocket.Conn
 	wmu    sync.Mutex
 	mu     sync.Mutex

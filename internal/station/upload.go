@@ -273,15 +273,15 @@ func (s *Station) process(u *upload) {
 		u.pub.finish(StageFailed, legitmark.ErrorCode(err), nil)
 		return
 	}
-	if err := s.spool.put(u.sr, u.side.UUID, img.Data); err != nil {
+	if err := s.spool.put(u.sr, u.side.UUID, img.Data); err != nil && !errors.Is(err, errSpoolOff) {
 		s.log.Warn("photo not spooled; a restart before submit needs it again", zap.String("sr", u.sr), zap.String("side", u.side.Name), zap.Error(err))
 	}
-	s.send(u.sr, u.side, img.Data, u.pub)
+	s.send(u.sr, u.side, legitmark.SideImage{Side: u.side.UUID, Prepared: img}, u.pub)
 }
 
 // send uploads a prepared photo and reports its progress; the caller has
 // counted it in us.sending.
-func (s *Station) send(sr string, side legitmark.Side, data []byte, pub *throttle) {
+func (s *Station) send(sr string, side legitmark.Side, img legitmark.SideImage, pub *throttle) {
 	us := s.uploads
 	defer us.done(sr)
 	select {
@@ -290,9 +290,12 @@ func (s *Station) send(sr string, side legitmark.Side, data []byte, pub *throttl
 	case <-s.ctx.Done():
 		return
 	}
-	total := int64(len(data))
+	total := int64(len(img.Data))
+	if img.Prepared != nil {
+		total = int64(len(img.Prepared.Data))
+	}
 	pub.publish(StageUploading, 0, total)
-	res, err := s.w.Upload(s.ctx, sr, []legitmark.SideImage{{Side: side.UUID, Data: data}}, func(p legitmark.UploadProgress) {
+	res, err := s.w.Upload(s.ctx, sr, []legitmark.SideImage{img}, func(p legitmark.UploadProgress) {
 		if !p.Done && p.Total > 0 {
 			pub.publish(StageUploading, p.Bytes, p.Total)
 		}
@@ -398,7 +401,10 @@ func (s *Station) resumeUploads() {
 					return
 				}
 				s.log.Info("resuming photo upload", zap.String("sr", sr), zap.String("side", side.Name))
-				s.send(sr, side, data, &throttle{s: s, ev: progressEvent{UUID: sr, Side: side.UUID, SideName: side.Name}})
+				// The spool holds prepared images; Upload prepares them
+				// again (cheaply: nothing left to strip) to check them.
+				s.send(sr, side, legitmark.SideImage{Side: side.UUID, Data: data},
+					&throttle{s: s, ev: progressEvent{UUID: sr, Side: side.UUID, SideName: side.Name}})
 			}()
 		}
 	}
