@@ -203,3 +203,39 @@ func TestLegitmarkCLIErrors(t *testing.T) {
 		t.Errorf("status of an unknown SR: %v", err)
 	}
 }
+
+// The older auth model: actor register keeps the token in the state
+// directory (0600), never prints it, and later commands send it.
+func TestLegitmarkActorRegister(t *testing.T) {
+	fake, cfg := startFakeLegitmark(t, legitmarktest.Options{RequireUserToken: true})
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append(b, []byte("auth = \"x-api-key\"\n")...), 0o600)
+	state := t.TempDir()
+	flags := []string{"--config", cfg, "--state-dir", state}
+	if _, _, err := runCLI(t, "", append([]string{"legitmark", "services"}, flags...)...); err == nil || !strings.Contains(err.Error(), "remote_auth_failed") {
+		t.Errorf("services without an actor token: %v", err)
+	}
+	out, errOut, err := runCLI(t, "", append([]string{"legitmark", "actor", "register", "--actor-id", "kiosk-1", "--email", "ops@example.com",
+		"--first-name", "A", "--last-name", "B", "--business-name", "Shop", "--certificate-name", "Shop - A B", "--json"}, flags...)...)
+	if err != nil {
+		t.Fatalf("register: %v\n%s", err, errOut)
+	}
+	tokFile := filepath.Join(state, "legitmark-user-token")
+	tok, _ := os.ReadFile(tokFile)
+	if !strings.HasPrefix(string(tok), "lm_usr_") || strings.Contains(out+errOut, strings.TrimSpace(string(tok))) {
+		t.Errorf("token file %q; output %q", tok, out+errOut)
+	}
+	if fi, err := os.Stat(tokFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode: %v, %v", fi, err)
+	}
+	if out, _, err := runCLI(t, "", append([]string{"legitmark", "services"}, flags...)...); err != nil || !strings.Contains(out, "Standard") {
+		t.Errorf("services with the stored token = %q, %v", out, err)
+	}
+	var sent bool
+	for _, r := range fake.Requests() {
+		sent = sent || (r.Route == "services" && r.UserToken == strings.TrimSpace(string(tok)))
+	}
+	if !sent {
+		t.Error("no request carried the stored actor token")
+	}
+}
