@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"go.uber.org/zap"
 
 	"github.com/nfcd/nfcd/internal/config"
 	"github.com/nfcd/nfcd/internal/legitmark"
@@ -34,7 +33,7 @@ var legitmarkCmd = &command{
 configuration). Service requests (SRs) in progress are kept in the state
 directory's journal, which the running daemon holds: stop it, or use the
 kiosk page, while these commands need the journal (sr create, upload,
-submit, status, list). With --json every command prints one JSON object per
+submit, status --wait, list). With --json every command prints one JSON object per
 line, the last one its result.`,
 	example: "nfcd legitmark taxonomy --config /etc/nfcd/nfcd.toml",
 	subs:    []*command{lmServicesCmd, lmTaxonomyCmd, lmSRCmd, lmActorCmd},
@@ -218,7 +217,7 @@ func init() {
 			return usageError("%v", err)
 		}
 		if reference == "" {
-			if reference, err = s.reference(); err != nil {
+			if reference, err = station.NewReference(s.cfg.StationID); err != nil {
 				return err
 			}
 		}
@@ -291,7 +290,13 @@ func init() {
 		if len(args) != 1 {
 			return usageError("need the SR's UUID")
 		}
-		s, err := f.open(e, journalWrite)
+		// A one-off read needs no journal (and works while the daemon
+		// runs); --wait records what it sees.
+		mode := journalNone
+		if wait {
+			mode = journalWrite
+		}
+		s, err := f.open(e, mode)
 		if err != nil {
 			return err
 		}
@@ -310,6 +315,9 @@ func init() {
 				line += "  certificate " + st.CertificateURL
 			}
 			fmt.Fprintln(e.stdout, line)
+		}
+		if !wait {
+			s.w = legitmark.NewWorkflow(s.c, &legitmark.MemJournal{}, nil)
 		}
 		var st legitmark.Status
 		if wait {
@@ -471,19 +479,6 @@ func (s *lmSession) close() {
 func (s *lmSession) fail(err error) error {
 	return fmt.Errorf("%s: %w", legitmark.ErrorCode(err), err)
 }
-
-// reference makes an SR reference as the station does.
-func (s *lmSession) reference() (string, error) {
-	st, err := station.New(station.Options{Workflow: legitmark.NewWorkflow(s.c, &legitmark.MemJournal{}, zap.NewNop()), Publisher: nopPublisher{}})
-	if err != nil {
-		return "", err
-	}
-	return st.Reference()
-}
-
-type nopPublisher struct{}
-
-func (nopPublisher) Publish(string, any) uint64 { return 0 }
 
 // srResult is the JSON form of an SR.
 type srResult struct {

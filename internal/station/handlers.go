@@ -3,8 +3,10 @@ package station
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"io"
 	"sort"
 	"time"
 
@@ -191,12 +193,20 @@ func (s *Station) handleCreate(ctx context.Context, r *ws.Request) (any, error) 
 }
 
 // Reference returns a new SR reference: "<station_id>-<ULID>".
-func (s *Station) Reference() (string, error) {
-	id, err := newULID(s.now(), s.rand)
+func (s *Station) Reference() (string, error) { return reference(s.station, s.now(), s.rand) }
+
+// NewReference returns a new SR reference for a station, as the daemon
+// makes them: "<station_id>-<ULID>" (for the CLI).
+func NewReference(stationID string) (string, error) {
+	return reference(stationID, time.Now(), rand.Reader)
+}
+
+func reference(station string, now time.Time, r io.Reader) (string, error) {
+	id, err := newULID(now, r)
 	if err != nil {
 		return "", err
 	}
-	return s.station + "-" + id, nil
+	return station + "-" + id, nil
 }
 
 // requirementsResult is the result of sr.requirements.

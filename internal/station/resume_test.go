@@ -217,7 +217,19 @@ func TestResumeAfterKill(t *testing.T) {
 	if n := fake.Count("intent") - intentsBefore; n != 2 {
 		t.Errorf("%d upload intents after the restart, want 2 (the cut-off sides only)", n)
 	}
-	cl.result(station.TypeSubmit, map[string]string{"uuid": rec.UUID}, &rec)
+	// The station refuses a submit while photos are still on their way
+	// (requirements_not_met without missing sides): a client tries again.
+	for {
+		f := cl.call(station.TypeSubmit, map[string]string{"uuid": rec.UUID})
+		if f.Type == "result" {
+			json.Unmarshal(f.Payload, &rec)
+			break
+		}
+		if !strings.Contains(string(f.Payload), `"missing":[]`) || time.Now().After(deadline) {
+			t.Fatalf("submit: %s", f.Payload)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if rec.Phase != "submitted" {
 		t.Fatalf("submit = %+v", rec)
 	}

@@ -3,6 +3,7 @@ package station
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -233,7 +234,8 @@ func (s *Station) handleUploadChunk(_ context.Context, r *ws.Request) (any, erro
 		us.sending[u.sr]++
 	}
 	us.mu.Unlock()
-	u.pub.publish(StageReceiving, int64(res.Received), int64(res.Total))
+	// Receiving is announced once, by begin: the client counts its own
+	// chunk replies, and the event history is kept for taps.
 	if done {
 		s.bg.Add(1)
 		go func() {
@@ -368,14 +370,19 @@ func (s *Station) resumeUploads() {
 		s.log.Warn("cannot read the journal to resume uploads", zap.Error(err))
 		return
 	}
-	phase := map[string]legitmark.Phase{}
+	byUUID := map[string]*legitmark.Record{}
 	for _, r := range recs {
 		if r.UUID != "" {
-			phase[r.UUID] = r.Phase
+			byUUID[r.UUID] = r
 		}
 	}
 	for _, sr := range srs {
-		switch phase[sr] {
+		var phase legitmark.Phase
+		rec := byUUID[sr]
+		if rec != nil {
+			phase = rec.Phase
+		}
+		switch phase {
 		case legitmark.PhaseDraft, legitmark.PhaseResubmit:
 		case legitmark.PhaseCreating, legitmark.PhaseSubmitting:
 			continue // Resume settles these first; the next start sees them
@@ -386,6 +393,12 @@ func (s *Station) resumeUploads() {
 			continue
 		}
 		for sideID, data := range s.spool.sides(sr) {
+			// A draft's side whose photo the journal records as uploaded
+			// needs nothing (a QC rejection, which clears photos on the
+			// server, only happens after a submit).
+			if prev, ok := rec.Sides[sideID]; ok && phase == legitmark.PhaseDraft && prev.Digest == digest(data) {
+				continue
+			}
 			s.uploads.mu.Lock()
 			s.uploads.sending[sr]++
 			s.uploads.mu.Unlock()
@@ -408,6 +421,13 @@ func (s *Station) resumeUploads() {
 			}()
 		}
 	}
+}
+
+// digest is the hex SHA-256 of a prepared image, as the journal records it
+// (legitmark.Image.Digest).
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 func randomID(r io.Reader) (string, error) {
