@@ -170,11 +170,11 @@ type tapNotes struct {
 }
 
 func (p tapNotes) Publish(typ string, payload any) uint64 {
-	seq := p.Publisher.Publish(typ, payload)
-	if tr, ok := payload.(judge.TagRead); ok && seq != 0 {
+	// The station knows the tap before any client can act on its event.
+	if tr, ok := payload.(judge.TagRead); ok {
 		p.station.NoteTap(tr.UID, tr.Verdict, time.Now())
 	}
-	return seq
+	return p.Publisher.Publish(typ, payload)
 }
 
 // source returns the profiles and the readers: the configured PC/SC

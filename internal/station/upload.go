@@ -285,7 +285,11 @@ func (s *Station) process(u *upload) {
 // counted it in us.sending.
 func (s *Station) send(sr string, side legitmark.Side, img legitmark.SideImage, pub *throttle) {
 	us := s.uploads
-	defer us.done(sr)
+	// The SR counts as busy until the outcome is published, and no longer:
+	// a client that sees "done" may submit at once.
+	var once sync.Once
+	idle := func() { once.Do(func() { us.done(sr) }) }
+	defer idle()
 	select {
 	case us.send <- struct{}{}:
 		defer func() { <-us.send }()
@@ -308,10 +312,12 @@ func (s *Station) send(sr string, side legitmark.Side, img legitmark.SideImage, 
 		}
 		code := legitmark.ErrorCode(err)
 		s.log.Warn("photo upload failed", zap.String("sr", sr), zap.String("side", side.Name), zap.String("code", code), zap.Error(err))
+		idle()
 		pub.finish(StageFailed, code, nil)
 		return
 	}
 	pub.publish(StageUploading, total, total)
+	idle()
 	pub.finish(StageDone, "", &res.Progress)
 }
 
