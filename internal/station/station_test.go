@@ -331,4 +331,78 @@ func TestStationRefusals(t *testing.T) {
 	if e := cl.errorOf(station.TypeSubmit, map[string]string{"uuid": rec.UUID}); e.Code != "requirements_not_met" {
 		t.Errorf("submit during an upload = %+v", e)
 	}
+	// A new photo for the side replaces the unfinished one.
+	old := b.UploadID
+	cl.result(station.TypeUploadBegin, map[string]any{"uuid": rec.UUID, "side": front, "size": 10}, &b)
+	for {
+		var p progressEv
+		json.Unmarshal(cl.next(station.EventUploadProgress, 5*time.Second).Payload, &p)
+		if p.UploadID == old && p.Stage == station.StageFailed {
+			if p.Code != station.CodeReplaced {
+				t.Errorf("replaced upload ended %+v", p)
+			}
+			break
+		}
+	}
+	b.UploadID = old
+	if e := send(1, true, 10); e.Code != station.CodeUploadUnknown {
+		t.Errorf("chunk of the replaced upload: %+v", e)
+	}
+}
+
+// QC rejects a photo after submit: the status event says so, the side is
+// missing again, a new photo and a second submit take the SR to its end.
+func TestStationResubmission(t *testing.T) {
+	r := newRig(t, rigOpts{spool: t.TempDir()})
+	cl := r.dial()
+	var rec record
+	cl.result(station.TypeCreate, map[string]any{"category": legitmarktest.CategoryHandbags, "type": legitmarktest.TypeTote}, &rec)
+	var req requirements
+	cl.result(station.TypeRequirements, map[string]string{"uuid": rec.UUID}, &req)
+	sides := map[string]bool{}
+	for i, sd := range req.Required {
+		cl.upload(rec.UUID, sd.UUID, photo(t, i))
+		sides[sd.UUID] = true
+	}
+	cl.waitUploads(sides)
+	cl.result(station.TypeSubmit, map[string]string{"uuid": rec.UUID}, &rec)
+	rejected := req.Required[2]
+	must(t, r.fake.RejectQC(rec.UUID, rejected.UUID))
+	var st statusEv
+	for !st.NeedsResubmission {
+		json.Unmarshal(cl.next(station.EventStatus, 20*time.Second).Payload, &st)
+	}
+	cl.result(station.TypeRequirements, map[string]string{"uuid": rec.UUID}, &req)
+	for _, sd := range req.Required {
+		if sd.Uploaded == (sd.UUID == rejected.UUID) {
+			t.Errorf("after QC rejection side %s uploaded = %v", sd.Name, sd.Uploaded)
+		}
+	}
+	var list struct {
+		SRs []record `json:"srs"`
+	}
+	cl.result(station.TypeList, map[string]bool{"open": true}, &list)
+	if len(list.SRs) != 1 || list.SRs[0].Phase != "resubmit" {
+		t.Errorf("open SRs = %+v, want one in phase resubmit", list.SRs)
+	}
+	cl.upload(rec.UUID, rejected.UUID, photo(t, 99))
+	if p := cl.waitUploads(map[string]bool{rejected.UUID: true})[rejected.UUID]; p.Stage != station.StageDone || p.Progress == nil || !p.Progress.Met {
+		t.Fatalf("new photo: %+v", p)
+	}
+	cl.result(station.TypeSubmit, map[string]string{"uuid": rec.UUID}, &rec)
+	if rec.Phase != "submitted" {
+		t.Fatalf("second submit = %+v", rec)
+	}
+	for range 6 {
+		r.fake.Advance(rec.UUID)
+	}
+	for !st.Final {
+		json.Unmarshal(cl.next(station.EventStatus, 20*time.Second).Payload, &st)
+	}
+	if !st.Authentic {
+		t.Errorf("final status %+v", st)
+	}
+	if n := r.fake.Count("sr.submit"); n != 2 {
+		t.Errorf("%d submits, want 2", n)
+	}
 }
