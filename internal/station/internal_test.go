@@ -4,17 +4,22 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/nfcd/nfcd/internal/legitmark"
+	"github.com/nfcd/nfcd/internal/legitmark/legitmarktest"
+	"github.com/nfcd/nfcd/internal/ws"
 )
 
 func TestULID(t *testing.T) {
@@ -102,5 +107,60 @@ func TestMediaLinks(t *testing.T) {
 	a, b := m.link("https://cdn.legitmark.com/a.png"), m.link("https://cdn.legitmark.com/a.png")
 	if a != b {
 		t.Errorf("the same image got two links: %s %s", a, b)
+	}
+}
+
+type recordPub struct {
+	mu     sync.Mutex
+	events []any
+}
+
+func (p *recordPub) Publish(typ string, payload any) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, payload)
+	return uint64(len(p.events))
+}
+
+// An upload that stalls is dropped after uploadIdle: its bytes are freed
+// and its progress ends with upload_expired.
+func TestUploadExpires(t *testing.T) {
+	fake := legitmarktest.New(legitmarktest.Options{})
+	c, err := legitmark.New(legitmark.Config{BaseURL: "https://api.legitmark.test", IntentURL: "https://media.legitmark.test/intent",
+		APIKey: legitmarktest.DefaultKey}, legitmark.Options{HTTPClient: &http.Client{Transport: fake.Transport()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	pub := &recordPub{}
+	s, err := New(Options{Workflow: legitmark.NewWorkflow(c, &legitmark.MemJournal{}, nil), Publisher: pub, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, err := c.CreateSR(context.Background(), legitmark.CreateSR{ReferenceID: "k-1", Category: legitmarktest.CategoryHandbags, Type: legitmarktest.TypeTote})
+	if err != nil {
+		t.Fatal(err)
+	}
+	side := legitmarktest.SideUUIDs(legitmarktest.CategoryHandbags, true)[0]
+	p, _ := json.Marshal(map[string]any{"uuid": sr.UUID, "side": side, "size": 1 << 20})
+	if _, err := s.handleUploadBegin(context.Background(), &ws.Request{Type: TypeUploadBegin, Payload: p}); err != nil {
+		t.Fatal(err)
+	}
+	if s.uploads.buffered != 1<<20 || !s.uploads.busy(sr.UUID) {
+		t.Fatalf("buffered %d, busy %v", s.uploads.buffered, s.uploads.busy(sr.UUID))
+	}
+	now = now.Add(uploadIdle - time.Second)
+	s.uploads.sweep()
+	if !s.uploads.busy(sr.UUID) {
+		t.Fatal("dropped before uploadIdle")
+	}
+	now = now.Add(2 * time.Second)
+	s.uploads.sweep()
+	if s.uploads.buffered != 0 || s.uploads.busy(sr.UUID) {
+		t.Errorf("after uploadIdle: buffered %d, busy %v", s.uploads.buffered, s.uploads.busy(sr.UUID))
+	}
+	last := pub.events[len(pub.events)-1].(progressEvent)
+	if last.Stage != StageFailed || last.Code != CodeUploadExpired || last.Message == "" {
+		t.Errorf("last event %+v", last)
 	}
 }
