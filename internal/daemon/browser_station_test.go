@@ -34,8 +34,8 @@ const stationBrowserKey = "leo_BrowserStationKey_0a9f3e"
 // the daemon's kiosk page, against the fake Legitmark on its own port: an
 // authentic tap from a manually tapped simulated reader, "Request
 // authentication", category/type/brand, a photo that is too small (refused
-// on its card), then a photo per required side from fixture files (one
-// PNG), progress to "Uploaded", submit, and the live status to "Authentic"
+// on its card), the front from the (synthetic) camera, then a photo per
+// other required side from fixture files (one PNG), progress to "Uploaded", submit, and the live status to "Authentic"
 // with the certificate link. It saves a screenshot (station.png) to the
 // test's artifact directory and checks that the page logged no errors and
 // that neither the API key, a presigned URL nor a session token is in the
@@ -71,6 +71,9 @@ func TestBrowserStation(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("hide-scrollbars", true),
+		// A synthetic camera, granted without a prompt.
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.WindowSize(1280, 1000),
 		chromedp.CombinedOutput(&chromeOut),
 	)
@@ -144,7 +147,12 @@ func TestBrowserStation(t *testing.T) {
 	run("tiny photo", chromedp.SetUploadFiles(chromedp.CSS(card("front")+` input[type="file"]`), []string{photos["tiny"]}))
 	waitJS("the refusal of the tiny photo", `document.querySelector('`+card("front")+`').dataset.code === "`+legitmark.ImageTooSmall+`"`)
 
-	for _, key := range []string{"front", "back", "left-side", "right-side", "sole", "insole-label", "box-label"} {
+	// The front from the camera: the viewfinder with its guide, then a shot.
+	run("camera", chromedp.Click(chromedp.CSS(card("front")+` [data-testid="card-camera"]`)))
+	waitJS("the camera picture", `(() => { const v = document.querySelector('[data-testid="station-camera"] video'); return v && v.videoWidth >= 600 && v.videoHeight >= 600; })()`)
+	run("shoot", chromedp.Click(chromedp.CSS(`[data-testid="camera-capture"]`)))
+	waitJS("the camera photo uploaded", `document.querySelector('`+card("front")+`').dataset.state === "done"`)
+	for _, key := range []string{"back", "left-side", "right-side", "sole", "insole-label", "box-label"} {
 		run("photo "+key, chromedp.SetUploadFiles(chromedp.CSS(card(key)+` input[type="file"]`), []string{photos[key]}))
 	}
 	waitJS("every photo uploaded", `[...document.querySelectorAll('[data-testid="capture-card"][data-required="true"]')].every((c) => c.dataset.state === "done")`)
