@@ -14,7 +14,8 @@ type Kind uint8
 
 // Kinds, in the order they occur for one reader: ReaderAdded, then any
 // number of CardPresent, TagRead (or Error), CardRemoved, then
-// ReaderRemoved.
+// ReaderRemoved. VerdictUpdated follows the TagRead it settles, at any
+// later point.
 const (
 	ReaderAdded   Kind = iota + 1 // a reader appeared
 	ReaderRemoved                 // a reader went away (or the PC/SC service did)
@@ -22,6 +23,9 @@ const (
 	CardRemoved                   // the card left the field
 	TagRead                       // a tag was read and judged: a verdict
 	Error                         // a reader, a read or the daemon failed
+	// VerdictUpdated settles a TagRead later (a remote verification): the
+	// same tap, its final verdict.
+	VerdictUpdated
 )
 
 var names = [...]struct{ wire, watch string }{
@@ -31,6 +35,8 @@ var names = [...]struct{ wire, watch string }{
 	CardRemoved:   {"card.removed", "card_removed"},
 	TagRead:       {"tag.read", "tag"},
 	Error:         {"error", "error"},
+
+	VerdictUpdated: {"verdict.updated", "verdict_updated"},
 }
 
 // String returns the kind's name on the WebSocket API, e.g. "reader.added".
