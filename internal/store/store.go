@@ -18,6 +18,7 @@
 //	counters  UID → uint32 BE (highest accepted SDMReadCtr)
 //	audit     unix nanos (int64 BE) || seq (uint64 BE) → encoded Entry (format 1 or 2)
 //	legitmark_journal  seq (uint64 BE) → JSON legitmark.Entry (srjournal.go; created on first use)
+//	outbox    item ID (uint64 BE) → JSON OutboxItem (outbox.go; added to version 2 files by init)
 //
 // Version 1 also kept the verdict signing key's seed in meta
 // ("signing_seed", now a file of its own: LegacySigningSeed) and an unused
@@ -316,8 +317,9 @@ func classifyOpen(path string, err error) error {
 // init checks the schema version and creates the buckets of a new file.
 func (s *Store) init() error {
 	var version uint32
-	var fresh bool
+	var fresh, noOutbox bool
 	err := s.db.View(func(tx *bolt.Tx) error {
+		noOutbox = tx.Bucket(bucketOutbox) == nil
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			// A brand-new file has no buckets at all; any other bbolt file
@@ -350,11 +352,11 @@ func (s *Store) init() error {
 	if s.readOnly && fresh {
 		return &OpenError{Path: s.path, Kind: ErrCorrupt, Cause: errors.New("empty database")}
 	}
-	if s.readOnly || (!fresh && version == schemaVersion) {
+	if s.readOnly || (!fresh && version == schemaVersion && !noOutbox) {
 		return nil
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketCounters, bucketAudit} {
+		for _, name := range [][]byte{bucketMeta, bucketCounters, bucketAudit, bucketOutbox} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
