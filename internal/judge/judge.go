@@ -6,9 +6,10 @@
 //
 // It runs on a goroutine of its own, so the reader goroutines never wait
 // for a disk or a client, and it sees no transport: it depends only on the
-// small interfaces below (Ledger, Signer, Publisher, reader.Signaler),
-// which the embedded store, the verdict key, the WebSocket server and the
-// PC/SC readers implement.
+// small interfaces below (Ledger, Signer, Publisher, reader.Signaler, and
+// the remote verifier slot Remote), which the embedded store, the verdict
+// key, the WebSocket server, the PC/SC readers and internal/remoteverify
+// implement.
 package judge
 
 import (
@@ -36,9 +37,11 @@ type Ledger interface {
 	Record(ctx context.Context, vs []*verdict.Verdict) error
 }
 
-// Signer signs verdicts.
+// Signer signs verdicts: Seal with both canonical versions (tag.read),
+// SealV2 with version 2 only (verdict.updated).
 type Signer interface {
 	Seal(v verdict.Verdict) verdict.Payload
+	SealV2(v verdict.Verdict) verdict.Payload
 }
 
 // Publisher sends an event to every subscribed client. payload encodes to
@@ -61,7 +64,10 @@ type Config struct {
 	// MaxBatch bounds how many queued taps share one ledger step
 	// (DefaultMaxBatch).
 	MaxBatch int
-	Log      *zap.Logger
+	// Remote, if set, is the remote verifier slot (remote.go); nil keeps
+	// every verdict local at no extra cost.
+	Remote Remote
+	Log    *zap.Logger
 }
 
 // Stage is the verdict stage. Create it with New.
@@ -71,6 +77,10 @@ type Stage struct {
 	// tapPrefix and taps make tap IDs: random per run, then a count.
 	tapPrefix string
 	taps      uint64
+	// Remote state (remote.go), used only with Config.Remote.
+	held  []bool
+	holds map[string]*holdQueue
+	queue map[string]*queued
 }
 
 type signal struct {
@@ -104,15 +114,23 @@ func (s *Stage) Run(ctx context.Context, in <-chan tap.Event) error {
 		go func() { defer close(done); s.signal(ctx) }()
 	}
 	batch := make([]tap.Event, 0, s.cfg.MaxBatch)
+	var updates <-chan Update
+	if s.cfg.Remote != nil {
+		updates = s.cfg.Remote.Updates()
+	}
 	for {
 		var ev tap.Event
 		var ok bool
 		select {
 		case ev, ok = <-in:
+		case u := <-updates:
+			s.update(u)
+			continue
 		case <-ctx.Done():
 			return nil
 		}
 		if !ok {
+			s.releaseAll()
 			return nil
 		}
 		// The taps that queued up while the last batch was recorded share
@@ -150,22 +168,41 @@ func (s *Stage) settle(ctx context.Context, batch []tap.Event) {
 			s.cfg.Log.Error("ledger record failed", zap.Int("taps", len(vs)), zap.Error(recordErr))
 		}
 	}
+	remote := s.cfg.Remote != nil && len(vs) > 0 && recordErr == nil
+	if remote {
+		s.submit(ctx, vs)
+	}
 	n := 0
 	for i := range batch {
 		ev := &batch[i]
-		switch ev.Kind {
-		case event.TagRead:
-			v := vs[n]
+		var v *verdict.Verdict
+		var held bool
+		if ev.Kind == event.TagRead {
+			v = vs[n]
+			if remote {
+				held = s.held[n]
+			}
 			n++
-			s.publishVerdict(ev, v, recordErr)
-		case event.Error:
-			s.cfg.Log.Info("reader error", zap.String("reader", ev.Reader), zap.String("code", string(ev.Code)), zap.Error(ev.Err))
-			s.cfg.Publisher.Publish(event.Error.String(), event.ErrorPayload{Reader: ev.Reader, Code: ev.Code, Message: ev.Code.Message(), Detail: ev.Detail})
-		case event.CardPresent:
-			s.cfg.Publisher.Publish(ev.Kind.String(), readerPayload{Reader: ev.Reader, ATR: ntag424.Hex(ev.ATR)})
-		default:
-			s.cfg.Publisher.Publish(ev.Kind.String(), readerPayload{Reader: ev.Reader})
 		}
+		if (held || len(s.holds) > 0) && s.hold(ev, v, recordErr, held) {
+			continue
+		}
+		s.publish(ev, v, recordErr)
+	}
+}
+
+// publish publishes one event of a batch; v is the verdict of a tag read.
+func (s *Stage) publish(ev *tap.Event, v *verdict.Verdict, recordErr error) {
+	switch ev.Kind {
+	case event.TagRead:
+		s.publishVerdict(ev, v, recordErr)
+	case event.Error:
+		s.cfg.Log.Info("reader error", zap.String("reader", ev.Reader), zap.String("code", string(ev.Code)), zap.Error(ev.Err))
+		s.cfg.Publisher.Publish(event.Error.String(), event.ErrorPayload{Reader: ev.Reader, Code: ev.Code, Message: ev.Code.Message(), Detail: ev.Detail})
+	case event.CardPresent:
+		s.cfg.Publisher.Publish(ev.Kind.String(), readerPayload{Reader: ev.Reader, ATR: ntag424.Hex(ev.ATR)})
+	default:
+		s.cfg.Publisher.Publish(ev.Kind.String(), readerPayload{Reader: ev.Reader})
 	}
 }
 
@@ -185,7 +222,9 @@ func (s *Stage) publishVerdict(ev *tap.Event, v *verdict.Verdict, recordErr erro
 		Detail:  v.Detail,
 		Timings: Timings{APDUs: r.APDUs, APDUMS: ms(r.APDUTime), TotalMS: ms(r.Elapsed)},
 	})
-	s.queueSignal(v.Reader, v.Verdict == verdict.Authentic)
+	if v.Verdict != verdict.Pending {
+		s.queueSignal(v.Reader, v.Verdict == verdict.Authentic)
+	}
 	s.cfg.Log.Info("tag", zap.String("reader", v.Reader), zap.String("uid", v.UID), zap.Stringer("ctr", v.Ctr),
 		zap.String("verdict", v.Verdict), zap.String("reason", v.Reason), zap.Float64("latency_ms", ms(r.Elapsed)))
 }

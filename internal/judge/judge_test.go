@@ -84,6 +84,8 @@ func (s *signaler) Signal(ctx context.Context, reader string, ok bool) error {
 
 type signer struct{}
 
+func (signer) SealV2(v verdict.Verdict) verdict.Payload { return signer{}.Seal(v) }
+
 func (signer) Seal(v verdict.Verdict) verdict.Payload {
 	return verdict.Payload{Reader: v.Reader, UID: v.UID, Ctr: v.Ctr, Verdict: v.Verdict, Reason: v.Reason}
 }
