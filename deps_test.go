@@ -52,6 +52,9 @@ var allowed = map[string][]string{
 	"internal/verifyclient":                {},
 	"internal/verifyclient/legitimatetest": {"internal/ntag424", "internal/profile", "internal/verifyclient"},
 	"internal/remote":                      {"internal/verdict", "internal/verifyclient"},
+	// The remote verifier slot of the verdict stage: the outbox in the
+	// store, the client, the table, and its requests.
+	"internal/remoteverify": {"internal/judge", "internal/ntag424", "internal/remote", "internal/store", "internal/verdict", "internal/verifyclient", "internal/ws"},
 	// Authentication station (Legitmark): the client and its fake.
 	"internal/legitmark":               {},
 	"internal/legitmark/legitmarktest": {"internal/legitmark"},
@@ -88,6 +91,7 @@ var forbidden = map[string][]string{
 	"internal/verdict":      {"github.com/ebfe/scard", "runtime/cgo"},
 	"internal/verifyclient": {"github.com/ebfe/scard", "runtime/cgo", "github.com/nfcd/nfcd/internal/daemon"},
 	"internal/remote":       {"github.com/ebfe/scard", "runtime/cgo", "github.com/nfcd/nfcd/internal/daemon"},
+	"internal/remoteverify": {"github.com/ebfe/scard", "runtime/cgo", "github.com/nfcd/nfcd/internal/daemon"},
 	// The environment check builds without cgo, so it can explain a
 	// machine where PC/SC does not work.
 	"internal/doctor": {"github.com/ebfe/scard", "runtime/cgo"},

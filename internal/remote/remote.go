@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nfcd/nfcd/internal/verdict"
 	"github.com/nfcd/nfcd/internal/verifyclient"
@@ -61,14 +62,33 @@ type Config struct {
 //	timeout = "4s"                       # per attempt
 //	api_key_file = "/etc/nfcd/legitimate.key"   # or api_key, api_key_env (at most one)
 //	api_key_header = "X-API-Key"
+//	outbox_max_items = 10000             # taps waiting for the service; the oldest give up beyond
+//	outbox_max_age = "24h"               # a tap not settled by then gives up (unverified)
+//	claim_window = "5m"                  # legitimate.claim/recover use a tap at most this old
 type Legitimate struct {
 	verifyclient.Config
 	Match []string `toml:"match"`
 	Mode  Mode     `toml:"mode"`
+	// OutboxMaxItems and OutboxMaxAge bound the outbox (0: the defaults).
+	OutboxMaxItems int                   `toml:"outbox_max_items"`
+	OutboxMaxAge   verifyclient.Duration `toml:"outbox_max_age"`
+	// ClaimWindow is how old the tap behind a claim or recover may be
+	// (0: the default).
+	ClaimWindow verifyclient.Duration `toml:"claim_window"`
 }
 
-// Validate checks the section and fills in the default mode. Errors name
-// the key, never key material.
+// Defaults and limits of the outbox and claim settings.
+const (
+	DefaultOutboxMaxItems = 10_000
+	DefaultOutboxMaxAge   = 24 * time.Hour
+	DefaultClaimWindow    = 5 * time.Minute
+	maxOutboxItems        = 1_000_000
+	maxOutboxAge          = 30 * 24 * time.Hour
+	maxClaimWindow        = 24 * time.Hour
+)
+
+// Validate checks the section and fills in the defaults (mode, timeout,
+// outbox bounds, claim window). Errors name the key, never key material.
 func (l *Legitimate) Validate() error {
 	if l.Mode == "" {
 		l.Mode = DefaultMode
@@ -83,6 +103,26 @@ func (l *Legitimate) Validate() error {
 		if !strings.HasPrefix(m, "https://") && !strings.HasPrefix(m, "http://") {
 			return fmt.Errorf("remote.legitimate: match[%d]: want an http(s) URL prefix", i)
 		}
+	}
+	switch {
+	case l.OutboxMaxItems < 0 || l.OutboxMaxItems > maxOutboxItems:
+		return fmt.Errorf("remote.legitimate: outbox_max_items: must be between 1 and %d", maxOutboxItems)
+	case l.OutboxMaxAge.Duration < 0 || l.OutboxMaxAge.Duration > maxOutboxAge:
+		return fmt.Errorf("remote.legitimate: outbox_max_age: must be between 1s and %s", maxOutboxAge)
+	case l.ClaimWindow.Duration < 0 || l.ClaimWindow.Duration > maxClaimWindow:
+		return fmt.Errorf("remote.legitimate: claim_window: must be between 1s and %s", maxClaimWindow)
+	}
+	if l.OutboxMaxItems == 0 {
+		l.OutboxMaxItems = DefaultOutboxMaxItems
+	}
+	if l.OutboxMaxAge.Duration == 0 {
+		l.OutboxMaxAge.Duration = DefaultOutboxMaxAge
+	}
+	if l.ClaimWindow.Duration == 0 {
+		l.ClaimWindow.Duration = DefaultClaimWindow
+	}
+	if l.Timeout.Duration == 0 {
+		l.Timeout.Duration = verifyclient.DefaultTimeout
 	}
 	return nil
 }
