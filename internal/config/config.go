@@ -16,6 +16,10 @@
 //	api_key_file = "/etc/nfcd/legitmark.key"
 //	station_id = "kiosk42"
 //
+//	[remote.legitimate]                  # remote verification of tags (internal/remote.Legitimate)
+//	base_url = "https://api.legitimate.tech/external/v1"
+//	mode = "confirm"                     # local-only | confirm | remote-required
+//
 //	[[profile]]                          # as in `nfcd verify --profile`
 //	name = "store-tags"
 //	match = "https://sdm.example/tag"
@@ -33,6 +37,7 @@ import (
 
 	"github.com/nfcd/nfcd/internal/legitmark"
 	"github.com/nfcd/nfcd/internal/profile"
+	"github.com/nfcd/nfcd/internal/remote"
 	"github.com/nfcd/nfcd/internal/tomlfile"
 )
 
@@ -63,6 +68,9 @@ type Remote struct {
 	// redacted and are read from their file or variable only when the
 	// daemon starts the station.
 	Legitmark *legitmark.Config `toml:"legitmark"`
+	// Legitimate is [remote.legitimate], remote verification of tags
+	// with the Legitimate tag API (internal/remote, internal/remoteverify).
+	Legitimate *remote.Legitimate `toml:"legitimate"`
 }
 
 // Duration is a time.Duration written as "3s", "90m" or "2160h".
@@ -123,6 +131,11 @@ func (c *Config) Validate() error {
 	if lm := c.Remote.Legitmark; lm != nil {
 		if err := lm.Validate(); err != nil {
 			return fmt.Errorf("remote.legitmark: %w", err)
+		}
+	}
+	if l := c.Remote.Legitimate; l != nil {
+		if err := l.Validate(); err != nil {
+			return err
 		}
 	}
 	for i, p := range c.Profiles {

@@ -94,3 +94,45 @@ sr_per_hour = 10
 		}
 	}
 }
+
+// TestRemoteSection: [remote.legitimate] is parsed strictly, validated
+// with its defaults filled in, and no error quotes the API key.
+func TestRemoteSection(t *testing.T) {
+	c, err := Parse("nfcd.toml", []byte(`
+[remote.legitimate]
+base_url = "https://api.legitimate.tech/external/v1"
+match = ["https://legitimate.app/"]
+mode = "remote-required"
+timeout = "2s"
+api_key = "sekrit-api-key-1"
+outbox_max_age = "1h"
+claim_window = "2m"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Remote.Legitimate
+	if l == nil || l.Mode != "remote-required" || l.Timeout.Duration != 2*time.Second || l.OutboxMaxAge.Duration != time.Hour ||
+		l.OutboxMaxItems != 10000 || l.ClaimWindow.Duration != 2*time.Minute || l.APIKey.Reveal() != "sekrit-api-key-1" {
+		t.Errorf("remote section %+v", l)
+	}
+	if c, err := Parse("nfcd.toml", nil); err != nil || c.Remote.Legitimate != nil {
+		t.Errorf("no section: %+v, %v; want remote off", c.Remote, err)
+	}
+	for name, tc := range map[string]struct{ body, want string }{
+		"unknown key":  {"[remote.legitimate]\nbase_url = \"https://a.example/v1\"\napi_kee = \"sekrit-api-key-1\"", `unknown key "remote.legitimate.api_kee"`},
+		"no base_url":  {"[remote.legitimate]\nmode = \"confirm\"", "base_url: missing"},
+		"plain http":   {"[remote.legitimate]\nbase_url = \"http://api.example/v1\"\napi_key = \"sekrit-api-key-1\"", "https"},
+		"bad mode":     {"[remote.legitimate]\nbase_url = \"https://a.example/v1\"\nmode = \"sekrit-api-key-1\"", "mode"},
+		"bad age":      {"[remote.legitimate]\nbase_url = \"https://a.example/v1\"\noutbox_max_age = \"-1h\"", "outbox_max_age"},
+		"key in a URL": {"[remote.legitimate]\nbase_url = \"https://user:sekrit-api-key-1@a.example/v1\"", "credentials"},
+	} {
+		_, err := Parse("nfcd.toml", []byte(tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Parse = %v, want an error containing %q", name, err, tc.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "sekrit") || strings.Contains(err.Error(), "12345678")) {
+			t.Errorf("%s: the error quotes a secret: %v", name, err)
+		}
+	}
+}
