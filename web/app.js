@@ -50,6 +50,40 @@ const VERDICTS = {
     short: "Unknown tag",
     sub: "This tag is not one this store can check.",
   },
+  // Remote verification (docs/protocol.md): a verdict.updated follows.
+  pending: {
+    tone: "neutral",
+    icon: "i-question",
+    title: "Checking with the tag's service…",
+    short: "Checking",
+    sub: "The result follows in a moment.",
+  },
+  unverified: {
+    tone: "warn",
+    icon: "i-question",
+    title: "Could not be verified",
+    short: "Unverified",
+    sub: "The tag's service could not confirm this tag. Please try again later or ask a member of staff.",
+  },
+  unknown_tag: {
+    tone: "bad",
+    icon: "i-cross",
+    title: "Unknown to the tag's service",
+    short: "Unknown tag",
+    sub: "The tag's service does not know this tag. Please ask a member of staff.",
+  },
+};
+
+// The remote state of a verdict (its signed "remote" member) as the panel
+// shows it; "off" and "none" show nothing.
+const REMOTE_TEXT = {
+  pending: "Remote check pending",
+  authentic: "Remote check: verified",
+  expired: "Remote check: already used",
+  invalid: "Remote check: invalid",
+  unknown_tag: "Remote check: unknown tag",
+  rejected: "Remote check refused",
+  gave_up: "Remote check unavailable",
 };
 // Older daemons and the protocol examples call a verified tag "genuine".
 VERDICTS.genuine = VERDICTS.valid = VERDICTS.authentic;
@@ -156,6 +190,8 @@ function setText(node, text) {
 // ---- last tap panel ----
 
 let lastTapAt = null;
+// The tap ID of the panel's verdict: a verdict.updated of it replaces it.
+let lastTap = null;
 
 function showLast(p) {
   const v = typeof p.verdict === "string" ? p.verdict : "";
@@ -178,7 +214,9 @@ function showLast(p) {
   $('[data-row="reason"]', el.lastDetails).hidden = !fields.reason;
   el.lastDetails.hidden = false;
 
+  lastTap = typeof p.tap === "string" ? p.tap : null;
   const foot = [];
+  if (typeof p.remote === "string" && Object.hasOwn(REMOTE_TEXT, p.remote)) foot.push(REMOTE_TEXT[p.remote]);
   const o = originalityText(p.originality);
   if (o) foot.push(o);
   // The daemon signs every verdict: signature = {alg, key_id, sig}
@@ -424,6 +462,12 @@ async function main() {
     if (!m.replayed) showLast(p);
     addTap(p);
     log("tag.read", `${p.verdict || "?"} uid=${p.uid || "?"} ctr=${p.ctr ?? "null"}${p.reason ? " — " + p.reason : ""}${m.replayed ? " (replayed after reconnect)" : ""}`, m.seq);
+  });
+  client.on("verdict.updated", (p, m) => {
+    // The settled verdict of an earlier tag.read (the same tap ID).
+    if (!m.replayed && p.tap && p.tap === lastTap) showLast(p);
+    addTap(p);
+    log("verdict.updated", `${p.verdict || "?"} uid=${p.uid || "?"}${p.reason ? " — " + p.reason : ""}${p.remote ? " (remote " + p.remote + ")" : ""}`, m.seq);
   });
   client.on("error", (p, m) => log("error", `${p.code || "error"}: ${p.message || ""}`, m.seq));
   client.on("gap", (g) => {

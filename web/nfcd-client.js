@@ -34,6 +34,7 @@ export const EVENT_TYPES = Object.freeze([
   "card.present",
   "card.removed",
   "tag.read",
+  "verdict.updated",
   "error",
 ]);
 
@@ -141,7 +142,8 @@ export class NfcdError extends Error {
  *
  * Events:
  * - daemon events "hello", "reader.added", "reader.removed", "card.present",
- *   "card.removed", "tag.read", "error": listener(payload, meta)
+ *   "card.removed", "tag.read", "verdict.updated", "error": listener(payload, meta)
+ *   ("verdict.updated" settles an earlier "tag.read" with the same `tap`)
  * - "*": every daemon event, listener(payload, meta)
  * - "state": listener(state, info) — connecting, open, reconnecting, closed
  * - "gap": listener({since, stream, oldest, last}) — a resume was impossible

@@ -17,7 +17,7 @@ import (
 var fakeCmd = &command{
 	name:     "fake",
 	summary:  "run an in-repo stand-in for a remote service (demos, manual tests)",
-	synopsis: "nfcd fake legitmark [flags]",
+	synopsis: "nfcd fake legitmark|legitimate [flags]",
 	about:    "Runs a fake of a remote service on a local port, for demos and end-to-end\ntests without the real service. Not for production.",
 	example:  "nfcd fake legitmark --listen 127.0.0.1:9800 --auto-advance 5s",
 }
@@ -44,7 +44,7 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func init() {
-	fakeCmd.subs = []*command{fakeLegitmarkCmd}
+	fakeCmd.subs = []*command{fakeLegitmarkCmd, fakeLegitimateCmd}
 	var (
 		listen string
 		keys   stringList

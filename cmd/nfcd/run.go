@@ -21,11 +21,14 @@ import (
 var runCmd = &command{
 	name:     "run",
 	summary:  "run the daemon: readers → verdicts → WebSocket API and kiosk page",
-	synopsis: "nfcd run [--config FILE] [--state-dir DIR] [--listen 127.0.0.1:PORT] [--simulate] [--log-level LEVEL]",
+	synopsis: "nfcd run [--config FILE] [--state-dir DIR] [--listen 127.0.0.1:PORT] [--simulate [--remote-fake]] [--log-level LEVEL]",
 	about: `Runs the daemon: reads tags from every PC/SC reader (or, with --simulate, from
 a simulated reader with virtual tags), verifies them, and serves verdicts
 over the local WebSocket API and the kiosk page. When ready it prints
-  listening on http://127.0.0.1:PORT/`,
+  listening on http://127.0.0.1:PORT/
+With --simulate --remote-fake the simulated tags are also known to an
+in-process fake of the Legitimate tag API, and every tap is confirmed by it
+(remote verification, no network needed).`,
 	example: "nfcd run --simulate",
 }
 
@@ -58,6 +61,7 @@ type runFlags struct {
 	stateDir   string
 	listen     string
 	simulate   bool
+	remoteFake bool
 	logLevel   string
 }
 
@@ -66,6 +70,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.stateDir, "state-dir", "", "state `directory` (counters, audit log, keys, tokens; default per OS)")
 	fs.StringVar(&f.listen, "listen", "", "listen `address` (default 127.0.0.1:7424)")
 	fs.BoolVar(&f.simulate, "simulate", false, "use a simulated reader with virtual tags instead of PC/SC")
+	fs.BoolVar(&f.remoteFake, "remote-fake", false, "with --simulate: verify the simulated tags remotely too, with an in-process fake Legitimate service")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
 }
 
@@ -79,6 +84,9 @@ func stateDir(flagValue string) (string, error) {
 
 // options builds the daemon options from the flags.
 func (f *runFlags) options(stdout io.Writer, log *zap.Logger) (daemon.Options, error) {
+	if f.remoteFake && !f.simulate {
+		return daemon.Options{}, usageError("--remote-fake needs --simulate")
+	}
 	cfg := config.Default()
 	if f.configFile != "" {
 		var err error
@@ -97,12 +105,13 @@ func (f *runFlags) options(stdout io.Writer, log *zap.Logger) (daemon.Options, e
 		return daemon.Options{}, err
 	}
 	return daemon.Options{
-		Config:   cfg,
-		StateDir: dir,
-		Simulate: f.simulate,
-		Version:  buildVersion(),
-		Log:      log,
-		Ready:    func(url string) { fmt.Fprintf(stdout, "listening on %s\n", url) },
+		Config:     cfg,
+		StateDir:   dir,
+		Simulate:   f.simulate,
+		RemoteFake: f.remoteFake,
+		Version:    buildVersion(),
+		Log:        log,
+		Ready:      func(url string) { fmt.Fprintf(stdout, "listening on %s\n", url) },
 	}, nil
 }
 

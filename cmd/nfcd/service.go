@@ -122,6 +122,9 @@ func (rf *runFlags) extraArgs() []string {
 	if rf.simulate {
 		args = append(args, "--simulate")
 	}
+	if rf.remoteFake {
+		args = append(args, "--remote-fake")
+	}
 	if rf.logLevel != "" && rf.logLevel != "info" {
 		args = append(args, "--log-level="+rf.logLevel)
 	}

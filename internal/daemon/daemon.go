@@ -1,8 +1,9 @@
 // Package daemon runs nfcd as a service. It only wires and runs the parts of
 // the tap path (docs/architecture.md): readers (internal/pcsc or the
 // simulated reader) → tag reads (internal/tap) → the verdict stage
-// (internal/judge: the replay ledger in internal/store, the verdict
-// signature) → the WebSocket API (internal/ws) and its requests.
+// (internal/judge: the replay ledger in internal/store, the remote
+// verifier slot in internal/remoteverify, the verdict signature) → the
+// WebSocket API (internal/ws) and its requests.
 package daemon
 
 import (
@@ -23,6 +24,8 @@ import (
 	"github.com/nfcd/nfcd/internal/pcsc"
 	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/reader"
+	"github.com/nfcd/nfcd/internal/remote"
+	"github.com/nfcd/nfcd/internal/remoteverify"
 	"github.com/nfcd/nfcd/internal/simulate"
 	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/station"
@@ -30,6 +33,8 @@ import (
 	"github.com/nfcd/nfcd/internal/tap"
 	"github.com/nfcd/nfcd/internal/token"
 	"github.com/nfcd/nfcd/internal/verdict"
+	"github.com/nfcd/nfcd/internal/verifyclient"
+	"github.com/nfcd/nfcd/internal/verifyclient/legitimatetest"
 	"github.com/nfcd/nfcd/internal/ws"
 	"github.com/nfcd/nfcd/web"
 )
@@ -52,6 +57,11 @@ type Options struct {
 	// Simulate replaces the PC/SC readers with a simulated reader and a
 	// demo profile whose keys are generated on first start.
 	Simulate bool
+	// RemoteFake (with Simulate) makes the simulated tags plain-mirror
+	// tags that an in-process fake Legitimate service also knows, and
+	// sends them to it for remote verification (the mode, timeout and
+	// bounds of [remote.legitimate] if configured, else confirm).
+	RemoteFake bool
 	Version  string
 	Log      *zap.Logger
 	// Ready is called with the base URL once the server accepts connections.
@@ -71,6 +81,10 @@ type daemon struct {
 	stage    *judge.Stage
 	station  *station.Station // nil unless [remote.legitmark] is configured
 	ln       net.Listener
+	// verifier is the remote verifier slot, nil when remote verification
+	// is off; fake is the in-process service of RemoteFake.
+	verifier *remoteverify.Verifier
+	fake     *legitimatetest.Server
 }
 
 // Run runs the daemon until ctx is done, then shuts down cleanly within
@@ -84,6 +98,9 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer d.store.Close()
+	if d.fake != nil {
+		defer d.fake.Close()
+	}
 	return d.serve(ctx)
 }
 
@@ -112,6 +129,17 @@ func (d *daemon) start() (err error) {
 	}
 	d.pipeline = tap.New(tap.Config{Source: src, Profiles: profiles, Originality: cfg.Originality, Log: d.log})
 	stage := judge.Config{Ledger: d.store, Signer: d.signer, Log: d.log}
+	if d.verifier, err = d.remote(src); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil && d.fake != nil {
+			d.fake.Close()
+		}
+	}()
+	if d.verifier != nil {
+		stage.Remote = d.verifier
+	}
 	if sg, ok := src.(reader.Signaler); ok && cfg.Feedback {
 		stage.Signaler = sg
 	}
@@ -134,6 +162,7 @@ func (d *daemon) start() (err error) {
 	}
 	d.server.Handle(ReadersListType, d.readers, ws.HandlerOptions{})
 	d.server.Handle(history.RequestType, history.Handler(d.store), ws.HandlerOptions{MaxConcurrent: 2})
+	remoteverify.Register(d.server, d.verifier, d.store)
 	stage.Publisher = d.server
 	if lm := cfg.Remote.Legitmark; lm != nil {
 		if d.station, err = d.newStation(*lm, paths); err != nil {
@@ -189,7 +218,7 @@ func (d *daemon) source(paths statedir.Paths) (profile.Set, reader.Source, error
 	case d.opts.Source != nil:
 		return profiles, d.opts.Source, nil
 	case d.opts.Simulate:
-		sim, demo, err := simulate.NewDemo(paths.Demo, simulate.Config{Interval: cfg.SimulateInterval.Duration, Marks: d.store})
+		sim, demo, err := simulate.NewDemo(paths.Demo, simulate.Config{Interval: cfg.SimulateInterval.Duration, Marks: d.store, Plain: d.opts.RemoteFake})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -204,6 +233,59 @@ func (d *daemon) source(paths statedir.Paths) (profile.Set, reader.Source, error
 		return nil, nil, err
 	}
 	return profiles, mon.Source(), nil
+}
+
+// remote builds the remote verifier slot from [remote.legitimate] (or the
+// in-process fake of RemoteFake); it returns nil when remote verification
+// is off.
+func (d *daemon) remote(src reader.Source) (*remoteverify.Verifier, error) {
+	leg := d.opts.Config.Remote.Legitimate
+	if d.opts.RemoteFake {
+		sim, ok := src.(*simulate.Source)
+		if !ok {
+			return nil, errors.New("remote fake: needs the simulated reader (--simulate)")
+		}
+		uids, key := sim.RemoteTags()
+		var tags []legitimatetest.Tag
+		for i, u := range uids {
+			tags = append(tags, legitimatetest.Tag{UID: fmt.Sprintf("%X", u[:]), Key: key, Name: fmt.Sprintf("Simulated tag %d", i+1),
+				SerialNumber: int64(i + 1), Claimable: true, RecoverEnabled: true})
+		}
+		d.fake = legitimatetest.NewServer(legitimatetest.Options{}, tags...)
+		l := remote.Legitimate{Mode: remote.Confirm}
+		if leg != nil {
+			l = *leg
+		}
+		// The fake gets no API key: it is not the real service.
+		l.Config = verifyclient.Config{BaseURL: d.fake.URL, Timeout: l.Timeout}
+		l.Match = []string{simulate.DemoURL}
+		if l.Mode == remote.LocalOnly {
+			l.Mode = remote.Confirm
+		}
+		if err := l.Validate(); err != nil {
+			return nil, err
+		}
+		leg = &l
+		d.log.Info("remote fake", zap.String("base_url", d.fake.URL), zap.Int("tags", len(tags)))
+	}
+	if leg == nil || leg.Mode == remote.LocalOnly {
+		return nil, nil
+	}
+	opts, err := leg.Options(d.opts.Version)
+	if err != nil {
+		return nil, fmt.Errorf("remote.legitimate: %w", err)
+	}
+	opts.Log = d.log.Named("legitimate")
+	client, err := verifyclient.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	v, err := remoteverify.New(remoteverify.Config{Legitimate: leg, Client: client, Outbox: d.store, Log: d.log})
+	if err != nil {
+		return nil, err
+	}
+	d.log.Info("remote verification", zap.String("mode", string(leg.Mode)), zap.Duration("timeout", leg.Timeout.Duration))
+	return v, nil
 }
 
 // serve runs the parts until ctx is done or one of them fails, then shuts
@@ -222,6 +304,15 @@ func (d *daemon) serve(ctx context.Context) error {
 	pipeDone := make(chan error, 1)
 	stageDone := make(chan error, 1)
 	serverDone := make(chan error, 1)
+	// The remote verifier outlives the stage, whose updates it delivers.
+	remoteCtx, stopRemote := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRemote()
+	remoteDone := make(chan error, 1)
+	if d.verifier != nil {
+		go func() { remoteDone <- d.verifier.Run(remoteCtx) }()
+	} else {
+		remoteDone <- nil
+	}
 	go func() { serverDone <- d.server.Serve(context.WithoutCancel(ctx), d.ln) }()
 	go func() { stageDone <- d.stage.Run(stageCtx, taps) }()
 	stationCtx, stopStation := context.WithCancel(context.WithoutCancel(ctx))
@@ -280,6 +371,10 @@ loop:
 	err, ok = await(sd, stageDone)
 	keep(err, ok, "verdict stage")
 	stopStage()
+	// Requests in flight are canceled; their items stay in the outbox.
+	stopRemote()
+	err, ok = await(sd, remoteDone)
+	keep(err, ok, "remote verifier")
 	d.server.Shutdown(sd)
 	// Past the deadline the server drops its last sockets at once.
 	err, ok = await(context.WithoutCancel(sd), serverDone)

@@ -383,10 +383,14 @@ func (v *Verifier) poke() {
 
 // Run dispatches the outbox until ctx is done, then waits for the
 // requests in flight (canceled with ctx) to record their state, and
-// returns nil.
+// returns nil. The verdict stage must have stopped before: updates are no
+// longer delivered once ctx is done.
 func (v *Verifier) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer func() {
+		// The stage has stopped reading: what settles now is recorded,
+		// and no longer published.
+		close(v.quit)
 		wg.Wait()
 		v.mu.Lock()
 		for _, e := range v.items {
@@ -395,7 +399,6 @@ func (v *Verifier) Run(ctx context.Context) error {
 			}
 		}
 		v.mu.Unlock()
-		close(v.quit)
 	}()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()

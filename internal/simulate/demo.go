@@ -18,8 +18,8 @@ const DemoURL = "https://demo.nfcd.invalid/tag"
 // NewDemo returns the simulated reader of `nfcd run --simulate` and the
 // profile that verifies its tags. The profile lives in the file at path; on
 // the first start it is written there (0600) with random demo keys. cfg's
-// Layout, Keys and URL are set from it; the other fields are taken as
-// given.
+// Layout, Keys and URL are set from it (with cfg.Plain, the layout is the
+// plain mirror, same keys); the other fields are taken as given.
 func NewDemo(path string, cfg Config) (*Source, profile.Profile, error) {
 	specs, err := profile.LoadSpecs(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -32,6 +32,9 @@ func NewDemo(path string, cfg Config) (*Source, profile.Profile, error) {
 		return nil, profile.Profile{}, err
 	}
 	spec := specs[0]
+	if cfg.Plain {
+		spec.LayoutSpec = ntag424.LayoutSpec{Mode: ntag424.ModePlain.String(), Crypto: "aes"}
+	}
 	p, err := spec.Compile(false)
 	if err != nil {
 		return nil, profile.Profile{}, err

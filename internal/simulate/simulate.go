@@ -55,6 +55,10 @@ type Config struct {
 	// counting from there, so that a demo started again on the same state
 	// shows genuine taps as authentic, not replayed.
 	Marks Marks
+	// Plain makes NewDemo's tags mirror UID, counter and MAC in plain
+	// (uid, ctr, cmac): the layout a remote service such as Legitimate
+	// verifies (nfcd run --simulate --remote-fake).
+	Plain bool
 }
 
 // Marks reports the highest counter accepted for a UID (*store.Store).
@@ -101,6 +105,16 @@ func New(cfg Config) (*Source, error) {
 		s.cards[kind] = c
 	}
 	return s, nil
+}
+
+// RemoteTags returns what a remote service needs to verify the simulated
+// tags: the UIDs of all of them, and the SDM file read key of the genuine
+// ones (under which a counterfeit tag's MAC fails).
+func (s *Source) RemoteTags() (uids [][7]byte, key ntag424.Key) {
+	for _, k := range []Kind{Genuine, Counterfeit, Replay} {
+		uids = append(uids, s.cards[k].UID())
+	}
+	return uids, s.cfg.Keys.FileRead
 }
 
 // Run adds the simulated reader and presents tags until ctx is done.
