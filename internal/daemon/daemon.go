@@ -62,8 +62,8 @@ type Options struct {
 	// sends them to it for remote verification (the mode, timeout and
 	// bounds of [remote.legitimate] if configured, else confirm).
 	RemoteFake bool
-	Version  string
-	Log      *zap.Logger
+	Version    string
+	Log        *zap.Logger
 	// Ready is called with the base URL once the server accepts connections.
 	Ready func(url string)
 	// Source, if set, replaces the PC/SC readers (tests).
@@ -138,7 +138,8 @@ func (d *daemon) start() (err error) {
 		}
 	}()
 	if d.verifier != nil {
-		stage.Remote = d.verifier
+		// One commit records a batch and queues its remote verifications.
+		stage.Ledger, stage.Remote = d.verifier.Ledger(d.store), d.verifier
 	}
 	if sg, ok := src.(reader.Signaler); ok && cfg.Feedback {
 		stage.Signaler = sg

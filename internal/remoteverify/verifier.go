@@ -116,6 +116,8 @@ type Verifier struct {
 	pauseUntil time.Time
 	seen       *recent               // triple keys of recent taps
 	latest     map[string]*latestTap // by upper-case UID
+
+	stash *stash // the stage goroutine's
 }
 
 // entry is an outbox item and its run-time state.
@@ -202,32 +204,65 @@ func (v *Verifier) Updates() <-chan judge.Update { return v.updates }
 
 // Submit implements judge.Remote: it decides which taps of the batch go to
 // the service, sets their tag.read form (remote.Decide with the answer
-// still pending), queues them durably in one write and returns.
+// still pending), queues them durably — unless the ledger did already, in
+// the transaction that recorded the batch (Ledger) — and returns.
 func (v *Verifier) Submit(ctx context.Context, vs []*verdict.Verdict, held []bool) {
 	now := v.cfg.Now()
-	var add []*entry
-	var idx []int
-	for i, vd := range vs {
-		vd.Remote = string(remote.None)
-		local := vd.Verdict
+	ps, queued := v.takeStash(vs)
+	if ps == nil {
+		vals := make([]verdict.Verdict, len(vs))
+		for i, vd := range vs {
+			vals[i] = *vd
+		}
+		ps = v.plan(vals, now)
+		queued = true
+		if items := itemsOf(ps); len(items) > 0 {
+			if err := v.cfg.Outbox.AddOutbox(items); err != nil {
+				// Unqueued, a tap could be lost or sent twice across a
+				// crash: it is not sent at all.
+				v.log.Error("outbox write failed", zap.Int("taps", len(items)), zap.Error(err))
+				queued = false
+			}
+		}
+	}
+	v.apply(vs, ps, held, queued, now)
+}
+
+// plan is what becomes of one tap of a batch.
+type plan struct {
+	triple    verifyclient.Triple
+	hasTriple bool
+	// repeat: the tap repeats parameters the daemon read before.
+	repeat bool
+	// entry, if set, is queued for the service; its item holds the
+	// tag.read form.
+	entry *entry
+}
+
+// plan decides, for each tap of a batch as the ledger left it, whether it
+// goes to the service, and prepares the outbox items; it changes nothing
+// (it may run inside the ledger's transaction, which can still fail).
+func (v *Verifier) plan(vs []verdict.Verdict, now time.Time) []plan {
+	ps := make([]plan, len(vs))
+	batch := map[string]bool{}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for i := range vs {
+		vd, p := vs[i], &ps[i]
 		t, err := verifyclient.TripleFromURL(vd.URL)
 		if err != nil {
 			continue // not a tag the service could know
 		}
+		p.triple, p.hasTriple = t, true
 		key := t.Key()
-		v.mu.Lock()
-		repeat := v.seen.add(key)
-		v.noteTap(vd, t, now)
-		v.mu.Unlock()
+		repeat := v.seen.has(key) || batch[key]
+		batch[key] = true
+		local := vd.Verdict
 		if local != verdict.Authentic && local != verdict.UnknownProfile || !v.cfg.Legitimate.Wants(vd.URL, vd.Profile != "") {
 			continue
 		}
 		if repeat {
-			// The daemon read these exact parameters before: a replay it
-			// can tell without asking (and must not send again).
-			vd.Verdict, vd.Reason = verdict.Replayed, verdict.ReasonReplayedCounter
-			vd.Detail = "the same tap parameters were read before"
-			v.setLatest(t.UID, vd.Tap, string(remote.Expired))
+			p.repeat = true
 			continue
 		}
 		d, err := remote.Decide(v.mode, local, remote.Waiting)
@@ -238,49 +273,129 @@ func (v *Verifier) Submit(ctx context.Context, vs []*verdict.Verdict, held []boo
 		if d.Reason != "" {
 			vd.Reason = d.Reason
 		}
-		e := &entry{
+		p.entry = &entry{
 			it: store.OutboxItem{
 				Tap: vd.Tap, UID: t.UID, Ctr: t.Ctr, CMAC: t.CMAC, Tamper: t.Tamper,
-				Mode: string(v.mode), Local: local, Verdict: outboxVerdict(vd),
+				Mode: string(v.mode), Local: local, Verdict: outboxVerdict(&vd),
 				State: store.OutboxQueued, Created: now,
 			},
 			triple: t, fresh: true, held: v.mode == remote.RemoteRequired, published: vd.Verdict,
 		}
-		add = append(add, e)
-		idx = append(idx, i)
 	}
-	if len(add) == 0 {
-		return
+	return ps
+}
+
+// itemsOf returns the outbox items of a batch's plans.
+func itemsOf(ps []plan) []*store.OutboxItem {
+	var items []*store.OutboxItem
+	for i := range ps {
+		if e := ps[i].entry; e != nil {
+			items = append(items, &e.it)
+		}
 	}
-	items := make([]*store.OutboxItem, len(add))
-	for i, e := range add {
-		items[i] = &e.it
-	}
-	if err := v.cfg.Outbox.AddOutbox(items); err != nil {
-		// Unqueued, a tap could be lost or sent twice across a crash: it
-		// is not sent at all.
-		v.log.Error("outbox write failed", zap.Int("taps", len(add)), zap.Error(err))
-		for i, e := range add {
-			vd := vs[idx[i]]
+	return items
+}
+
+// apply carries out the plans of a batch, whose items were written
+// (queued) or could not be: it sets each tag.read's form, takes the
+// queued taps in and holds the tag.read of those in remote-required mode.
+func (v *Verifier) apply(vs []*verdict.Verdict, ps []plan, held []bool, queued bool, now time.Time) {
+	added := false
+	v.mu.Lock()
+	for i, vd := range vs {
+		vd.Remote = string(remote.None)
+		p := &ps[i]
+		if !p.hasTriple {
+			continue
+		}
+		v.seen.add(p.triple.Key())
+		v.noteTap(vd, p.triple, now)
+		e := p.entry
+		switch {
+		case p.repeat:
+			// The daemon read these exact parameters before: a replay it
+			// can tell without asking (and must not send again).
+			vd.Verdict, vd.Reason = verdict.Replayed, verdict.ReasonReplayedCounter
+			vd.Detail = "the same tap parameters were read before"
+			v.setLatestLocked(p.triple.UID, vd.Tap, string(remote.Expired))
+		case e == nil:
+		case !queued:
 			fv := finalVerdict(&e.it, remote.GaveUp, "remote: the outbox could not be written", now)
 			vd.Verdict, vd.Reason, vd.Remote, vd.Detail = fv.Verdict, fv.Reason, fv.Remote, fv.Detail
-			v.setLatest(e.triple.UID, vd.Tap, string(remote.GaveUp))
-		}
-		return
-	}
-	v.mu.Lock()
-	for i, e := range add {
-		v.setLatestLocked(e.triple.UID, e.it.Tap, string(remote.Waiting))
-		v.items[e.it.ID] = e
-		v.order = append(v.order, e.it.ID)
-		if e.held {
-			held[idx[i]] = true
-			id := e.it.ID
-			e.timer = time.AfterFunc(v.hold, func() { v.holdExpired(id) })
+			v.setLatestLocked(p.triple.UID, vd.Tap, string(remote.GaveUp))
+		default:
+			ov := &e.it.Verdict
+			vd.Verdict, vd.Reason, vd.Remote = ov.Verdict, ov.Reason, ov.Remote
+			v.setLatestLocked(p.triple.UID, vd.Tap, string(remote.Waiting))
+			v.items[e.it.ID] = e
+			v.order = append(v.order, e.it.ID)
+			added = true
+			if e.held {
+				held[i] = true
+				id := e.it.ID
+				e.timer = time.AfterFunc(v.hold, func() { v.holdExpired(id) })
+			}
 		}
 	}
 	v.mu.Unlock()
-	v.poke()
+	if added {
+		v.poke()
+	}
+}
+
+// QueueLedger is a replay ledger that also queues outbox items in the
+// transaction that records a batch (*store.Store).
+type QueueLedger interface {
+	RecordQueued(ctx context.Context, vs []*verdict.Verdict, queue func(vs []verdict.Verdict) []*store.OutboxItem) error
+}
+
+// Ledger returns l as the verdict stage's ledger: each batch is recorded
+// together with the outbox items of its taps that go to the service, in
+// one commit, so that a tag.read waits for one fsync rather than two.
+// Submit then finds the batch's items written.
+func (v *Verifier) Ledger(l QueueLedger) judge.Ledger { return queueLedger{v, l} }
+
+type queueLedger struct {
+	v *Verifier
+	l QueueLedger
+}
+
+// stash is the plans of the batch the ledger recorded last, for Submit.
+// Only the stage goroutine touches it.
+type stash struct {
+	vs []*verdict.Verdict
+	ps []plan
+}
+
+func (q queueLedger) Record(ctx context.Context, vs []*verdict.Verdict) error {
+	v := q.v
+	v.stash = nil
+	now := v.cfg.Now()
+	var ps []plan
+	err := q.l.RecordQueued(ctx, vs, func(post []verdict.Verdict) []*store.OutboxItem {
+		ps = v.plan(post, now)
+		return itemsOf(ps)
+	})
+	if err != nil {
+		return err
+	}
+	v.stash = &stash{vs: vs, ps: ps}
+	return nil
+}
+
+// takeStash returns the plans the ledger made for vs, if it did.
+func (v *Verifier) takeStash(vs []*verdict.Verdict) ([]plan, bool) {
+	st := v.stash
+	v.stash = nil
+	if st == nil || len(st.vs) != len(vs) {
+		return nil, false
+	}
+	for i := range vs {
+		if st.vs[i] != vs[i] {
+			return nil, false
+		}
+	}
+	return st.ps, true
 }
 
 // outboxVerdict is the stored form of a published verdict.
@@ -753,6 +868,9 @@ type recent struct {
 }
 
 func newRecent(n int) *recent { return &recent{n: n, set: map[string]bool{}} }
+
+// has reports whether k is in the set.
+func (r *recent) has(k string) bool { return r.set[k] }
 
 // add adds k and reports whether it was there already.
 func (r *recent) add(k string) bool {

@@ -707,3 +707,54 @@ func TestOperatorRequests(t *testing.T) {
 		t.Errorf("claim past the window: %v", err)
 	}
 }
+
+// TestLedger: through Verifier.Ledger, a batch is recorded and its remote
+// taps queued in one transaction; a tap the ledger finds replayed is not
+// queued; Submit does not queue again.
+func TestLedger(t *testing.T) {
+	h := newHarness(t, setup{})
+	led := h.v.Ledger(h.st)
+	tr := h.genuine()
+	a, again, up := h.verdictOf(tr, verdict.Authentic), h.verdictOf(tr, verdict.Authentic), h.verdictOf(h.genuine(), verdict.UnknownProfile)
+	vs := []*verdict.Verdict{a, again, up}
+	if err := led.Record(context.Background(), vs); err != nil {
+		t.Fatal(err)
+	}
+	items, err := h.st.Outbox()
+	if err != nil || len(items) != 2 || items[0].Tap != a.Tap || items[1].Tap != up.Tap || items[1].Verdict.Verdict != verdict.Pending {
+		t.Fatalf("outbox after Record: %+v, %v", items, err)
+	}
+	if again.Verdict != verdict.Replayed {
+		t.Errorf("second tap with the same counter: %s", again.Verdict)
+	}
+	h.submit(vs...)
+	if a.Remote != "pending" || again.Remote != "none" || up.Verdict != verdict.Pending {
+		t.Errorf("tag.read forms: %s/%s %s/%s %s/%s", a.Verdict, a.Remote, again.Verdict, again.Remote, up.Verdict, up.Remote)
+	}
+	for _, v := range []*verdict.Verdict{a, up} {
+		u := h.final(v.Tap)
+		h.checkInvariants(tr, u.Verdict, true)
+		tr = h.genuineOf(up)
+	}
+	if n := len(h.srv.VerifyRequests(tr)); n != 1 {
+		t.Errorf("%d verify requests of one tap", n)
+	}
+	// A batch the ledger refuses queues nothing.
+	bad := h.verdictOf(h.genuine(), verdict.UnknownProfile)
+	bad.UID = "not hex"
+	if err := led.Record(context.Background(), []*verdict.Verdict{bad}); err == nil {
+		t.Fatal("Record of a bad UID succeeded")
+	}
+	if items, _ := h.st.Outbox(); len(items) != 0 {
+		t.Errorf("a failed Record queued %+v", items)
+	}
+}
+
+// genuineOf is the triple of a tap made by verdictOf.
+func (h *harness) genuineOf(v *verdict.Verdict) verifyclient.Triple {
+	tr, err := verifyclient.TripleFromURL(v.URL)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tr
+}

@@ -39,6 +39,12 @@ var be = binary.BigEndian
 // it and survives a crash or kill -9. On error nothing is written and no
 // verdict is changed.
 func (s *Store) Record(ctx context.Context, vs []*verdict.Verdict) error {
+	return s.record(ctx, vs, nil)
+}
+
+// record is Record; then, if set, runs inside its transaction after the
+// high-water rule, with the entries as the rule left them.
+func (s *Store) record(ctx context.Context, vs []*verdict.Verdict, then func(tx *bolt.Tx, es []Entry) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -51,7 +57,7 @@ func (s *Store) Record(ctx context.Context, vs []*verdict.Verdict) error {
 		es[i] = Entry{Time: v.Time, Reader: v.Reader, UID: uid, Ctr: v.Ctr,
 			Verdict: v.Verdict, Reason: v.Reason, Detail: v.Detail, Profile: v.Profile}
 	}
-	if err := s.write(es); err != nil {
+	if err := s.writeThen(es, then); err != nil {
 		return err
 	}
 	for i, v := range vs {
@@ -65,7 +71,10 @@ func checked(e *Entry) bool { return e.Verdict == verdict.Authentic && e.Ctr.Val
 
 // write applies the high-water rule to es and appends them to the audit log
 // in one transaction (see Record). Replays are rewritten in es.
-func (s *Store) write(es []Entry) error {
+func (s *Store) write(es []Entry) error { return s.writeThen(es, nil) }
+
+// writeThen is write; then, if set, runs last in the transaction.
+func (s *Store) writeThen(es []Entry, then func(tx *bolt.Tx, es []Entry) error) error {
 	now := s.now()
 	for i := range es {
 		e := &es[i]
@@ -114,8 +123,13 @@ func (s *Store) write(es []Entry) error {
 		if err := putAuditCount(meta, count); err != nil {
 			return err
 		}
-		_, err := s.prune(tx, now)
-		return err
+		if _, err := s.prune(tx, now); err != nil {
+			return err
+		}
+		if then != nil {
+			return then(tx, work)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: record tap: %w", err)

@@ -1,12 +1,15 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/nfcd/nfcd/internal/verdict"
 )
 
 // The outbox holds the taps whose remote verification (issue #9,
@@ -155,6 +158,43 @@ func (s *Store) AddOutbox(items []*OutboxItem) error {
 		it.ID = ids[i]
 	}
 	return nil
+}
+
+// RecordQueued is Record, and queues in the same transaction the outbox
+// items that queue returns: a batch of taps recorded together with their
+// remote verifications is one commit, one fsync. queue runs inside the
+// transaction after the high-water rule, on copies of vs as Record leaves
+// them; it must not keep them or change anything (the transaction may
+// still fail). Its items get their IDs. On error nothing is written.
+func (s *Store) RecordQueued(ctx context.Context, vs []*verdict.Verdict, queue func(vs []verdict.Verdict) []*OutboxItem) error {
+	return s.record(ctx, vs, func(tx *bolt.Tx, es []Entry) error {
+		post := make([]verdict.Verdict, len(vs))
+		for i, v := range vs {
+			post[i] = *v
+			post[i].Verdict, post[i].Reason, post[i].Detail = es[i].Verdict, es[i].Reason, es[i].Detail
+		}
+		items := queue(post)
+		if len(items) == 0 {
+			return nil
+		}
+		b, err := tx.CreateBucketIfNotExists(bucketOutbox)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			v, err := encodeOutbox(it)
+			if err != nil {
+				return err
+			}
+			if it.ID, err = b.NextSequence(); err != nil {
+				return err
+			}
+			if err := b.Put(be.AppendUint64(nil, it.ID), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // PutOutbox durably replaces the stored item with it (same ID). It

@@ -1,12 +1,17 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/nfcd/nfcd/internal/ntag424"
+	"github.com/nfcd/nfcd/internal/verdict"
 )
 
 func outboxItem(tap, ctr string) *OutboxItem {
@@ -147,5 +152,47 @@ func TestOutboxRefusesDamage(t *testing.T) {
 	big.Verdict.URL = string(make([]byte, maxOutboxValue))
 	if err := s.AddOutbox([]*OutboxItem{big}); !errors.Is(err, ErrInvalidEntry) {
 		t.Errorf("AddOutbox of an oversized item = %v, want ErrInvalidEntry", err)
+	}
+}
+
+// TestRecordQueued: the queue callback sees the verdicts as the replay
+// rule left them, and its items are written in the same transaction as
+// the audit entries — or nothing is.
+func TestRecordQueued(t *testing.T) {
+	s := openTemp(t, Options{MaxAge: -1})
+	tap := func(ctr uint32) *verdict.Verdict {
+		return &verdict.Verdict{Reader: "r", UID: "041E3C8A2D6B80", Ctr: ntag424.CounterOf(ctr), Verdict: verdict.Authentic, Reason: verdict.ReasonOK,
+			Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	}
+	vs := []*verdict.Verdict{tap(5), tap(5)}
+	var seen []string
+	err := s.RecordQueued(context.Background(), vs, func(post []verdict.Verdict) []*OutboxItem {
+		var items []*OutboxItem
+		for _, v := range post {
+			seen = append(seen, v.Verdict)
+			if v.Verdict == verdict.Authentic {
+				items = append(items, outboxItem("t-5", "000005"))
+			}
+		}
+		return items
+	})
+	if err != nil || strings.Join(seen, " ") != "authentic replayed" || vs[1].Verdict != verdict.Replayed {
+		t.Fatalf("RecordQueued = %v; queue saw %v, verdicts %s %s", err, seen, vs[0].Verdict, vs[1].Verdict)
+	}
+	if items, _ := s.Outbox(); len(items) != 1 || items[0].Tap != "t-5" || items[0].ID == 0 {
+		t.Errorf("outbox %+v", items)
+	}
+	// An item that cannot be written undoes the whole batch.
+	big := outboxItem("t-6", "000006")
+	big.Verdict.URL = strings.Repeat("x", maxOutboxValue)
+	err = s.RecordQueued(context.Background(), []*verdict.Verdict{tap(6)}, func([]verdict.Verdict) []*OutboxItem { return []*OutboxItem{big} })
+	if !errors.Is(err, ErrInvalidEntry) {
+		t.Errorf("RecordQueued with a bad item = %v", err)
+	}
+	if hw, _ := s.HighWater([]byte{0x04, 0x1E, 0x3C, 0x8A, 0x2D, 0x6B, 0x80}); hw.Value != 5 {
+		t.Errorf("high-water mark %v after the failed batch, want 5", hw)
+	}
+	if es, _ := s.Query(Query{}); len(es) != 2 {
+		t.Errorf("%d audit entries, want the first batch's 2", len(es))
 	}
 }
