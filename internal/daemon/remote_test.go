@@ -95,7 +95,20 @@ func startRemoteDaemon(t *testing.T, srv *lt.Server, mode remote.Mode, maxAge ti
 // come in this order. It returns both payloads (updated nil if none).
 func (c *client) settled(wantUpdate bool) (read, updated map[string]any) {
 	c.t.Helper()
-	m := c.next(func(m map[string]any) bool { return m["type"] == "tag.read" || m["type"] == "verdict.updated" })
+	return c.settledOf("", wantUpdate)
+}
+
+// settledOf is settled for the taps whose URL starts with prefix: on a
+// shared pcscd, other tags may come by.
+func (c *client) settledOf(prefix string, wantUpdate bool) (read, updated map[string]any) {
+	c.t.Helper()
+	m := c.next(func(m map[string]any) bool {
+		if m["type"] == "tag.read" {
+			u, _ := m["payload"].(map[string]any)["url"].(string)
+			return strings.HasPrefix(u, prefix)
+		}
+		return m["type"] == "verdict.updated"
+	})
 	if m["type"] != "tag.read" {
 		c.t.Fatalf("verdict.updated before its tag.read: %v", m)
 	}
@@ -104,7 +117,13 @@ func (c *client) settled(wantUpdate bool) (read, updated map[string]any) {
 	if !wantUpdate {
 		return read, nil
 	}
-	m = c.next(func(m map[string]any) bool { return m["type"] == "verdict.updated" || m["type"] == "tag.read" })
+	m = c.next(func(m map[string]any) bool {
+		if m["type"] == "tag.read" {
+			u, _ := m["payload"].(map[string]any)["url"].(string)
+			return strings.HasPrefix(u, prefix)
+		}
+		return m["type"] == "verdict.updated"
+	})
 	if m["type"] != "verdict.updated" {
 		c.t.Fatalf("another tag.read before the verdict.updated of tap %v: %v", read["tap"], m)
 	}
