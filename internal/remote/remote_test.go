@@ -182,3 +182,28 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboxSettings: the outbox and claim settings get their defaults
+// and are bounded.
+func TestOutboxSettings(t *testing.T) {
+	l := Legitimate{Config: verifyclient.Config{BaseURL: "https://a.example/v1"}}
+	if err := l.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if l.OutboxMaxItems != DefaultOutboxMaxItems || l.OutboxMaxAge.Duration != DefaultOutboxMaxAge ||
+		l.ClaimWindow.Duration != DefaultClaimWindow || l.Timeout.Duration != verifyclient.DefaultTimeout || l.Mode != Confirm {
+		t.Errorf("defaults %+v", l)
+	}
+	for _, doc := range []string{
+		"outbox_max_items = -1", "outbox_max_items = 2000000", `outbox_max_age = "-1s"`, `outbox_max_age = "9999h"`,
+		`claim_window = "-1m"`, `claim_window = "48h"`,
+	} {
+		var l Legitimate
+		if _, err := toml.Decode(`base_url = "https://a.example/v1"`+"\n"+doc, &l); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Validate(); err == nil {
+			t.Errorf("%s: accepted", doc)
+		}
+	}
+}
