@@ -353,3 +353,41 @@ func TestRemoteRequired(t *testing.T) {
 	}
 	checkTap(t, srv, read, u)
 }
+
+// TestRemoteFakeDemo: nfcd run --simulate --remote-fake — the simulated
+// tags mirror in plain and an in-process fake service confirms them, with
+// no configuration and no network.
+func TestRemoteFakeDemo(t *testing.T) {
+	dir := t.TempDir()
+	tok, err := token.Open(statedir.PathsOf(dir).Tokens).Create("demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.SimulateInterval = config.Duration{Duration: 300 * time.Millisecond}
+	ready := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, StateDir: dir, Simulate: true, RemoteFake: true, Version: "test", Log: zap.NewNop(),
+			Ready: func(u string) { ready <- u }})
+	}()
+	h := &harness{t: t, dir: dir, token: tok, cancel: cancel, done: done}
+	select {
+	case h.url = <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	t.Cleanup(func() { h.stop() })
+	c := h.dial()
+	pub := h.publicKey()
+	read, upd := c.settledOf(simulate.DemoURL, true)
+	r, u := openPayload(t, pub, read, false), openPayload(t, pub, upd, true)
+	if r.Verdict != verdict.Authentic || r.Remote != "pending" || r.Profile != "demo" || u.Verdict != verdict.Authentic || u.Remote != "authentic" {
+		t.Errorf("demo tap: tag.read %s/%s (%s), verdict.updated %s/%s", r.Verdict, r.Remote, r.Profile, u.Verdict, u.Remote)
+	}
+	if !strings.Contains(r.URL, "&cmac=") {
+		t.Errorf("demo tag URL %s is not a plain mirror", r.URL)
+	}
+}
