@@ -124,6 +124,9 @@ type Verifier struct {
 type entry struct {
 	it     store.OutboxItem // as last written
 	triple verifyclient.Triple
+	// uid is the triple's UID in upper case: items of one tag are
+	// verified in order.
+	uid string
 	// fresh: queued by this run and never attempted; dispatched before
 	// the backlog.
 	fresh    bool
@@ -184,7 +187,7 @@ func New(cfg Config) (*Verifier, error) {
 	for i := range items {
 		it := items[i]
 		e := &entry{it: it, published: it.Verdict.Verdict,
-			triple: verifyclient.Triple{UID: it.UID, Ctr: it.Ctr, CMAC: it.CMAC, Tamper: it.Tamper}}
+			triple: verifyclient.Triple{UID: it.UID, Ctr: it.Ctr, CMAC: it.CMAC, Tamper: it.Tamper}, uid: strings.ToUpper(it.UID)}
 		if it.State == store.OutboxAttempting {
 			e.it.State = store.OutboxAmbiguous
 		}
@@ -279,7 +282,7 @@ func (v *Verifier) plan(vs []verdict.Verdict, now time.Time) []plan {
 				Mode: string(v.mode), Local: local, Verdict: outboxVerdict(&vd),
 				State: store.OutboxQueued, Created: now,
 			},
-			triple: t, fresh: true, held: v.mode == remote.RemoteRequired, published: vd.Verdict,
+			triple: t, uid: strings.ToUpper(t.UID), fresh: true, held: v.mode == remote.RemoteRequired, published: vd.Verdict,
 		}
 	}
 	return ps
@@ -559,7 +562,7 @@ func (v *Verifier) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
 	var fresh, backlog []*entry
 	for _, id := range v.order {
 		e := v.items[id]
-		uid := strings.ToUpper(e.triple.UID)
+		uid := e.uid
 		needsVerify := e.final == nil && (e.it.State == store.OutboxQueued || e.it.State == store.OutboxUnreachable)
 		wasBlocked := blocked[uid]
 		if needsVerify {
