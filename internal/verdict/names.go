@@ -86,3 +86,11 @@ const (
 	// (Unverified).
 	ReasonRemoteUnreachable = "remote_unreachable"
 )
+
+// Reason codes of the fleet (issue 17, internal/fleet).
+const (
+	// ReasonFleetReplay: the counter is not above the highest one any
+	// kiosk of the fleet accepted for the tag (Replayed). Detail names the
+	// kiosk that accepted it and when; it never carries keys or CMACs.
+	ReasonFleetReplay = "fleet_replay"
+)
