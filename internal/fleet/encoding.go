@@ -87,7 +87,7 @@ func (t Tap) AppendBinary(b []byte) ([]byte, error) {
 	if err := t.prepare(kiosk); err != nil {
 		return nil, err
 	}
-	if !validText(kiosk, MaxKioskLen) {
+	if kiosk == "" || !validText(kiosk, MaxKioskLen) {
 		return nil, fmt.Errorf("%w: kiosk", ErrInvalid)
 	}
 	var flags byte

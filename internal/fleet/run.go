@@ -87,6 +87,7 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		c.contact()
 		b.reset()
 		if more {
 			continue
@@ -136,7 +137,6 @@ func (c *Client) syncOnce(ctx context.Context) (more bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	c.contact()
 	return moreA || moreT, nil
 }
 

@@ -127,7 +127,8 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 			base = "/tmp"
 		}
 	}
-	c.dir, err = os.MkdirTemp(base, "nfcd-pg-")
+	removeStale(base)
+	c.dir, err = os.MkdirTemp(base, dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("fleettest: %w", err)
 	}
@@ -155,6 +156,27 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 	}
 	os.RemoveAll(c.dir)
 	return nil, lastErr
+}
+
+// dirPrefix names the temporary directories of clusters.
+const dirPrefix = "nfcd-pg-"
+
+// removeStale deletes the directories of clusters whose test process was
+// killed: older than ten minutes, and without a postmaster.pid (a server,
+// even one killed with SIGQUIT by the parent-death signal, removes it when
+// it exits).
+func removeStale(base string) {
+	dirs, _ := filepath.Glob(filepath.Join(base, dirPrefix+"*"))
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < 10*time.Minute {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(d, "data", "postmaster.pid")); err == nil {
+			continue
+		}
+		os.RemoveAll(d)
+	}
 }
 
 // searchable reports whether every directory from / to dir lets others
