@@ -62,7 +62,9 @@ func (c *Client) Check(ctx context.Context, as ...Advance) ([]Result, error) {
 	}
 	res, err := c.advance(cctx, advanceSQL, batch)
 	if err != nil {
-		c.failed(err, !timedOut(err))
+		// A slow answer, or a caller that gave up, says nothing about the
+		// fleet's health; anything else makes later checks queue at once.
+		c.failed(err, !timedOut(err) && ctx.Err() == nil)
 		if c.log.Core().Enabled(zap.DebugLevel) {
 			c.log.Debug("counter check not answered; queued", zap.Int("advances", len(batch)), zap.Error(c.scrub(err)))
 		}
@@ -97,7 +99,7 @@ func (c *Client) advance(ctx context.Context, sql string, batch []Advance) ([]Re
 	if len(batch) == 1 {
 		a := &batch[0]
 		row := c.pool.QueryRow(ctx, sql, advanceArgs(a, c.kiosk)...)
-		if err := scanAdvance(row, a, c.kiosk, &res[0]); err != nil {
+		if err := scanAdvance(row, a, &res[0]); err != nil {
 			return nil, err
 		}
 		return res, nil
@@ -108,7 +110,7 @@ func (c *Client) advance(ctx context.Context, sql string, batch []Advance) ([]Re
 	}
 	br := c.pool.SendBatch(ctx, &b)
 	for i := range batch {
-		if err := scanAdvance(br.QueryRow(), &batch[i], c.kiosk, &res[i]); err != nil {
+		if err := scanAdvance(br.QueryRow(), &batch[i], &res[i]); err != nil {
 			br.Close()
 			return nil, err
 		}
@@ -124,10 +126,10 @@ func advanceArgs(a *Advance, kiosk string) []any {
 }
 
 // scanAdvance reads one answer of nfcd.advance. A refusal whose holder is
-// this very advance (same kiosk and nonce) is an acceptance whose answer
+// this very advance (its random 63-bit nonce) is an acceptance whose answer
 // was lost: a check that timed out on the client after the database had
-// taken it, sent again from the queue.
-func scanAdvance(row pgx.Row, a *Advance, kiosk string, r *Result) error {
+// taken it, sent again from the queue (also after the kiosk was renamed).
+func scanAdvance(row pgx.Row, a *Advance, r *Result) error {
 	var (
 		accepted bool
 		ctr      int64
@@ -141,7 +143,7 @@ func scanAdvance(row pgx.Row, a *Advance, kiosk string, r *Result) error {
 	if ctr < 0 || ctr > math.MaxUint32 {
 		return fmt.Errorf("fleet: counter %d out of range in the database", ctr)
 	}
-	if !accepted && holder == kiosk && uint64(nonce) == a.Nonce {
+	if !accepted && uint64(nonce) == a.Nonce {
 		accepted = true
 	}
 	*r = Result{

@@ -464,3 +464,27 @@ func TestQueueFailure(t *testing.T) {
 		t.Errorf("check after the failed push = %+v, want confirmed (nothing queued ahead)", r)
 	}
 }
+
+// TestCancelledCheck: a caller that gives up (its context cancelled) gets
+// its advance queued, and the fleet is not taken for unreachable.
+func TestCancelledCheck(t *testing.T) {
+	t.Parallel()
+	dsn := fleettest.Database(t)
+	migrate(t, dsn)
+	a := newKiosk(t, dsn, "A", fleet.DefaultTimeout)
+	a.run()
+	waitFor(t, 10*time.Second, "a contact", func() bool { st, _ := a.c.Status(context.Background()); return st.Connected })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := a.c.Check(ctx, fleet.Advance{Profile: "p", UID: []byte{1}, Ctr: 1})
+	if err != nil || res[0].State != fleet.StateUnconfirmed {
+		t.Fatalf("cancelled Check = %+v, %v; want unconfirmed", res, err)
+	}
+	if st, _ := a.c.Status(context.Background()); !st.Connected {
+		t.Errorf("a cancelled check marked the fleet unreachable: %+v", st)
+	}
+	waitFor(t, 10*time.Second, "the queue to drain", a.drained)
+	if ctr, _ := fleetMark(t, dsn, "p", []byte{1}); ctr != 1 {
+		t.Errorf("mark = %d, want 1", ctr)
+	}
+}

@@ -13,13 +13,29 @@ import (
 	"time"
 )
 
-var shared struct {
-	once    sync.Once
-	cluster *Cluster
-	err     error
-	mu      sync.Mutex // guards started
-	started bool
+// sharedCluster is a server started on first use and stopped by Main.
+type sharedCluster struct {
+	settings []string
+	once     sync.Once
+	cluster  *Cluster
+	err      error
 }
+
+func (s *sharedCluster) get() (*Cluster, error) {
+	s.once.Do(func() {
+		c, err := StartCluster(ClusterOptions{Settings: s.settings})
+		sharedMu.Lock()
+		s.cluster, s.err = c, err
+		sharedMu.Unlock()
+	})
+	return s.cluster, s.err
+}
+
+var (
+	sharedMu sync.Mutex // guards the cluster fields for Main
+	fast     = &sharedCluster{settings: FastSettings}
+	durable  = &sharedCluster{}
+)
 
 var dbSeq atomic.Int64
 
@@ -29,11 +45,13 @@ var dbSeq atomic.Int64
 //	func TestMain(m *testing.M) { os.Exit(fleettest.Main(m)) }
 func Main(m *testing.M) int {
 	code := m.Run()
-	shared.mu.Lock()
-	defer shared.mu.Unlock()
-	if shared.cluster != nil {
-		if err := shared.cluster.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	for _, s := range []*sharedCluster{fast, durable} {
+		if s.cluster != nil {
+			if err := s.cluster.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
 		}
 	}
 	return code
@@ -63,20 +81,28 @@ func unavailable(t testing.TB, err error) {
 // measure PostgreSQL's real cost start a cluster of their own without them.
 var FastSettings = []string{"fsync=off", "synchronous_commit=off", "full_page_writes=off"}
 
-// Shared returns the test binary's server, starting it on first use. It
+// Shared returns the test binary's server (with FastSettings), starting it
+// on first use. It
 // skips or fails t (see Require) when PostgreSQL is not installed; a server
 // that is installed but does not start always fails t.
 func Shared(t testing.TB) *Cluster {
 	t.Helper()
-	shared.once.Do(func() {
-		shared.mu.Lock()
-		defer shared.mu.Unlock()
-		shared.cluster, shared.err = StartCluster(ClusterOptions{Settings: FastSettings})
-	})
-	if shared.err != nil {
-		unavailable(t, shared.err)
+	c, err := fast.get()
+	if err != nil {
+		unavailable(t, err)
 	}
-	return shared.cluster
+	return c
+}
+
+// SharedDurable is Shared for a server with PostgreSQL's default, crash-safe
+// settings (every commit flushed to disk): what benchmarks measure.
+func SharedDurable(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := durable.get()
+	if err != nil {
+		unavailable(t, err)
+	}
+	return c
 }
 
 // Database creates a database of its own for t on the shared server, drops
