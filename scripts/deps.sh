@@ -2,8 +2,10 @@
 # Installs the Debian packages nfcd needs, if any are missing, so that the
 # README's two quick-start commands work on a fresh Debian machine:
 #   deps.sh build  cgo's PC/SC headers (libpcsclite-dev pkg-config gcc)
-#   deps.sh test   also pcscd with the vsmartcard vpcd virtual reader and
-#                  Debian's chromium for the browser test, and starts pcscd
+#   deps.sh test   also pcscd with the vsmartcard vpcd virtual reader,
+#                  Debian's chromium for the browser test and PostgreSQL
+#                  for the fleet tests (internal/fleet/fleettest starts
+#                  private servers itself), and starts pcscd
 # Without root (or sudo) or apt it only says what is missing: the build then
 # fails with a clear cgo error, and the end-to-end tests skip loudly.
 set -euo pipefail
@@ -11,7 +13,7 @@ cd "$(dirname "$0")/.."
 what=${1:-build}
 pkgs=(libpcsclite-dev pkg-config gcc)
 if [ "$what" = test ]; then
-  pkgs+=(pcscd vsmartcard-vpcd pcsc-tools chromium)
+  pkgs+=(pcscd vsmartcard-vpcd pcsc-tools chromium postgresql)
 fi
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
@@ -26,6 +28,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "deps: installing ${missing[*]}"
     $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v pg_dropcluster >/dev/null 2>&1; then
+      # Debian creates (and may start) an empty "main" cluster on a first
+      # install; the fleet tests run private servers, so it would only sit
+      # there.
+      for v in $(ls /etc/postgresql 2>/dev/null); do
+        $sudo pg_dropcluster --stop "$v" main 2>/dev/null || true
+      done
+    fi
   else
     echo "deps: missing Debian packages: ${missing[*]} (install them as root)" >&2
   fi
