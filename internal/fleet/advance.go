@@ -125,3 +125,15 @@ type LateReplay struct {
 
 // Detail is the human text of the fleet_replay reason.
 func (l LateReplay) Detail() string { return replayDetail(l.Advance.Ctr, l.Holder) }
+
+// Overtaken reports whether the fleet's mark is a higher counter that
+// another kiosk accepted after this tap happened (by the kiosks' clocks).
+// That is also what a genuine tag does when it is tapped at an offline
+// kiosk and then at an online one: the refusal shows an order the fleet
+// could not see, not necessarily a clone. A refusal by the same counter,
+// or by a higher one accepted before this tap, is a replay either way.
+// The fleet keeps only the mark, not every accepted counter, so it cannot
+// tell more (docs/fleet.md, "Reconciliation").
+func (l LateReplay) Overtaken() bool {
+	return l.Holder.Ctr > l.Advance.Ctr && l.Holder.Time.After(l.Advance.Time)
+}

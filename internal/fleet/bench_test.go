@@ -113,4 +113,19 @@ func BenchmarkShip(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "rows/s")
+	// On-disk size per row, indexes included: the sizing of docs/fleet.md.
+	var rows, bytes int64
+	conn := connect(b, dsn)
+	conn.Exec(ctx, `VACUUM ANALYZE nfcd.taps`)
+	err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM nfcd.taps),
+		(SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = 'nfcd.taps'::regclass)`).Scan(&rows, &bytes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if rows != int64(b.N) {
+		b.Fatalf("%d rows in taps, want %d", rows, b.N)
+	}
+	if rows >= 10_000 {
+		b.ReportMetric(float64(bytes)/float64(rows), "disk-B/row")
+	}
 }

@@ -39,9 +39,10 @@ const (
 	// advanceBatch and tapBatch bound the items of one round trip of Run.
 	advanceBatch = 64
 	tapBatch     = 500
-	// poolMaxConns bounds one kiosk's connections: a check, Run, and a
-	// history query at once.
-	poolMaxConns = 4
+	// poolMaxConns bounds one kiosk's connections: a check and Run at
+	// once. A thousand kiosks are a thousand or two thousand connections:
+	// docs/fleet.md puts a pooler in front of PostgreSQL for that.
+	poolMaxConns = 2
 )
 
 // Options are a Client's collaborators.
