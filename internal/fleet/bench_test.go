@@ -43,6 +43,7 @@ func benchCheck(b *testing.B, n int) {
 		lat         []time.Duration
 		wg          sync.WaitGroup
 	)
+	wal0 := walLSN(b, dsn)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -75,6 +76,7 @@ func benchCheck(b *testing.B, n int) {
 	if u := unconfirmed.Load(); u > 0 {
 		b.Fatalf("%d of %d checks not confirmed as accepted", u, b.N)
 	}
+	b.ReportMetric(float64(walLSN(b, dsn)-wal0)/float64(b.N), "WAL-B/check")
 	slices.Sort(lat)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "checks/s")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
@@ -103,6 +105,7 @@ func BenchmarkShip(b *testing.B) {
 			batch = batch[:0]
 		}
 	}
+	wal0 := walLSN(b, dsn)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -113,6 +116,7 @@ func BenchmarkShip(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "rows/s")
+	b.ReportMetric(float64(walLSN(b, dsn)-wal0)/float64(b.N), "WAL-B/row")
 	// On-disk size per row, indexes included: the sizing of docs/fleet.md.
 	var rows, bytes int64
 	conn := connect(b, dsn)
@@ -128,4 +132,14 @@ func BenchmarkShip(b *testing.B) {
 	if rows >= 10_000 {
 		b.ReportMetric(float64(bytes)/float64(rows), "disk-B/row")
 	}
+}
+
+// walLSN returns the server's current WAL position in bytes. The server is
+// shared by the benchmarks' databases, which run one after the other.
+func walLSN(b *testing.B, dsn string) int64 {
+	var n int64
+	if err := connect(b, dsn).QueryRow(context.Background(), `SELECT pg_current_wal_lsn() - '0/0'`).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
 }

@@ -269,3 +269,58 @@ func TestMigrateHelperProcess(t *testing.T) {
 	}
 	fmt.Printf("migration from=%d to=%d\n", m.From, m.To)
 }
+
+// TestKioskRole runs a kiosk under a role with only the privileges
+// docs/fleet.md lists for kiosks: checks, queued advances, shipping,
+// history and Run's upkeep work; creating partitions is left to the owner
+// without failing Run.
+func TestKioskRole(t *testing.T) {
+	t.Parallel()
+	dsn := fleettest.Database(t)
+	migrate(t, dsn)
+	ctx := context.Background()
+	conn := connect(t, dsn)
+	role := "kiosk_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	for _, sql := range []string{
+		`CREATE ROLE ` + role + ` LOGIN`,
+		`GRANT USAGE ON SCHEMA nfcd TO ` + role,
+		`GRANT EXECUTE ON FUNCTION nfcd.advance, nfcd.advance_queued TO ` + role,
+		`GRANT SELECT, INSERT, UPDATE ON nfcd.counters, nfcd.advance_log, nfcd.kiosks TO ` + role,
+		`GRANT SELECT, INSERT ON nfcd.taps TO ` + role,
+		`GRANT DELETE ON nfcd.advance_log TO ` + role,
+		`GRANT SELECT ON nfcd.schema_migrations TO ` + role,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	u := strings.Replace(dsn, "postgres://postgres@", "postgres://"+role+"@", 1)
+	pdsn, proxy := viaProxy(t, u)
+	a := newKiosk(t, pdsn, "A", fleet.DefaultTimeout)
+	a.run()
+	waitFor(t, 10*time.Second, "a contact", func() bool { st, _ := a.c.Status(ctx); return st.Connected })
+	if r := a.check("p", []byte{1}, 1); r.State != fleet.StateConfirmed || r.Replayed {
+		t.Errorf("check as the kiosk role = %+v", r)
+	}
+	proxy.Pause()
+	a.timedCheck(t, "p", []byte{1}, 2) // queued: advance_queued
+	ctr := uint32(2)
+	if err := a.c.Ship(ctx, fleet.Tap{Seq: 1, Time: time.Now(), Reader: "r", UID: []byte{1}, Ctr: &ctr, Verdict: "authentic", Reason: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Resume()
+	waitFor(t, 30*time.Second, "the queues to drain", a.drained)
+	if ctr, _ := fleetMark(t, dsn, "p", []byte{1}); ctr != 2 {
+		t.Errorf("mark = %d, want 2", ctr)
+	}
+	if taps, err := a.c.History(ctx, fleet.HistoryQuery{}); err != nil || len(taps) != 1 {
+		t.Errorf("History as the kiosk role = %v, %v", taps, err)
+	}
+	if st, _ := a.c.Status(ctx); !st.Connected || st.LastError != "" {
+		t.Errorf("Status as the kiosk role = %+v", st)
+	}
+	a.close()
+	if _, err := conn.Exec(ctx, `DROP OWNED BY `+role+`; DROP ROLE `+role); err != nil {
+		t.Errorf("drop the role: %v", err)
+	}
+}
