@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -54,7 +55,7 @@ type Cluster struct {
 	bin  string // directory of postgres and initdb
 	dir  string // temporary directory: data/, the socket, postgres.log
 	port int
-	cred *syscall.Credential // the postgres user's, when running as root
+	as   *account // the postgres user, when running as root
 	opts []string
 
 	mu     sync.Mutex
@@ -105,9 +106,15 @@ func isExec(p string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
+// account is a user to run the server as.
+type account struct{ uid, gid uint32 }
+
 // StartCluster creates a data directory with initdb and starts a server on
 // it. Close stops the server and deletes the directory.
 func StartCluster(opts ClusterOptions) (*Cluster, error) {
+	if !supported {
+		return nil, fmt.Errorf("%w on %s: %w", ErrNoPostgres, runtime.GOOS, errors.ErrUnsupported)
+	}
 	bin, err := FindBin()
 	if err != nil {
 		return nil, err
@@ -121,7 +128,7 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 		}
 		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
+		c.as = &account{uid: uint32(uid), gid: uint32(gid)}
 		if !searchable(base) {
 			// The postgres user must reach its directory.
 			base = "/tmp"
@@ -132,8 +139,8 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleettest: %w", err)
 	}
-	if c.cred != nil {
-		if err := os.Chown(c.dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+	if c.as != nil {
+		if err := os.Chown(c.dir, int(c.as.uid), int(c.as.gid)); err != nil {
 			os.RemoveAll(c.dir)
 			return nil, fmt.Errorf("fleettest: %w", err)
 		}
@@ -212,7 +219,7 @@ func (c *Cluster) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
 	cmd.Dir = c.dir
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PG") })
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	cmd.SysProcAttr = procAttr(c.as, false)
 	return cmd
 }
 
@@ -231,9 +238,9 @@ func (c *Cluster) DSN(db string) string {
 }
 
 // Start starts the server (again, after Stop) and waits until it accepts
-// connections. The server runs as a child of the test process and gets
-// SIGQUIT (immediate shutdown) if the process dies without stopping it, so
-// an aborted test run leaves no server behind.
+// connections. The server runs as a child of the test process; on Linux it
+// gets SIGQUIT (immediate shutdown) if the process dies without stopping it,
+// so an aborted test run leaves no server behind.
 func (c *Cluster) Start() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -252,9 +259,7 @@ func (c *Cluster) Start() error {
 	}
 	cmd := c.command(filepath.Join(c.bin, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = log, log
-	// Go sets the parent-death signal after changing the credentials, so
-	// it survives the switch to the postgres user.
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
+	cmd.SysProcAttr = procAttr(c.as, true)
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("fleettest: start postgres: %w", err)
