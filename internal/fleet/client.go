@@ -6,13 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 )
 
@@ -65,18 +63,15 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Client is one kiosk's connection to the fleet database. Check and Ship
-// are safe for concurrent use; Run must run for queued work to reach the
-// fleet.
+// Client is one kiosk's link to the fleet: counter checks, the durable
+// queues and the loop that drains them, on top of a DB. Check and Ship are
+// safe for concurrent use; Run must run for queued work to reach the fleet.
 type Client struct {
-	kiosk    string
-	timeout  time.Duration
-	migrate  bool
-	password string
-	version  string
+	*DB
+	timeout time.Duration
+	migrate bool
+	version string
 
-	pool     *pgxpool.Pool
-	log      *zap.Logger
 	advances Queue[Advance]
 	taps     Queue[Tap]
 	onLate   func(context.Context, LateReplay) error
@@ -118,21 +113,14 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Client, error) {
 	if opts.Advances == nil || opts.Taps == nil {
 		return nil, errors.New("fleet: Open needs both queues")
 	}
-	r, err := cfg.resolve(os.Hostname, os.Getenv)
+	r, err := cfg.resolve(osHostname, osGetenv)
 	if err != nil {
 		return nil, err
 	}
-	log := opts.Log
-	if log == nil {
-		log = zap.NewNop()
-	}
 	c := &Client{
-		kiosk:    r.kiosk,
 		timeout:  r.timeout,
 		migrate:  r.migrate,
-		password: r.password,
 		version:  opts.Version,
-		log:      log.Named("fleet"),
 		advances: opts.Advances,
 		taps:     opts.Taps,
 		onLate:   opts.LateReplay,
@@ -149,51 +137,29 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("fleet: read the advance queue: %w", err)
 	}
 	c.pending.Store(int64(st.Len))
-
-	pc := r.pool
-	pc.MaxConns = poolMaxConns
-	// One warm connection, dialled in the background: the first tap does
-	// not pay for TLS and authentication.
-	pc.MinConns = 1
-	if pc.ConnConfig.ConnectTimeout == 0 {
-		pc.ConnConfig.ConnectTimeout = connectTimeout
+	// One warm connection kept idle for checks, dialled in the background:
+	// a tap does not pay for TLS and authentication, even while Run holds
+	// the other connection.
+	if c.DB, err = newDB(ctx, r, 1, opts.Log); err != nil {
+		return nil, err
 	}
-	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
-		pc.ConnConfig.RuntimeParams["application_name"] = "nfcd " + r.kiosk
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		return nil, fmt.Errorf("fleet: %w", c.scrub(err))
-	}
-	c.pool = pool
 	c.log.Info("fleet configured", zap.String("kiosk", c.kiosk), zap.Duration("timeout", c.timeout),
-		zap.String("database", pc.ConnConfig.Database), zap.String("host", pc.ConnConfig.Host),
+		zap.String("database", r.pool.ConnConfig.Database), zap.String("host", r.pool.ConnConfig.Host),
 		zap.Int64("queued_advances", c.pending.Load()))
 	return c, nil
 }
 
-// Kiosk returns this station's ID.
-func (c *Client) Kiosk() string { return c.kiosk }
-
-// Close closes the database connections. Queued work stays in the queues.
-func (c *Client) Close() { c.pool.Close() }
-
-// Migrate applies the embedded schema migrations (`nfcd fleet migrate`).
-// Of many kiosks migrating together one does the work; the others wait for
-// it and find nothing to do.
+// Migrate applies the embedded schema migrations (see DB.Migrate) and
+// records the version for Status.
 func (c *Client) Migrate(ctx context.Context) (Migration, error) {
-	m, err := migrateTo(ctx, c.pool, SchemaVersion)
-	if err != nil {
-		return m, c.scrub(err)
+	m, err := c.DB.Migrate(ctx)
+	if err == nil {
+		c.mu.Lock()
+		c.schema = m.To
+		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	c.schema = m.To
-	c.mu.Unlock()
-	return m, nil
+	return m, err
 }
-
-// scrub hides the connection password in err's text.
-func (c *Client) scrub(err error) error { return scrub(err, c.password) }
 
 func (c *Client) wake() {
 	select {

@@ -120,6 +120,12 @@ func checkKiosk(k string) error {
 	return nil
 }
 
+// The process's host name and environment; tests of resolve pass their own.
+var (
+	osHostname = os.Hostname
+	osGetenv   = os.Getenv
+)
+
 // resolved is a Config with its defaults applied and its connection string
 // read and parsed.
 type resolved struct {

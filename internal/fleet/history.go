@@ -31,7 +31,7 @@ type HistoryQuery struct {
 // has an index: (uid, time) for a tag, the key (kiosk, time, local_seq) for
 // a kiosk, (time) for the whole fleet; Since also skips whole monthly
 // partitions.
-func (c *Client) History(ctx context.Context, q HistoryQuery) ([]Tap, error) {
+func (d *DB) History(ctx context.Context, q HistoryQuery) ([]Tap, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultHistoryLimit
@@ -63,9 +63,9 @@ func (c *Client) History(ctx context.Context, q HistoryQuery) ([]Tap, error) {
 	}
 	args = append(args, limit)
 	sql += " ORDER BY time DESC, kiosk, local_seq DESC LIMIT $" + strconv.Itoa(len(args))
-	rows, err := c.pool.Query(ctx, sql, args...)
+	rows, err := d.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("fleet: query taps: %w", c.scrub(err))
+		return nil, fmt.Errorf("fleet: query taps: %w", d.scrub(err))
 	}
 	taps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tap, error) {
 		var (
@@ -82,7 +82,7 @@ func (c *Client) History(ctx context.Context, q HistoryQuery) ([]Tap, error) {
 		return t, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("fleet: query taps: %w", c.scrub(err))
+		return nil, fmt.Errorf("fleet: query taps: %w", d.scrub(err))
 	}
 	return taps, nil
 }

@@ -324,3 +324,28 @@ func TestKioskRole(t *testing.T) {
 		t.Errorf("drop the role: %v", err)
 	}
 }
+
+// TestConnect: the administrative handle (`nfcd fleet migrate`, `nfcd
+// history --fleet`) needs no queues.
+func TestConnect(t *testing.T) {
+	t.Parallel()
+	dsn := fleettest.Database(t)
+	ctx := context.Background()
+	d, err := fleet.Connect(ctx, fleet.Config{DSN: dsn, Kiosk: "admin"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if m, err := d.Migrate(ctx); err != nil || m.To != fleet.SchemaVersion {
+		t.Fatalf("Migrate = %+v, %v", m, err)
+	}
+	if taps, err := d.History(ctx, fleet.HistoryQuery{Kiosk: "x"}); err != nil || len(taps) != 0 {
+		t.Errorf("History = %v, %v", taps, err)
+	}
+	if ks, err := d.Kiosks(ctx); err != nil || len(ks) != 0 {
+		t.Errorf("Kiosks = %v, %v", ks, err)
+	}
+	if _, err := fleet.Connect(ctx, fleet.Config{}, nil); !errors.Is(err, fleet.ErrConfig) {
+		t.Errorf("Connect without a DSN: %v", err)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 )
@@ -226,27 +225,6 @@ func (c *Client) ensurePartitions(ctx context.Context, now time.Time) error {
 		c.log.Info("taps partitions created", zap.Int("partitions", n))
 	}
 	return nil
-}
-
-// EnsurePartitions creates the monthly partitions of the taps table for the
-// month of at and the two after it (`nfcd fleet migrate` does this; Run
-// does it daily). It returns how many it created.
-func (c *Client) EnsurePartitions(ctx context.Context, at time.Time) (int, error) {
-	var n int
-	err := c.pool.QueryRow(ctx, `SELECT nfcd.ensure_tap_partitions($1, $2)`, at, partitionsAhead).Scan(&n)
-	return n, c.scrub(err)
-}
-
-// DropTaps is the retention of the fleet's audit log: it drops the monthly
-// partitions of taps that end at or before before, deletes older rows that
-// sit in the default partition, and returns the dropped partitions' names.
-func (c *Client) DropTaps(ctx context.Context, before time.Time) ([]string, error) {
-	rows, err := c.pool.Query(ctx, `SELECT nfcd.drop_tap_partitions($1)`, before)
-	if err != nil {
-		return nil, c.scrub(err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	return names, c.scrub(err)
 }
 
 // permanent reports whether err is the database refusing the data itself

@@ -14,11 +14,10 @@ import (
 // stubClient is a Client whose Run rounds are scripted: no database.
 func stubClient(t *testing.T, round func(ctx context.Context) (bool, error)) *Client {
 	c := &Client{
-		kiosk: "k",
-		log:   zaptest.NewLogger(t),
-		sem:   make(chan struct{}, 1),
-		kick:  make(chan struct{}, 1),
-		now:   time.Now,
+		DB:   &DB{kiosk: "k", log: zaptest.NewLogger(t)},
+		sem:  make(chan struct{}, 1),
+		kick: make(chan struct{}, 1),
+		now:  time.Now,
 	}
 	c.sync = round
 	return c

@@ -87,10 +87,10 @@ type Kiosk struct {
 }
 
 // Kiosks lists the kiosks of the fleet, the most recently seen first.
-func (c *Client) Kiosks(ctx context.Context) ([]Kiosk, error) {
-	rows, err := c.pool.Query(ctx, `SELECT id, version, first_seen, last_seen FROM nfcd.kiosks ORDER BY last_seen DESC, id`)
+func (d *DB) Kiosks(ctx context.Context) ([]Kiosk, error) {
+	rows, err := d.pool.Query(ctx, `SELECT id, version, first_seen, last_seen FROM nfcd.kiosks ORDER BY last_seen DESC, id`)
 	if err != nil {
-		return nil, fmt.Errorf("fleet: list kiosks: %w", c.scrub(err))
+		return nil, fmt.Errorf("fleet: list kiosks: %w", d.scrub(err))
 	}
 	ks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Kiosk, error) {
 		var k Kiosk
@@ -98,7 +98,7 @@ func (c *Client) Kiosks(ctx context.Context) ([]Kiosk, error) {
 		return k, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("fleet: list kiosks: %w", c.scrub(err))
+		return nil, fmt.Errorf("fleet: list kiosks: %w", d.scrub(err))
 	}
 	return ks, nil
 }
