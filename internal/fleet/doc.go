@@ -26,6 +26,10 @@
 // nothing. The schema (docs/fleet.md) is created and upgraded by embedded,
 // numbered migrations under an advisory lock.
 //
+// A Client (Open) is a kiosk's link: Check, Ship, Run, Status. A DB
+// (Connect) is the handle for what needs no queues: Migrate, History,
+// Kiosks and the partition upkeep; a Client has one.
+//
 // Nothing here logs or returns the connection string's password; the
 // fleet's rows and reasons carry no keys or MACs.
 package fleet
