@@ -55,6 +55,10 @@ var allowed = map[string][]string{
 	// The remote verifier slot of the verdict stage: the outbox in the
 	// store, the client, the table, and its requests.
 	"internal/remoteverify": {"internal/judge", "internal/ntag424", "internal/remote", "internal/store", "internal/verdict", "internal/verifyclient", "internal/ws"},
+	// The fleet: counters and audit shared by the kiosks on PostgreSQL; it
+	// knows the verdict vocabulary, not the store that backs its queues.
+	"internal/fleet":           {"internal/ntag424", "internal/verdict"},
+	"internal/fleet/fleettest": {"internal/fleet"},
 	// Authentication station (Legitmark): the client and its fake.
 	"internal/legitmark":               {},
 	"internal/legitmark/legitmarktest": {"internal/legitmark"},
@@ -92,6 +96,7 @@ var forbidden = map[string][]string{
 	"internal/verifyclient": {"github.com/ebfe/scard", "runtime/cgo", "github.com/nfcd/nfcd/internal/daemon"},
 	"internal/remote":       {"github.com/ebfe/scard", "runtime/cgo", "github.com/nfcd/nfcd/internal/daemon"},
 	"internal/remoteverify": {"github.com/ebfe/scard", "runtime/cgo", "github.com/nfcd/nfcd/internal/daemon"},
+	"internal/fleet":        {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt"},
 	// The environment check builds without cgo, so it can explain a
 	// machine where PC/SC does not work.
 	"internal/doctor": {"github.com/ebfe/scard", "runtime/cgo"},

@@ -10,17 +10,17 @@ import (
 	"github.com/nfcd/nfcd/internal/verdict"
 )
 
-// Fleet states of a verdict: the "fleet":{"state":…} member of verdict
-// events and audit entries (issue 17).
+// Fleet states of a verdict: the "fleet" member of verdict events and
+// audit entries (verdict.Verdict.Fleet).
 const (
 	// StateConfirmed: the fleet answered the counter check in time; the
 	// verdict (authentic or replayed) is the fleet's.
-	StateConfirmed = "confirmed"
+	StateConfirmed = verdict.FleetConfirmed
 	// StateUnconfirmed: the fleet did not answer in time; the tap was
 	// decided on this kiosk's own mark and the advance is queued.
-	StateUnconfirmed = "unconfirmed"
+	StateUnconfirmed = verdict.FleetUnconfirmed
 	// StateOff: no fleet is configured.
-	StateOff = "off"
+	StateOff = verdict.FleetOff
 )
 
 // Field limits. A UID is 7 bytes on NTAG 424 DNA; the bounds leave room for
@@ -28,6 +28,7 @@ const (
 const (
 	MaxUIDLen     = 32
 	MaxProfileLen = 128
+	MaxTapIDLen   = 128
 )
 
 // ErrInvalid is returned, wrapped, for an advance or tap that cannot be
@@ -44,9 +45,10 @@ type Advance struct {
 	// Time is when the kiosk read the tap; zero means when Check is
 	// called. It is the "when" another kiosk's refusal reports.
 	Time time.Time
-	// Ref is the caller's identifier of the tap (the daemon's tap ID), not
-	// sent to the database; a LateReplay carries it back.
-	Ref uint64
+	// Tap is the verdict's tap ID (verdict.Verdict.Tap): a LateReplay
+	// carries it back so that the verdict.updated event names the tap. It
+	// is not sent to the database.
+	Tap string
 	// Nonce identifies this advance in the fleet's row once accepted, so
 	// that a resend whose first answer was lost recognises its own success
 	// instead of reporting a replay. Check sets it when zero.
@@ -59,6 +61,8 @@ func (a *Advance) validate() error {
 		return fmt.Errorf("%w: UID of %d bytes", ErrInvalid, len(a.UID))
 	case !validText(a.Profile, MaxProfileLen):
 		return fmt.Errorf("%w: profile name", ErrInvalid)
+	case !validText(a.Tap, MaxTapIDLen):
+		return fmt.Errorf("%w: tap ID", ErrInvalid)
 	case !a.Time.IsZero() && !timeInRange(a.Time):
 		return fmt.Errorf("%w: time %v out of range", ErrInvalid, a.Time)
 	}
@@ -117,7 +121,7 @@ func replayDetail(ctr uint32, h Holder) string {
 // LateReplay reports a queued advance that the fleet refused once it could
 // be reached: while this kiosk decided on its own mark, another kiosk had
 // accepted that counter or a higher one. The daemon turns it into a
-// verdict.updated event (replayed, fleet_replay) for the tap Advance.Ref.
+// verdict.updated event (replayed, fleet_replay) for the tap Advance.Tap.
 type LateReplay struct {
 	Advance Advance
 	Holder  Holder

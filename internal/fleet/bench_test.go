@@ -12,6 +12,7 @@ import (
 
 	"github.com/nfcd/nfcd/internal/fleet"
 	"github.com/nfcd/nfcd/internal/fleet/fleettest"
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 // BenchmarkCheck measures counter checks against one PostgreSQL on this
@@ -92,12 +93,12 @@ func BenchmarkShip(b *testing.B) {
 	k := newKiosk(b, dsn, "shipper", testTimeout)
 	ctx := context.Background()
 	now := time.Now()
-	ctr := uint32(1)
+	ctr := ntag424.CounterOf(1)
 	batch := make([]fleet.Tap, 0, 1000)
 	for i := range b.N {
 		batch = append(batch, fleet.Tap{Seq: uint64(i + 1), Time: now.Add(time.Duration(i) * time.Millisecond),
 			Reader: "ACS ACR1252 Dual Reader PICC 00 00", Profile: "shop", UID: []byte{4, byte(i >> 16), byte(i >> 8), byte(i), 5, 6, 7},
-			Ctr: &ctr, Verdict: "authentic", Reason: "ok", KeyID: "0123456789abcdef", Fleet: fleet.StateConfirmed})
+			Ctr: ctr, Verdict: "authentic", Reason: "ok", KeyID: "0123456789abcdef", Fleet: fleet.StateConfirmed})
 		if len(batch) == cap(batch) || i == b.N-1 {
 			if err := k.c.Ship(ctx, batch...); err != nil {
 				b.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
+
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 // The binary forms below are what a durable Queue stores (the daemon's
@@ -33,7 +35,7 @@ var be = binary.BigEndian
 // AppendBinary appends the binary form of a to b:
 //
 //	format (1) | uvarint len | Profile | uvarint len | UID | Ctr (uint32 BE)
-//	| Time (unix nanoseconds, int64 BE) | Ref (uint64 BE) | Nonce (uint64 BE)
+//	| Time (unix nanoseconds, int64 BE) | Nonce (uint64 BE) | uvarint len | Tap
 func (a Advance) AppendBinary(b []byte) ([]byte, error) {
 	if err := a.validate(); err != nil {
 		return nil, err
@@ -46,8 +48,8 @@ func (a Advance) AppendBinary(b []byte) ([]byte, error) {
 	b = appendField(b, string(a.UID))
 	b = be.AppendUint32(b, a.Ctr)
 	b = be.AppendUint64(b, uint64(a.Time.UnixNano()))
-	b = be.AppendUint64(b, a.Ref)
-	return be.AppendUint64(b, a.Nonce), nil
+	b = be.AppendUint64(b, a.Nonce)
+	return appendField(b, a.Tap), nil
 }
 
 // MarshalBinary returns the binary form of a (see AppendBinary).
@@ -65,8 +67,8 @@ func (a *Advance) UnmarshalBinary(b []byte) error {
 	v.UID = d.bytes(MaxUIDLen)
 	v.Ctr = d.uint32()
 	v.Time = d.time()
-	v.Ref = d.uint64()
 	v.Nonce = d.uint64()
+	v.Tap = d.text(MaxTapIDLen)
 	if !d.done() || len(v.UID) == 0 {
 		return ErrBadEncoding
 	}
@@ -79,7 +81,7 @@ func (a *Advance) UnmarshalBinary(b []byte) error {
 //	format (1) | flags (1: counter, 2: UID) | Seq (uint64 BE)
 //	| Time (unix nanoseconds, int64 BE) | [Ctr (uint32 BE)]
 //	| uvarint len | text, for Kiosk, Reader, Profile, [UID], Verdict,
-//	  Reason, Detail, KeyID, Fleet
+//	  Reason, Detail, KeyID, Fleet, ID
 //
 // Text fields longer than their limits are cut as shipping would cut them.
 func (t Tap) AppendBinary(b []byte) ([]byte, error) {
@@ -91,7 +93,7 @@ func (t Tap) AppendBinary(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: kiosk", ErrInvalid)
 	}
 	var flags byte
-	if t.Ctr != nil {
+	if t.Ctr.Valid {
 		flags |= tapHasCtr
 	}
 	if len(t.UID) > 0 {
@@ -100,8 +102,8 @@ func (t Tap) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, tapFormat, flags)
 	b = be.AppendUint64(b, t.Seq)
 	b = be.AppendUint64(b, uint64(t.Time.UnixNano()))
-	if t.Ctr != nil {
-		b = be.AppendUint32(b, *t.Ctr)
+	if t.Ctr.Valid {
+		b = be.AppendUint32(b, t.Ctr.Value)
 	}
 	b = appendField(b, t.Kiosk)
 	b = appendField(b, t.Reader)
@@ -109,7 +111,7 @@ func (t Tap) AppendBinary(b []byte) ([]byte, error) {
 	if len(t.UID) > 0 {
 		b = appendField(b, string(t.UID))
 	}
-	for _, s := range [...]string{t.Verdict, t.Reason, t.Detail, t.KeyID, t.Fleet} {
+	for _, s := range [...]string{t.Verdict, t.Reason, t.Detail, t.KeyID, t.Fleet, t.ID} {
 		b = appendField(b, s)
 	}
 	return b, nil
@@ -133,7 +135,7 @@ func (t *Tap) UnmarshalBinary(b []byte) error {
 	v.Seq = d.uint64()
 	v.Time = d.time()
 	if flags&tapHasCtr != 0 {
-		v.Ctr = new(d.uint32())
+		v.Ctr = ntag424.CounterOf(d.uint32())
 	}
 	v.Kiosk = d.text(MaxKioskLen)
 	v.Reader = d.text(MaxReaderLen)
@@ -148,6 +150,7 @@ func (t *Tap) UnmarshalBinary(b []byte) error {
 	v.Detail = d.text(MaxDetailLen)
 	v.KeyID = d.text(MaxKeyIDLen)
 	v.Fleet = d.text(MaxStateLen)
+	v.ID = d.text(MaxTapIDLen)
 	if !d.done() || v.Seq > math.MaxInt64 || v.Kiosk == "" {
 		return ErrBadEncoding
 	}

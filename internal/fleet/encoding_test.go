@@ -9,21 +9,22 @@ import (
 	"time"
 
 	"github.com/nfcd/nfcd/internal/fleet"
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 func advances() []fleet.Advance {
 	return []fleet.Advance{
-		{Profile: "shop", UID: []byte{4, 1, 2, 3, 4, 5, 6}, Ctr: 42, Time: time.Unix(1_800_000_000, 123456789), Ref: 7, Nonce: 1 << 62},
-		{Profile: "", UID: []byte{1}, Ctr: 0, Time: time.Unix(0, 0), Ref: 0, Nonce: 1},
-		{Profile: strings.Repeat("é", fleet.MaxProfileLen/2), UID: bytes.Repeat([]byte{0xFF}, fleet.MaxUIDLen), Ctr: 1<<32 - 1, Time: time.Unix(0, 1<<63-1), Ref: 1<<64 - 1, Nonce: 1<<63 - 1},
+		{Profile: "shop", UID: []byte{4, 1, 2, 3, 4, 5, 6}, Ctr: 42, Time: time.Unix(1_800_000_000, 123456789), Tap: "3f9a1c0b22d4-7", Nonce: 1 << 62},
+		{Profile: "", UID: []byte{1}, Ctr: 0, Time: time.Unix(0, 0), Nonce: 1},
+		{Profile: strings.Repeat("é", fleet.MaxProfileLen/2), UID: bytes.Repeat([]byte{0xFF}, fleet.MaxUIDLen), Ctr: 1<<32 - 1, Time: time.Unix(0, 1<<63-1), Tap: strings.Repeat("t", fleet.MaxTapIDLen), Nonce: 1<<63 - 1},
 	}
 }
 
 func taps() []fleet.Tap {
-	ctr := uint32(0xFFFFFF)
+	ctr := ntag424.CounterOf(0xFFFFFF)
 	return []fleet.Tap{
-		{Kiosk: "store-1", Seq: 1, Time: time.Unix(1_800_000_000, 1000), Reader: "ACS ACR1252 00 00", Profile: "shop",
-			UID: []byte{4, 1, 2, 3, 4, 5, 6}, Ctr: &ctr, Verdict: "authentic", Reason: "ok", Detail: "", KeyID: "0123456789abcdef", Fleet: fleet.StateConfirmed},
+		{Kiosk: "store-1", ID: "3f9a1c0b22d4-17", Seq: 1, Time: time.Unix(1_800_000_000, 1000), Reader: "ACS ACR1252 00 00", Profile: "shop",
+			UID: []byte{4, 1, 2, 3, 4, 5, 6}, Ctr: ctr, Verdict: "authentic", Reason: "ok", Detail: "", KeyID: "0123456789abcdef", Fleet: fleet.StateConfirmed},
 		{Kiosk: "k", Seq: 1<<63 - 1, Time: time.Unix(0, 0), Verdict: "malformed", Reason: "bad_format", Detail: "picc_data: not hex"},
 	}
 }
@@ -62,6 +63,7 @@ func TestAdvanceEncoding(t *testing.T) {
 		{UID: []byte{1}, Time: time.Unix(-1, 0)}, // before 1970
 		{UID: []byte{1}, Profile: "a\x00", Time: time.Now()},
 		{UID: []byte{1}, Profile: "\xff", Time: time.Now()},
+		{UID: []byte{1}, Tap: strings.Repeat("t", fleet.MaxTapIDLen+1), Time: time.Now()},
 	} {
 		if _, err := a.MarshalBinary(); !errors.Is(err, fleet.ErrInvalid) {
 			t.Errorf("MarshalBinary(%+v) = %v, want ErrInvalid", a, err)

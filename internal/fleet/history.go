@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 // History limits: DefaultHistoryLimit when HistoryQuery.Limit is zero or
@@ -57,7 +59,7 @@ func (d *DB) History(ctx context.Context, q HistoryQuery) ([]Tap, error) {
 	if !q.Since.IsZero() {
 		add("time >= ?", q.Since)
 	}
-	sql := `SELECT time, kiosk, local_seq, reader, profile, uid, ctr, verdict, reason, detail, key_id, fleet FROM nfcd.taps`
+	sql := `SELECT time, kiosk, local_seq, tap, reader, profile, uid, ctr, verdict, reason, detail, key_id, fleet FROM nfcd.taps`
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -73,11 +75,11 @@ func (d *DB) History(ctx context.Context, q HistoryQuery) ([]Tap, error) {
 			seq int64
 			ctr *int64
 		)
-		err := r.Scan(&t.Time, &t.Kiosk, &seq, &t.Reader, &t.Profile, &t.UID, &ctr,
+		err := r.Scan(&t.Time, &t.Kiosk, &seq, &t.ID, &t.Reader, &t.Profile, &t.UID, &ctr,
 			&t.Verdict, &t.Reason, &t.Detail, &t.KeyID, &t.Fleet)
 		t.Seq = uint64(seq)
 		if ctr != nil {
-			t.Ctr = new(uint32(*ctr))
+			t.Ctr = ntag424.CounterOf(uint32(*ctr))
 		}
 		return t, err
 	})

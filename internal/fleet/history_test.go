@@ -2,12 +2,14 @@ package fleet_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/nfcd/nfcd/internal/fleet"
 	"github.com/nfcd/nfcd/internal/fleet/fleettest"
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 // TestShipAndHistory ships audit rows from two kiosks and reads them back
@@ -23,10 +25,10 @@ func TestShipAndHistory(t *testing.T) {
 	ctx := context.Background()
 	base := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
 	u1, u2 := []byte{4, 1, 1, 1, 1, 1, 1}, []byte{4, 2, 2, 2, 2, 2, 2}
-	ctr := func(c uint32) *uint32 { return &c }
+	ctr := ntag424.CounterOf
 	var want []fleet.Tap // oldest first
-	add := func(k *kiosk, seq uint64, minute int, uid []byte, c *uint32, verdict, reason string) {
-		tp := fleet.Tap{Seq: seq, Time: base.Add(time.Duration(minute) * time.Minute), Reader: "ACS ACR1252 00 00",
+	add := func(k *kiosk, seq uint64, minute int, uid []byte, c ntag424.Counter, verdict, reason string) {
+		tp := fleet.Tap{ID: fmt.Sprintf("%s-%d", k.name, seq), Seq: seq, Time: base.Add(time.Duration(minute) * time.Minute), Reader: "ACS ACR1252 00 00",
 			Profile: "shop", UID: uid, Ctr: c, Verdict: verdict, Reason: reason, KeyID: "0123456789abcdef", Fleet: fleet.StateConfirmed}
 		if err := k.c.Ship(ctx, tp); err != nil {
 			t.Fatal(err)
@@ -37,7 +39,7 @@ func TestShipAndHistory(t *testing.T) {
 	add(a, 1, 0, u1, ctr(1), "authentic", "ok")
 	add(b, 1, 1, u1, ctr(1), "replayed", "fleet_replay")
 	add(b, 2, 2, u2, ctr(9), "authentic", "ok")
-	add(a, 2, 3, nil, nil, "malformed", "bad_format")
+	add(a, 2, 3, nil, ntag424.Counter{}, "malformed", "bad_format")
 	add(a, 3, 4, u1, ctr(2), "authentic", "ok")
 	// Shipping the same entry again adds nothing.
 	if err := a.c.Ship(ctx, fleet.Tap{Seq: 1, Time: base, Reader: "x", UID: u1, Verdict: "authentic", Reason: "ok"}); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nfcd/nfcd/internal/fleet"
 	"github.com/nfcd/nfcd/internal/fleet/fleettest"
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 // tables lists the fleet's tables in dsn, partitions included.
@@ -304,8 +305,8 @@ func TestKioskRole(t *testing.T) {
 	}
 	proxy.Pause()
 	a.timedCheck(t, "p", []byte{1}, 2) // queued: advance_queued
-	ctr := uint32(2)
-	if err := a.c.Ship(ctx, fleet.Tap{Seq: 1, Time: time.Now(), Reader: "r", UID: []byte{1}, Ctr: &ctr, Verdict: "authentic", Reason: "ok"}); err != nil {
+	ctr := ntag424.CounterOf(2)
+	if err := a.c.Ship(ctx, fleet.Tap{Seq: 1, Time: time.Now(), Reader: "r", UID: []byte{1}, Ctr: ctr, Verdict: "authentic", Reason: "ok"}); err != nil {
 		t.Fatal(err)
 	}
 	proxy.Resume()

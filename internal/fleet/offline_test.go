@@ -12,6 +12,7 @@ import (
 
 	"github.com/nfcd/nfcd/internal/fleet"
 	"github.com/nfcd/nfcd/internal/fleet/fleettest"
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 // slack is what a check may take beyond its timeout: the queue push and
@@ -107,7 +108,7 @@ func TestOutage(t *testing.T) {
 			verdict = "replayed"
 		}
 		err := k.c.Ship(ctx, fleet.Tap{Seq: seq, Time: time.Now(), Reader: "reader 0", Profile: "shop",
-			UID: uid, Ctr: &ctr, Verdict: verdict, Reason: "ok", KeyID: "k1", Fleet: r.State})
+			UID: uid, Ctr: ntag424.CounterOf(ctr), Verdict: verdict, Reason: "ok", KeyID: "k1", Fleet: r.State})
 		if err != nil {
 			t.Error(err)
 		}
@@ -325,8 +326,9 @@ func TestLateReplayRetried(t *testing.T) {
 	// Counter 5 is a clone of A's tap; 6 is the genuine tag's next tap,
 	// queued behind it. Both go to the fleet in one batch.
 	for _, ctr := range []uint32{5, 6} {
-		if r := b.timedCheck(t, "p", x, ctr); r.State != fleet.StateUnconfirmed {
-			t.Fatalf("B during the stall = %+v", r)
+		res, err := b.c.Check(context.Background(), fleet.Advance{Profile: "p", UID: x, Ctr: ctr, Tap: fmt.Sprintf("tap-%d", ctr)})
+		if err != nil || res[0].State != fleet.StateUnconfirmed {
+			t.Fatalf("B during the stall = %+v, %v", res, err)
 		}
 	}
 	b.mu.Lock()
@@ -348,8 +350,8 @@ func TestLateReplayRetried(t *testing.T) {
 	l := b.lates()
 	// The resend finds the mark at B's own 6, but the fleet kept the first
 	// answer: 5 was held by A.
-	if len(l) != 1 || l[0].Holder.Kiosk != "A" || l[0].Holder.Ctr != 5 || l[0].Advance.Ctr != 5 {
-		t.Fatalf("late replays = %+v, want one of counter 5 held by A", l)
+	if len(l) != 1 || l[0].Holder.Kiosk != "A" || l[0].Holder.Ctr != 5 || l[0].Advance.Ctr != 5 || l[0].Advance.Tap != "tap-5" {
+		t.Fatalf("late replays = %+v, want one of counter 5 (tap-5) held by A", l)
 	}
 	if ctr, k := fleetMark(t, dsn, "p", x); ctr != 6 || k != "B" {
 		t.Errorf("mark = %d by %s, want 6 by B", ctr, k)
@@ -377,7 +379,7 @@ func TestResendAfterLostAck(t *testing.T) {
 	proxy.Pause()
 	for ctr := uint32(1); ctr <= 3; ctr++ {
 		a.timedCheck(t, "p", x, ctr)
-		if err := a.c.Ship(ctx, fleet.Tap{Seq: uint64(ctr), Time: time.Now(), Reader: "r", UID: x, Ctr: &ctr, Verdict: "authentic", Reason: "ok"}); err != nil {
+		if err := a.c.Ship(ctx, fleet.Tap{Seq: uint64(ctr), Time: time.Now(), Reader: "r", UID: x, Ctr: ntag424.CounterOf(ctr), Verdict: "authentic", Reason: "ok"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -257,7 +257,7 @@ func (c *Client) drainAdvances(ctx context.Context) (more bool, err error) {
 		res, err = c.advance(ctx, queuedSQL, batch)
 	}
 	if err != nil && permanent(err) {
-		c.log.Error("fleet refused a queued advance; dropped", zap.Uint64("ref", batch[0].Ref), zap.Error(c.scrub(err)))
+		c.log.Error("fleet refused a queued advance; dropped", zap.String("tap", batch[0].Tap), zap.Error(c.scrub(err)))
 		c.mu.Lock()
 		c.dropped++
 		c.mu.Unlock()
@@ -274,7 +274,7 @@ func (c *Client) drainAdvances(ctx context.Context) (more bool, err error) {
 		}
 		late := LateReplay{Advance: batch[i], Holder: r.Holder}
 		c.log.Warn("late replay: the fleet refused a counter accepted while it was away",
-			zap.Uint64("ref", late.Advance.Ref), zap.String("profile", late.Advance.Profile),
+			zap.String("tap", late.Advance.Tap), zap.String("profile", late.Advance.Profile),
 			zap.Binary("uid", late.Advance.UID), zap.Uint32("ctr", late.Advance.Ctr),
 			zap.String("holder_kiosk", r.Holder.Kiosk), zap.Uint32("holder_ctr", r.Holder.Ctr),
 			zap.Time("holder_time", r.Holder.Time))
@@ -310,9 +310,9 @@ func (c *Client) removeAdvances(ctx context.Context, items []Queued[Advance]) er
 
 // shipSQL inserts a batch of audit rows from arrays, one row per index; a
 // row already shipped (same kiosk, time and local_seq) is skipped.
-const shipSQL = `INSERT INTO nfcd.taps (time, kiosk, local_seq, reader, profile, uid, ctr, verdict, reason, detail, key_id, fleet)
+const shipSQL = `INSERT INTO nfcd.taps (time, kiosk, local_seq, reader, profile, uid, ctr, verdict, reason, detail, key_id, fleet, tap)
 SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bigint[],
-	$8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+	$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
 ON CONFLICT (kiosk, time, local_seq) DO NOTHING`
 
 // shipTaps sends the oldest queued audit rows in one statement and removes
@@ -354,7 +354,7 @@ func (c *Client) insertTaps(ctx context.Context, items []Queued[Tap]) error {
 	var (
 		times                                                       = make([]time.Time, n)
 		kiosks, readers, profiles, verdicts, reasons, details, keys = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		states                                                      = make([]string, n)
+		states, ids                                                 = make([]string, n), make([]string, n)
 		seqs                                                        = make([]int64, n)
 		uids                                                        = make([][]byte, n)
 		ctrs                                                        = make([]*int64, n)
@@ -363,12 +363,12 @@ func (c *Client) insertTaps(ctx context.Context, items []Queued[Tap]) error {
 		t := &items[i].Item
 		times[i], kiosks[i], seqs[i] = t.Time, t.Kiosk, int64(t.Seq)
 		readers[i], profiles[i], uids[i] = t.Reader, t.Profile, t.UID
-		if t.Ctr != nil {
-			ctrs[i] = new(int64(*t.Ctr))
+		if t.Ctr.Valid {
+			ctrs[i] = new(int64(t.Ctr.Value))
 		}
-		verdicts[i], reasons[i], details[i], keys[i], states[i] = t.Verdict, t.Reason, t.Detail, t.KeyID, t.Fleet
+		verdicts[i], reasons[i], details[i], keys[i], states[i], ids[i] = t.Verdict, t.Reason, t.Detail, t.KeyID, t.Fleet, t.ID
 	}
 	_, err := c.pool.Exec(ctx, shipSQL, times, kiosks, seqs, readers, profiles, uids, ctrs,
-		verdicts, reasons, details, keys, states)
+		verdicts, reasons, details, keys, states, ids)
 	return err
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 // Limits of the text fields of a Tap. Longer values are truncated when the
@@ -24,6 +26,9 @@ const (
 type Tap struct {
 	// Kiosk recorded the tap. Ship sets it to the client's kiosk.
 	Kiosk string
+	// ID is the verdict's tap ID (verdict.Verdict.Tap), which links the
+	// row to the tag.read and verdict.updated events of the tap.
+	ID string
 	// Seq is the kiosk's audit sequence number. (Kiosk, Time, Seq) is the
 	// idempotent key: shipping the same entry again adds nothing.
 	Seq  uint64
@@ -31,13 +36,13 @@ type Tap struct {
 	// Reader is the PC/SC reader name.
 	Reader  string
 	Profile string
-	UID     []byte  // nil when the UID could not be read
-	Ctr     *uint32 // nil without a counter
-	Verdict string  // verdict name (internal/verdict)
-	Reason  string  // reason code
-	Detail  string  // human detail of the reason
-	KeyID   string  // ID of the key that signed the verdict
-	Fleet   string  // fleet state: StateConfirmed, StateUnconfirmed or StateOff
+	UID     []byte // nil when the UID could not be read
+	Ctr     ntag424.Counter
+	Verdict string // verdict name (internal/verdict)
+	Reason  string // reason code
+	Detail  string // human detail of the reason
+	KeyID   string // ID of the key that signed the verdict
+	Fleet   string // fleet state: StateConfirmed, StateUnconfirmed or StateOff
 }
 
 // prepare validates t for shipping and makes its text storable.
@@ -58,6 +63,7 @@ func (t *Tap) prepare(kiosk string) error {
 	t.Detail = cleanText(t.Detail, MaxDetailLen)
 	t.KeyID = cleanText(t.KeyID, MaxKeyIDLen)
 	t.Fleet = cleanText(t.Fleet, MaxStateLen)
+	t.ID = cleanText(t.ID, MaxTapIDLen)
 	return nil
 }
 

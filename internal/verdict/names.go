@@ -94,3 +94,13 @@ const (
 	// kiosk that accepted it and when; it never carries keys or CMACs.
 	ReasonFleetReplay = "fleet_replay"
 )
+
+// States of the fleet-wide counter check (Verdict.Fleet), beside FleetOff.
+const (
+	// FleetConfirmed: the fleet answered in time; the verdict (authentic
+	// or replayed) is the fleet's.
+	FleetConfirmed = "confirmed"
+	// FleetUnconfirmed: the fleet did not answer in time; the tap was
+	// decided on this kiosk's own mark and the fleet hears of it later.
+	FleetUnconfirmed = "unconfirmed"
+)

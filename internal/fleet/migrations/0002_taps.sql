@@ -8,6 +8,7 @@ CREATE TABLE nfcd.taps (
     time      timestamptz NOT NULL,   -- the kiosk's time of the tap
     kiosk     text        NOT NULL,
     local_seq bigint      NOT NULL,   -- the kiosk's audit sequence number
+    tap       text        NOT NULL DEFAULT '', -- the verdict's tap ID, as in its events
     reader    text        NOT NULL,
     profile   text        NOT NULL,
     uid       bytea CHECK (octet_length(uid) BETWEEN 1 AND 32), -- NULL when the UID could not be read
