@@ -11,6 +11,7 @@ import (
 
 	"github.com/nfcd/nfcd/internal/fleet"
 	"github.com/nfcd/nfcd/internal/fleet/fleettest"
+	"github.com/nfcd/nfcd/internal/ntag424"
 )
 
 // TestReplayAcrossKiosks is the reason for the fleet: a SUN accepted at
@@ -274,4 +275,35 @@ func testInterleaved(t *testing.T, n int) {
 		}
 	}
 	t.Logf("%d kiosks: %d checks, %d accepted", n, checks, len(accepted))
+}
+
+// TestExecMode: behind PgBouncer in transaction pooling the kiosks run
+// with default_query_exec_mode=exec (docs/fleet.md): no prepared
+// statements. Checks, queued advances, shipping and history still work.
+func TestExecMode(t *testing.T) {
+	t.Parallel()
+	dsn := fleettest.Database(t)
+	migrate(t, dsn)
+	pdsn, proxy := viaProxy(t, dsn+"&default_query_exec_mode=exec")
+	a := newKiosk(t, pdsn, "A", fleet.DefaultTimeout)
+	b := newKiosk(t, dsn+"&default_query_exec_mode=exec", "B", testTimeout)
+	a.run()
+	ctx := context.Background()
+	waitFor(t, 10*time.Second, "a contact", func() bool { st, _ := a.c.Status(ctx); return st.Connected })
+	if r := a.check("p", []byte{1}, 1); r.State != fleet.StateConfirmed || r.Replayed {
+		t.Errorf("check = %+v", r)
+	}
+	proxy.Pause()
+	a.timedCheck(t, "p", []byte{1}, 2)
+	if err := a.c.Ship(ctx, fleet.Tap{Seq: 1, Time: time.Now(), Reader: "r", UID: []byte{1}, Ctr: ntag424.CounterOf(2), Verdict: "authentic", Reason: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Resume()
+	waitFor(t, 30*time.Second, "the queues to drain", a.drained)
+	if r := b.check("p", []byte{1}, 2); !r.Replayed || r.Holder.Kiosk != "A" {
+		t.Errorf("B's check of A's queued counter = %+v", r)
+	}
+	if taps, err := b.c.History(ctx, fleet.HistoryQuery{UID: []byte{1}}); err != nil || len(taps) != 1 || taps[0].Ctr != ntag424.CounterOf(2) {
+		t.Errorf("History = %+v, %v", taps, err)
+	}
 }
