@@ -119,8 +119,10 @@ func TestCheckBatch(t *testing.T) {
 	}
 }
 
-func TestFleetTwoKiosks(t *testing.T)   { t.Parallel(); testInterleaved(t, 2) }
-func TestFleetEightKiosks(t *testing.T) { t.Parallel(); testInterleaved(t, 8) }
+// The interleaved tests start hundreds of goroutines; they do not run in
+// parallel with the tests that time checks against their timeout.
+func TestFleetTwoKiosks(t *testing.T)   { testInterleaved(t, 2) }
+func TestFleetEightKiosks(t *testing.T) { testInterleaved(t, 8) }
 
 // testInterleaved runs n kiosks against one database. Genuine tags are
 // tapped with increasing counters (with gaps) at random kiosks, one tap
@@ -285,7 +287,7 @@ func TestExecMode(t *testing.T) {
 	dsn := fleettest.Database(t)
 	migrate(t, dsn)
 	pdsn, proxy := viaProxy(t, dsn+"&default_query_exec_mode=exec")
-	a := newKiosk(t, pdsn, "A", fleet.DefaultTimeout)
+	a := newKiosk(t, pdsn, "A", checkTimeout)
 	b := newKiosk(t, dsn+"&default_query_exec_mode=exec", "B", testTimeout)
 	a.run()
 	ctx := context.Background()

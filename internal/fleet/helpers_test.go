@@ -19,6 +19,24 @@ import (
 // make a round trip take a while.
 const testTimeout = 5 * time.Second
 
+// checkTimeout is the timeout of tests that exercise it (a stalled
+// network, a lock, a queue behind) but also need the checks around that to
+// be answered: long enough for a loaded machine, short next to the
+// seconds a check waiting for the network would take.
+const checkTimeout = time.Second
+
+// accept makes kiosk name accept (profile, uid, ctr) in the fleet, through
+// a client of its own with testTimeout: the setup of a test whose kiosks
+// run with short timeouts.
+func accept(t testing.TB, dsn, name, profile string, uid []byte, ctr uint32) {
+	t.Helper()
+	k := newKiosk(t, dsn, name, testTimeout)
+	defer k.close()
+	if r := k.check(profile, uid, ctr); r.State != fleet.StateConfirmed || r.Replayed {
+		t.Fatalf("%s: setup check (%X, %d) = %+v", name, uid, ctr, r)
+	}
+}
+
 // kiosk is one fleet client with its queues, as one daemon would hold it.
 type kiosk struct {
 	t        testing.TB

@@ -211,7 +211,7 @@ const helperEnv = "NFCD_FLEET_MIGRATE_DSN"
 // together: one migrates, the others wait and find nothing to do, nobody
 // fails.
 func TestMigrateConcurrentProcesses(t *testing.T) {
-	t.Parallel()
+	// Not parallel: eight processes load the machine (see testInterleaved).
 	dsn := fleettest.Database(t)
 	const n = 8
 	startAt := time.Now().Add(2 * time.Second).UnixNano()
@@ -297,7 +297,7 @@ func TestKioskRole(t *testing.T) {
 	}
 	u := strings.Replace(dsn, "postgres://postgres@", "postgres://"+role+"@", 1)
 	pdsn, proxy := viaProxy(t, u)
-	a := newKiosk(t, pdsn, "A", fleet.DefaultTimeout)
+	a := newKiosk(t, pdsn, "A", checkTimeout)
 	a.run()
 	waitFor(t, 10*time.Second, "a contact", func() bool { st, _ := a.c.Status(ctx); return st.Connected })
 	if r := a.check("p", []byte{1}, 1); r.State != fleet.StateConfirmed || r.Replayed {

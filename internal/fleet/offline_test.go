@@ -16,8 +16,10 @@ import (
 )
 
 // slack is what a check may take beyond its timeout: the queue push and
-// scheduling on a loaded two-core machine under the race detector.
-const slack = 250 * time.Millisecond
+// scheduling on a loaded two-core machine, more under the race detector.
+// A check that waited for the network would take seconds (the connect and
+// round timeouts) or, with the stalled proxy, until the test resumes it.
+var slack = map[bool]time.Duration{false: 250 * time.Millisecond, true: 750 * time.Millisecond}[raceEnabled]
 
 // viaProxy returns dsn rewritten to go through a new stalling proxy.
 func viaProxy(t *testing.T, dsn string) (string, *fleettest.Proxy) {
@@ -41,8 +43,11 @@ func (k *kiosk) timedCheck(t *testing.T, profile string, uid []byte, ctr uint32)
 	t.Helper()
 	start := time.Now()
 	r := k.check(profile, uid, ctr)
-	if d := time.Since(start); d > k.cfg.Timeout+slack {
+	switch d := time.Since(start); {
+	case d > k.cfg.Timeout+slack:
 		t.Errorf("%s: check (%X, %d) took %v, timeout %v", k.name, uid, ctr, d, k.cfg.Timeout)
+	case d > k.cfg.Timeout:
+		t.Logf("%s: check (%X, %d) took %v, timeout %v (within the slack)", k.name, uid, ctr, d, k.cfg.Timeout)
 	}
 	return r
 }
@@ -146,9 +151,7 @@ func TestOutage(t *testing.T) {
 
 	// Before the outage: A accepts a SUN that a clone will show B later.
 	x := []byte{0xC1, 0x0E}
-	if r := a.timedCheck(t, "shop", x, 10); r.State != fleet.StateConfirmed || r.Replayed {
-		t.Fatalf("A: %+v", r)
-	}
+	accept(t, dsn, "A", "shop", x, 10)
 	time.Sleep(200 * time.Millisecond)
 
 	if err := cl.Stop(); err != nil {
@@ -229,10 +232,10 @@ func TestSlowFleet(t *testing.T) {
 	t.Parallel()
 	dsn := fleettest.Database(t)
 	migrate(t, dsn)
-	a := newKiosk(t, dsn, "A", fleet.DefaultTimeout)
+	a := newKiosk(t, dsn, "A", checkTimeout)
 	ctx := context.Background()
 	u, v := []byte{1, 1}, []byte{2, 2}
-	a.check("p", u, 1)
+	accept(t, dsn, "A", "p", u, 1)
 	a.run()
 
 	conn := connect(t, dsn)
@@ -247,14 +250,14 @@ func TestSlowFleet(t *testing.T) {
 	if r := a.timedCheck(t, "p", u, 2); r.State != fleet.StateUnconfirmed {
 		t.Errorf("check behind a lock = %+v, want unconfirmed", r)
 	}
-	if d := time.Since(start); d < fleet.DefaultTimeout {
+	if d := time.Since(start); d < checkTimeout {
 		t.Errorf("check behind a lock returned after %v, before its timeout", d)
 	}
 	start = time.Now()
 	if r := a.timedCheck(t, "p", v, 1); r.State != fleet.StateUnconfirmed {
 		t.Errorf("check behind a queued advance = %+v, want unconfirmed", r)
 	}
-	if d := time.Since(start); d > fleet.DefaultTimeout/2 {
+	if d := time.Since(start); d > checkTimeout/2 {
 		t.Errorf("check behind a queued advance took %v, want at once", d)
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -281,8 +284,9 @@ func TestStalledNetwork(t *testing.T) {
 	dsn := fleettest.Database(t)
 	migrate(t, dsn)
 	pdsn, proxy := viaProxy(t, dsn)
-	a := newKiosk(t, pdsn, "A", fleet.DefaultTimeout)
+	a := newKiosk(t, pdsn, "A", checkTimeout)
 	a.run()
+	waitFor(t, 10*time.Second, "a contact", func() bool { st, _ := a.c.Status(context.Background()); return st.Connected })
 	if r := a.timedCheck(t, "p", []byte{1}, 1); r.State != fleet.StateConfirmed {
 		t.Fatalf("check before the stall = %+v", r)
 	}
@@ -317,11 +321,10 @@ func TestLateReplayRetried(t *testing.T) {
 	t.Parallel()
 	dsn := fleettest.Database(t)
 	migrate(t, dsn)
-	a := newKiosk(t, dsn, "A", fleet.DefaultTimeout)
 	pdsn, proxy := viaProxy(t, dsn)
-	b := newKiosk(t, pdsn, "B", fleet.DefaultTimeout)
+	b := newKiosk(t, pdsn, "B", checkTimeout)
 	x := []byte{7, 7, 7}
-	a.check("p", x, 5)
+	accept(t, dsn, "A", "p", x, 5)
 	proxy.Pause()
 	// Counter 5 is a clone of A's tap; 6 is the genuine tag's next tap,
 	// queued behind it. Both go to the fleet in one batch.
@@ -451,7 +454,7 @@ func TestQueueFailure(t *testing.T) {
 	dsn := fleettest.Database(t)
 	migrate(t, dsn)
 	pdsn, proxy := viaProxy(t, dsn)
-	a := newKiosk(t, pdsn, "A", fleet.DefaultTimeout)
+	a := newKiosk(t, pdsn, "A", checkTimeout)
 	proxy.Pause()
 	a.advances.FailPush(1)
 	_, err := a.c.Check(context.Background(), fleet.Advance{Profile: "p", UID: []byte{1}, Ctr: 1})
@@ -473,7 +476,7 @@ func TestCancelledCheck(t *testing.T) {
 	t.Parallel()
 	dsn := fleettest.Database(t)
 	migrate(t, dsn)
-	a := newKiosk(t, dsn, "A", fleet.DefaultTimeout)
+	a := newKiosk(t, dsn, "A", checkTimeout)
 	a.run()
 	waitFor(t, 10*time.Second, "a contact", func() bool { st, _ := a.c.Status(context.Background()); return st.Connected })
 	ctx, cancel := context.WithCancel(context.Background())

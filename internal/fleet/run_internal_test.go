@@ -90,11 +90,17 @@ func TestRunBackoff(t *testing.T) {
 		if c.down.Load() {
 			t.Error("still down after a successful round")
 		}
-		// A kick wakes an idle Run at once.
+		// A kick wakes an idle Run at once: halfway between two idle
+		// rounds, a kick makes one more round, now.
 		mu.Lock()
-		n := len(calls)
+		n, last := len(calls), calls[len(calls)-1]
 		mu.Unlock()
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(time.Until(last.Add(500 * time.Millisecond)))
+		mu.Lock()
+		if len(calls) != n {
+			t.Fatalf("%d rounds within half an idle second", len(calls)-n)
+		}
+		mu.Unlock()
 		c.wake()
 		synctest.Wait()
 		mu.Lock()

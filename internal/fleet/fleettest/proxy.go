@@ -15,6 +15,7 @@ type Proxy struct {
 	target string
 
 	mu     sync.Mutex
+	closed bool
 	paused bool
 	resume chan struct{} // closed by Resume
 	conns  map[net.Conn]struct{}
@@ -70,6 +71,9 @@ func (p *Proxy) Cut() {
 // Close stops the proxy and closes its connections.
 func (p *Proxy) Close() error {
 	err := p.ln.Close()
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	p.Resume()
 	p.Cut()
 	p.wg.Wait()
@@ -82,14 +86,21 @@ func (p *Proxy) gate() <-chan struct{} {
 	return p.resume
 }
 
-func (p *Proxy) track(c net.Conn, add bool) {
+// track adds or removes c from the connections Cut closes. It reports
+// false, having closed c, when the proxy is closed.
+func (p *Proxy) track(c net.Conn, add bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if add {
-		p.conns[c] = struct{}{}
-	} else {
+	switch {
+	case !add:
 		delete(p.conns, c)
+	case p.closed:
+		c.Close()
+		return false
+	default:
+		p.conns[c] = struct{}{}
 	}
+	return true
 }
 
 func (p *Proxy) serve() {
@@ -99,6 +110,11 @@ func (p *Proxy) serve() {
 		if err != nil {
 			return
 		}
+		// Tracked before the goroutine starts, so that a Cut right after
+		// the accept closes it too.
+		if !p.track(in, true) {
+			continue
+		}
 		p.wg.Add(1)
 		go p.forward(in)
 	}
@@ -106,7 +122,6 @@ func (p *Proxy) serve() {
 
 func (p *Proxy) forward(in net.Conn) {
 	defer p.wg.Done()
-	p.track(in, true)
 	defer p.track(in, false)
 	defer in.Close()
 	<-p.gate()
@@ -114,7 +129,9 @@ func (p *Proxy) forward(in net.Conn) {
 	if err != nil {
 		return
 	}
-	p.track(out, true)
+	if !p.track(out, true) {
+		return
+	}
 	defer p.track(out, false)
 	defer out.Close()
 	done := make(chan struct{}, 2)
