@@ -47,6 +47,16 @@ func newDB(ctx context.Context, r *resolved, warm int32, log *zap.Logger) (*DB, 
 	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
 		pc.ConnConfig.RuntimeParams["application_name"] = "nfcd " + r.kiosk
 	}
+	if warm > 0 && pc.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
+		// A warm connection has the check prepared too, so that the first
+		// tap after a (re)connect is one round trip like every other (pgx
+		// finds a statement prepared under its SQL text as name). Without
+		// the schema yet, the check is prepared on first use instead.
+		pc.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+			conn.Prepare(ctx, advanceSQL, advanceSQL)
+			return nil
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: %w", d.scrub(err))
