@@ -110,7 +110,7 @@ func TestBadInput(t *testing.T) {
 		{"missing url", `{"id":"a","layout":{"mode":"plain"}}`, `{"id":"a","valid":false,"reason":"bad_input","detail":"missing url"}`},
 		{"missing layout", `{"id":"a","url":"x"}`, `{"id":"a","valid":false,"reason":"bad_input","detail":"missing layout"}`},
 		{"missing mode", `{"id":"a","url":"x","layout":{}}`, `{"id":"a","valid":false,"reason":"bad_input","detail":"mode: missing"}`},
-		{"bad mode", `{"id":"a","url":"x","layout":{"mode":"x"},"keys":{"sdm_file_read_key":"` + zero + `"}}`, `{"id":"a","valid":false,"reason":"bad_input","detail":"mode: \"x\" is not plain, enc or encfile"}`},
+		{"bad mode", `{"id":"a","url":"x","layout":{"mode":"x"},"keys":{"sdm_file_read_key":"` + zero + `"}}`, `{"id":"a","valid":false,"reason":"bad_input","detail":"mode: must be plain, enc or encfile"}`},
 		{"short key", `{"id":"a","url":"x","layout":{"mode":"plain"},"keys":{"sdm_file_read_key":"0011"}}`, `{"id":"a","valid":false,"reason":"bad_input","detail":"sdm_file_read_key: want 32 hex digits, got 4"}`},
 		{"tt outside window", `{"id":"a","url":"x","layout":{"mode":"plain","tt_param":true},"keys":{"sdm_file_read_key":"` + zero + `"}}`, `{"id":"a","valid":false,"reason":"bad_format","detail":"tt: TagTamper status mirrored outside the MAC input window"}`},
 		{"malformed url", `{"id":"a","url":"https://x/?uid=041E&ctr=000006&cmac=4B00064004B0B3D3","layout":{"mode":"plain"}}`, `{"id":"a","valid":false,"reason":"bad_format","detail":"uid: want 14 hex digits, got 4"}`},

@@ -32,7 +32,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nfcd/nfcd/internal/legitmark"
@@ -125,6 +127,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("listen: %s is not a loopback address (set allow_non_loopback = true to expose the API)", host)
 		}
 	}
+	for i, o := range c.AllowedOrigins {
+		if err := checkOrigin(o); err != nil {
+			return fmt.Errorf("allowed_origins[%d]: %w", i, err)
+		}
+	}
 	if c.SimulateInterval.Duration <= 0 {
 		return errors.New("simulate_interval: must be positive")
 	}
@@ -146,6 +153,22 @@ func (c *Config) Validate() error {
 			}
 			return fmt.Errorf("profile %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// checkOrigin accepts a browser origin as browsers send it:
+// http(s)://host[:port], nothing after. Wildcards are refused rather than
+// taken as a literal host that no browser ever sends: every origin is
+// listed on its own.
+func checkOrigin(o string) error {
+	if strings.Contains(o, "*") {
+		return errors.New("wildcards are not supported; list every origin (scheme://host[:port]) on its own")
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return errors.New("not an origin: want http://host[:port] or https://host[:port]")
 	}
 	return nil
 }

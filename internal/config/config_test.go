@@ -136,3 +136,24 @@ claim_window = "2m"
 		}
 	}
 }
+
+// TestWildcardOriginRejected repeats issue 13 §6: allowed_origins =
+// ["http://*.example"] was taken as a literal origin, so an operator who
+// meant every subdomain silently allowed none (or, with a later matcher,
+// more than intended). Wildcards are refused with a clear message.
+func TestWildcardOriginRejected(t *testing.T) {
+	for _, o := range []string{"http://*.example", "https://*", "*", "https://pos.example:*"} {
+		_, err := Parse("nfcd.toml", []byte(`allowed_origins = ["`+o+`"]`))
+		if err == nil || !strings.Contains(err.Error(), "wildcards are not supported") {
+			t.Errorf("allowed_origins = [%q]: err = %v", o, err)
+		}
+	}
+	for _, o := range []string{"pos.example", "ftp://pos.example", "https://pos.example/app", "https://u@pos.example", "null"} {
+		if _, err := Parse("nfcd.toml", []byte(`allowed_origins = ["`+o+`"]`)); err == nil || !strings.Contains(err.Error(), "not an origin") {
+			t.Errorf("allowed_origins = [%q]: err = %v", o, err)
+		}
+	}
+	if _, err := Parse("nfcd.toml", []byte(`allowed_origins = ["https://pos.example:8443", "http://localhost:3000/"]`)); err != nil {
+		t.Errorf("plain origins: %v", err)
+	}
+}

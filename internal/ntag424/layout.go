@@ -3,6 +3,7 @@ package ntag424
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Mode says which SDM data a tag mirrors into its URL (NT4H2421Gx §9.3.1).
@@ -34,7 +35,8 @@ func ParseMode(s string) (Mode, error) {
 			return m, nil
 		}
 	}
-	return 0, formatErr("mode", fmt.Sprintf("%q is not plain, enc or encfile", s))
+	// The value is never quoted: a misplaced key could sit in it.
+	return 0, formatErr("mode", "must be plain, enc or encfile")
 }
 
 // Crypto is the tag's secure messaging cipher suite.
@@ -66,7 +68,7 @@ func ParseCrypto(s string) (Crypto, error) {
 	case "lrp":
 		return CryptoLRP, nil
 	}
-	return 0, formatErr("crypto", fmt.Sprintf("%q is not aes or lrp", s))
+	return 0, formatErr("crypto", "must be aes or lrp")
 }
 
 // Names are the URL parameter names a tag was personalised with. An empty
@@ -153,6 +155,9 @@ func (l Layout) validate() (Layout, error) {
 	if l.MACInputStart == "" {
 		l.MACInputStart = DefaultMACInputStart
 	}
+	if err := l.checkNames(); err != nil {
+		return l, err
+	}
 	if l.NoCtr && l.Mode != ModePlain {
 		return l, formatErr("ctr", "only a plain mirror can leave the counter out; enc modes say it in PICCDataTag")
 	}
@@ -174,6 +179,54 @@ func (l Layout) validate() (Layout, error) {
 		}
 	}
 	return l, nil
+}
+
+// MaxNameLen bounds a URL parameter name.
+const MaxNameLen = 64
+
+// checkNames checks the parameter names the layout reads: each is a
+// plain query-string name (no '&', '=', '#', '?', '%', spaces or control
+// characters, at most MaxNameLen bytes), and no two are the same, so that
+// every value is found where the tag put it. Errors never quote a name.
+func (l *Layout) checkNames() error {
+	type named struct{ field, name string }
+	used := []named{{"names.cmac", l.Names.CMAC}}
+	if l.Mode == ModePlain {
+		used = append(used, named{"names.uid", l.Names.UID})
+		if !l.NoCtr {
+			used = append(used, named{"names.ctr", l.Names.Ctr})
+		}
+	} else {
+		used = append(used, named{"names.picc_data", l.Names.PICCData})
+		if l.Mode == ModeEncFile {
+			used = append(used, named{"names.enc", l.Names.Enc})
+		}
+	}
+	if l.TTParam {
+		used = append(used, named{"names.tt", l.Names.TT})
+	}
+	for i, u := range used {
+		if len(u.name) > MaxNameLen {
+			return formatErr(u.field, fmt.Sprintf("longer than %d bytes", MaxNameLen))
+		}
+		for j := 0; j < len(u.name); j++ {
+			if c := u.name[j]; c <= ' ' || c == 0x7f || strings.IndexByte("&=#?%+", c) >= 0 {
+				return formatErr(u.field, "must not contain '&', '=', '#', '?', '%', '+', spaces or control characters")
+			}
+		}
+		for _, o := range used[:i] {
+			if o.name == u.name {
+				return formatErr(u.field, "is the same parameter name as "+o.field)
+			}
+		}
+	}
+	if !l.emptyWindow() {
+		n := l.MACInputStart
+		if len(n) > MaxNameLen || strings.ContainsAny(n, "&=#?%+ \t\r\n") {
+			return formatErr("mac_input_start", "not a URL parameter name")
+		}
+	}
+	return nil
 }
 
 // emptyWindow reports whether the SDMMAC input is empty.

@@ -65,7 +65,7 @@ func (s *Server) hostAllowed(r *http.Request) bool {
 // schemes).
 func normalizeOrigin(o string) (string, bool) {
 	u, err := url.Parse(o)
-	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+	if err != nil || u.Host == "" || u.User != nil || strings.Contains(u.Host, "*") || u.RawQuery != "" || u.Fragment != "" ||
 		(u.Path != "" && u.Path != "/") {
 		return "", false
 	}
