@@ -30,12 +30,16 @@ type outMsg struct {
 // sends replies in request order; request handlers run on goroutines of
 // their own and hand their replies to the replier.
 type conn struct {
-	s      *Server
-	ws     *websocket.Conn
-	log    *zap.Logger
-	name   string          // the token's name
-	ctx    context.Context // for request handlers; canceled on close
-	cancel context.CancelFunc
+	s     *Server
+	ws    *websocket.Conn
+	log   *zap.Logger
+	name  string // the token's name
+	cred  credential
+	meter *frameMeter // counts framing overhead; nil if not hijacked through serveWS
+	// release gives back the connection's admission (Server.admit).
+	release func()
+	ctx     context.Context // for request handlers; canceled on close
+	cancel  context.CancelFunc
 
 	replies     chan *pending // in request order; closed by the reader
 	replierDone chan struct{}
@@ -53,6 +57,9 @@ type conn struct {
 	closeCode   int
 	closeReason string
 	lagging     atomic.Bool // told about an overflow, not yet caught up
+	// queued is the bytes of the messages in send, plus the message the
+	// writer is writing; bounded by Config.MaxQueuedBytes.
+	queued atomic.Int64
 
 	dlMu    sync.Mutex // orders read-deadline updates with closing
 	closing bool
@@ -104,12 +111,16 @@ type (
 
 // serveConn runs an upgraded connection until it closes. The calling HTTP
 // handler goroutine becomes the connection's reader.
-func (s *Server) serveConn(wsc *websocket.Conn, name string, r *http.Request) {
+func (s *Server) serveConn(wsc *websocket.Conn, cred credential, meter *frameMeter, release func(), r *http.Request) {
+	name := cred.name
 	c := &conn{
 		s:           s,
 		ws:          wsc,
 		log:         s.log.With(zap.String("client", name), zap.String("remote", r.RemoteAddr)),
 		name:        name,
+		cred:        cred,
+		meter:       meter,
+		release:     release,
 		replies:     make(chan *pending, maxInFlight),
 		replierDone: make(chan struct{}),
 		inflight:    make(map[string]int),
@@ -121,8 +132,9 @@ func (s *Server) serveConn(wsc *websocket.Conn, name string, r *http.Request) {
 	}
 	c.ctx, c.cancel = context.WithCancel(s.baseCtx)
 	defer c.cancel()
+	defer release()
 	wsc.SetReadLimit(hardFrameLimit)
-	if tc, ok := wsc.NetConn().(*net.TCPConn); ok {
+	if tc := tcpConn(wsc.NetConn()); tc != nil {
 		tc.SetWriteBuffer(sendBufferBytes)
 	}
 
@@ -160,7 +172,9 @@ func (s *Server) serveConn(wsc *websocket.Conn, name string, r *http.Request) {
 	s.conns[c] = struct{}{}
 	// The hello is first in the fresh queue; its seq is the newest event
 	// so far, so the client knows where the stream stands.
-	c.send <- outMsg{frame: marshalFrame(TypeHello, "", s.seq, hb)}
+	hello := marshalFrame(TypeHello, "", s.seq, hb)
+	c.queued.Add(int64(len(hello)))
+	c.send <- outMsg{frame: hello}
 	s.mu.Unlock()
 	c.log.Info("client connected", zap.String("origin", r.Header.Get("Origin")))
 
@@ -202,19 +216,35 @@ func (c *conn) stopping() bool {
 	}
 }
 
-// enqueue queues m without blocking. When the queue is full the client is
-// told once with an overflow notice (seq is the first dropped event, 0 for
-// a reply) and the message is dropped; if it is still full the next time,
-// the client is closed with 1013.
+// size is the bytes of m's frames.
+func (m *outMsg) size() int64 {
+	n := int64(len(m.frame))
+	for _, f := range m.batch {
+		n += int64(len(f))
+	}
+	return n
+}
+
+// enqueue queues m without blocking. When the queue is full, in messages
+// (Config.SendQueue) or in bytes (Config.MaxQueuedBytes, counting the
+// message being written), the client is told once with an overflow notice
+// (seq is the first dropped event, 0 for a reply) and the message is
+// dropped; if it is still full the next time, the client is closed with
+// 1013. So a client that never reads holds at most MaxQueuedBytes plus
+// one message, however many requests it sends.
 func (c *conn) enqueue(m outMsg, seq uint64) {
 	if c.stopping() {
 		return
 	}
-	select {
-	case c.send <- m:
-		return
-	default:
+	n := m.size()
+	if c.queued.Add(n) <= int64(c.s.cfg.MaxQueuedBytes) {
+		select {
+		case c.send <- m:
+			return
+		default:
+		}
 	}
+	c.queued.Add(-n)
 	if c.lagging.CompareAndSwap(false, true) {
 		n := errorFrame("", errorPayload{Code: CodeOverflow, Message: "send queue full; events dropped", Seq: seq})
 		select {
@@ -256,6 +286,7 @@ func (c *conn) writeLoop() {
 					return
 				}
 			}
+			c.queued.Add(-m.size())
 			if len(c.send) == 0 {
 				c.lagging.Store(false)
 			}
@@ -334,14 +365,26 @@ func (c *conn) extendReadDeadline(string) error {
 func (c *conn) readLoop() {
 	c.extendReadDeadline("")
 	c.ws.SetPongHandler(c.extendReadDeadline)
+	defer func() {
+		if c.meter.isFlooded() {
+			c.flooded()
+		}
+	}()
 	var buf bytes.Buffer
 	for {
-		mt, r, err := c.ws.NextReader()
+		if c.meter != nil {
+			c.meter.messageDone()
+		}
+		mt, mr, err := c.ws.NextReader()
 		if err != nil {
-			if !c.stopping() && !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+			if !c.stopping() && !c.meter.isFlooded() && !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
 				c.log.Debug("read ended", zap.Error(err))
 			}
 			return
+		}
+		r := io.Reader(mr)
+		if c.meter != nil {
+			r = payloadReader{r: mr, m: c.meter}
 		}
 		if mt == websocket.BinaryMessage && len(c.s.binary) > 0 && !c.stopping() {
 			if !c.readBinary(r) {
@@ -371,9 +414,26 @@ func (c *conn) readLoop() {
 			c.fail("", tooLarge)
 			continue
 		}
-		if !c.handle(buf.Bytes()) {
-			return
-		}
+		// A request that finds the connection closing is dropped; the
+		// reader drains on until the writer has sent the close frame and
+		// closeGrace has passed, so the socket is not closed with unread
+		// data (a reset would discard what the client has not read yet,
+		// the close frame included).
+		c.handle(buf.Bytes())
+	}
+}
+
+// flooded closes a connection whose client sent frames without payload
+// (empty continuation frames, pings) past the overhead budget: abuse, like
+// too many bad frames. gorilla cannot read on after the meter's error, so
+// the reader waits for the writer to send the close frame before the
+// socket is closed.
+func (c *conn) flooded() {
+	c.log.Warn("frame flood; closing", zap.Int("overhead_bytes", maxOverhead))
+	c.closeWith(ClosePolicyViolation, "too many frames")
+	select {
+	case <-c.writerDone:
+	case <-time.After(c.s.cfg.WriteWait):
 	}
 }
 
@@ -476,7 +536,7 @@ func (c *conn) allow() bool {
 }
 
 // handle processes one text frame. It reports false when the connection
-// is closing.
+// is closing (the frame was dropped).
 func (c *conn) handle(frame []byte) bool {
 	s := c.s
 	req, perr := parseRequest(frame, func(typ string) bool { return reserved[typ] || s.handlers[typ] != nil })

@@ -23,7 +23,7 @@ import (
 // stalled client is backed up; the stalled client is told "overflow" once
 // and closed with 1013, and Publish never waits for it.
 func TestFanout(t *testing.T) {
-	ts := startServer(t, nil)
+	ts := startServer(t, manyClients)
 	const nClients = 100
 	var (
 		wg     sync.WaitGroup
@@ -163,7 +163,7 @@ func TestFanout(t *testing.T) {
 // have received it. It reports the p50 and p99 of that per-event latency
 // and the p99 of single deliveries.
 func BenchmarkFanout100(b *testing.B) {
-	ts := startServer(b, func(c *ws.Config) { c.SendQueue = 1024 })
+	ts := startServer(b, func(c *ws.Config) { c.SendQueue = 1024; manyClients(c) })
 	const nClients = 100
 	var (
 		total     atomic.Int64

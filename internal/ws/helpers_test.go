@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,10 @@ const (
 	typeReadersList  = "readers.list"
 	typeHistoryQuery = "history.query"
 	typeSlow         = "test.slow"
+	// typeBigReply answers with about bigReplySize bytes, like a
+	// history.query of 1,000 entries.
+	typeBigReply = "test.bigreply"
+	bigReplySize = 140 << 10
 )
 
 func testHello() ws.HelloInfo {
@@ -74,6 +79,10 @@ func register(s *ws.Server) {
 			return nil, ctx.Err()
 		}
 	}, ws.HandlerOptions{MaxConcurrent: 2, Timeout: 500 * time.Millisecond})
+	blob := strings.Repeat("x", bigReplySize)
+	s.Handle(typeBigReply, func(context.Context, *ws.Request) (any, error) {
+		return map[string]string{"blob": blob}, nil
+	}, ws.HandlerOptions{MaxConcurrent: 64})
 	s.Handle("test.big", func(ctx context.Context, r *ws.Request) (any, error) {
 		return map[string]int{"len": len(r.Payload)}, nil
 	}, ws.HandlerOptions{MaxFrameBytes: 256 << 10})
@@ -86,6 +95,10 @@ func checkToken(tok string) (string, bool) {
 	return "", false
 }
 
+// manyClients lifts the connection limits for tests whose clients all use
+// testToken.
+func manyClients(c *ws.Config) { c.MaxConns, c.MaxConnsPerToken = 200, 200 }
+
 // testServer is a Server running Serve on a loopback port.
 type testServer struct {
 	*ws.Server
@@ -96,6 +109,12 @@ type testServer struct {
 }
 
 func startServer(t testing.TB, mutate func(*ws.Config)) *testServer {
+	t.Helper()
+	return startServerOn(t, "127.0.0.1:0", mutate)
+}
+
+// startServerOn is startServer listening on addr.
+func startServerOn(t testing.TB, addr string, mutate func(*ws.Config)) *testServer {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	var log *zap.Logger
@@ -118,9 +137,9 @@ func startServer(t testing.TB, mutate func(*ws.Config)) *testServer {
 		t.Fatalf("NewServer: %v", err)
 	}
 	register(s)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("listen %s: %v", addr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -143,9 +162,9 @@ func startServer(t testing.TB, mutate func(*ws.Config)) *testServer {
 			t.Errorf("Serve = %v, want nil", err)
 		}
 	})
-	addr := ln.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
-	return &testServer{Server: s, addr: addr, port: port, logs: logs, stop: stop}
+	laddr := ln.Addr().String()
+	_, port, _ := net.SplitHostPort(laddr)
+	return &testServer{Server: s, addr: laddr, port: port, logs: logs, stop: stop}
 }
 
 // dialOpts describes a handshake.

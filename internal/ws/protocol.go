@@ -70,9 +70,9 @@ const (
 // Close codes the server sends (RFC 6455 §7.4.1).
 const (
 	CloseGoingAway       = 1001 // the daemon is shutting down
-	ClosePolicyViolation = 1008 // repeated bad frames
+	ClosePolicyViolation = 1008 // repeated bad frames, a frame flood, a revoked token
 	CloseMessageTooBig   = 1009 // a frame above the hard limit (1 MiB)
-	CloseTryAgainLater   = 1013 // the client could not keep up
+	CloseTryAgainLater   = 1013 // the client could not keep up (send queue full)
 )
 
 // Code is a stable error code sent to clients in an error payload or an

@@ -28,7 +28,6 @@ func TestHandshakeSecurity(t *testing.T) {
 		{"bearer", dialOpts{bearer: testToken}, http.StatusSwitchingProtocols},
 		{"host localhost", dialOpts{host: "localhost:" + p}, http.StatusSwitchingProtocols},
 		{"host LOCALHOST", dialOpts{host: "LOCALHOST:" + p}, http.StatusSwitchingProtocols},
-		{"host [::1]", dialOpts{host: "[::1]:" + p}, http.StatusSwitchingProtocols},
 		{"own origin 127.0.0.1", dialOpts{origin: "http://127.0.0.1:" + p}, http.StatusSwitchingProtocols},
 		{"own origin localhost", dialOpts{origin: "http://localhost:" + p}, http.StatusSwitchingProtocols},
 		{"allow-listed origin", dialOpts{origin: "https://pos.example.com"}, http.StatusSwitchingProtocols},
@@ -40,6 +39,9 @@ func TestHandshakeSecurity(t *testing.T) {
 		{"host other port", dialOpts{host: "127.0.0.1:1"}, http.StatusForbidden},
 		{"host 127.0.0.1.nip.io", dialOpts{host: "127.0.0.1.nip.io:" + p}, http.StatusForbidden},
 		{"host localhost.", dialOpts{host: "localhost.:" + p}, http.StatusForbidden},
+		// The listener is 127.0.0.1: nothing reaches it as [::1].
+		{"host [::1] on an IPv4 listener", dialOpts{host: "[::1]:" + p}, http.StatusForbidden},
+		{"host 127.0.0.2 on 127.0.0.1", dialOpts{host: "127.0.0.2:" + p}, http.StatusForbidden},
 		{"foreign origin", dialOpts{origin: "https://evil.example"}, http.StatusForbidden},
 		{"foreign origin with token", dialOpts{origin: "https://evil.example", bearer: testToken}, http.StatusForbidden},
 		{"null origin", dialOpts{origin: "null"}, http.StatusForbidden},

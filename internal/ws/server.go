@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +34,14 @@ const (
 	DefaultRequestRate    = 50 // requests per second, sustained
 	DefaultRequestBurst   = 100
 	DefaultSessionTTL     = 60 * time.Second
+	// DefaultMaxQueuedBytes bounds the bytes queued for one client or
+	// being written to it: a few large replies (a history.query of 1,000
+	// entries is about 140 KB) and thousands of events.
+	DefaultMaxQueuedBytes = 512 << 10
+	// DefaultMaxConns bounds the open WebSocket connections.
+	DefaultMaxConns = 64
+	// DefaultMaxConnsPerToken bounds the connections of one API token.
+	DefaultMaxConnsPerToken = 8
 
 	// ShutdownTimeout bounds Serve's shutdown after its context is done.
 	ShutdownTimeout = 5 * time.Second
@@ -46,8 +56,12 @@ const (
 	// stalled client holds a bounded amount of data and is detected after
 	// roughly SendQueue events instead of megabytes of autotuned buffer.
 	sendBufferBytes = 64 << 10
-	// maxSessions bounds the unredeemed session tokens kept in memory.
+	// maxSessions bounds the unredeemed session tokens kept in memory;
+	// past it the oldest is dropped.
 	maxSessions = 64
+	// maxSessionsPerPeer bounds the unredeemed session tokens of one
+	// peer connection; past it the peer gets 429.
+	maxSessionsPerPeer = 4
 )
 
 // Sentinel errors returned by NewServer and Serve.
@@ -55,6 +69,10 @@ var (
 	// ErrNonLoopback reports a listen address that is not loopback while
 	// Config.AllowNonLoopback is false.
 	ErrNonLoopback = errors.New("ws: listen address is not loopback")
+
+	// ErrNoTLS reports a listen address beyond loopback without
+	// Config.TLS: API tokens must not cross a network in the clear.
+	ErrNoTLS = errors.New("ws: a listen address beyond loopback needs TLS")
 )
 
 // HelloInfo is what the daemon reports in each connection's hello event.
@@ -75,8 +93,19 @@ type Config struct {
 	// DefaultAddr if empty.
 	Addr string
 	// AllowNonLoopback permits a listen address that is not loopback.
-	// The server logs a warning when it is used.
+	// The server logs a warning when it is used. Such a listener needs
+	// TLS, network clients need an API token (session tokens are for
+	// loopback peers only), and only loopback peers may speak plain HTTP.
 	AllowNonLoopback bool
+	// TLS, if set, is the server's TLS configuration (with a
+	// certificate). Serve then speaks TLS to every peer, and also plain
+	// HTTP to loopback peers, so the daemon's own page on this machine
+	// keeps working at http://127.0.0.1:PORT/. Required beyond loopback.
+	TLS *tls.Config
+	// HostNames are DNS names, besides the listening IP address (and
+	// "localhost" on loopback), that clients may use in the Host header,
+	// e.g. the kiosk's name on the LAN. Lower case, no port.
+	HostNames []string
 	// AllowedOrigins are browser origins (scheme://host[:port]) allowed to
 	// open a WebSocket, in addition to the daemon's own origins
 	// http://127.0.0.1:PORT, http://localhost:PORT and http://[::1]:PORT.
@@ -110,6 +139,17 @@ type Config struct {
 	RequestBurst int
 	// SessionTTL is how long a /v1/session token may be redeemed (60 s).
 	SessionTTL time.Duration
+	// MaxQueuedBytes bounds the bytes queued for one client or being
+	// written to it (512 KiB). A client past it is told once with an
+	// overflow notice and closed with 1013 the next time.
+	MaxQueuedBytes int
+	// MaxConns bounds the open WebSocket connections (64); more are
+	// refused with 503.
+	MaxConns int
+	// MaxConnsPerToken bounds the connections of one API token (8); more
+	// are refused with 429. Session tokens are single-use, one
+	// connection each.
+	MaxConnsPerToken int
 
 	// Now and Rand are injected by tests; time.Now and crypto/rand.Reader
 	// by default.
@@ -132,11 +172,15 @@ type Server struct {
 	log         *zap.Logger
 	now         func() time.Time
 	origins     map[string]struct{} // normalized Config.AllowedOrigins
+	hostNames   map[string]struct{} // lower-cased Config.HostNames
+	defaultIP   net.IP              // IP of Config.Addr, if it is one
 	defaultPort string              // port of Config.Addr
 	stream      string              // random id of this event stream
 	upgrader    websocket.Upgrader
 	handler     http.Handler
 	sessions    sessionStore
+	fails       failThrottle
+	peerLog     logLimiter
 
 	baseCtx    context.Context // canceled when shutdown begins
 	cancelBase context.CancelFunc
@@ -149,12 +193,14 @@ type Server struct {
 	maxBin   int                 // the largest MaxFrameBytes of any binary handler
 	serving  atomic.Bool
 
-	mu      sync.Mutex
-	seq     uint64
-	ring    []event // circular, len == cap == HistorySize once full
-	ringPos int     // index of the oldest event once the ring is full
-	conns   map[*conn]struct{}
-	closing bool
+	mu       sync.Mutex
+	seq      uint64
+	ring     []event // circular, len == cap == HistorySize once full
+	ringPos  int     // index of the oldest event once the ring is full
+	conns    map[*conn]struct{}
+	admitted int            // connections admitted: upgrading or open
+	perToken map[string]int // admitted connections by API token name
+	closing  bool
 }
 
 // NewServer validates cfg, fills in defaults and returns a Server. It does
@@ -171,8 +217,13 @@ func NewServer(cfg Config, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ws: parse listen address: %w", err)
 	}
-	if !cfg.AllowNonLoopback && !isLoopbackName(host) {
-		return nil, fmt.Errorf("%w: %q (set AllowNonLoopback to override)", ErrNonLoopback, cfg.Addr)
+	if !isLoopbackName(host) {
+		if !cfg.AllowNonLoopback {
+			return nil, fmt.Errorf("%w: %q (set AllowNonLoopback to override)", ErrNonLoopback, cfg.Addr)
+		}
+		if cfg.TLS == nil {
+			return nil, fmt.Errorf("%w: %q", ErrNoTLS, cfg.Addr)
+		}
 	}
 	defDur := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -193,6 +244,9 @@ func NewServer(cfg Config, log *zap.Logger) (*Server, error) {
 	defDur(&cfg.BadFrameWindow, DefaultBadFrameWindow)
 	defInt(&cfg.RequestBurst, DefaultRequestBurst)
 	defDur(&cfg.SessionTTL, DefaultSessionTTL)
+	defInt(&cfg.MaxQueuedBytes, DefaultMaxQueuedBytes)
+	defInt(&cfg.MaxConns, DefaultMaxConns)
+	defInt(&cfg.MaxConnsPerToken, DefaultMaxConnsPerToken)
 	if cfg.RequestRate <= 0 {
 		cfg.RequestRate = DefaultRequestRate
 	}
@@ -213,6 +267,13 @@ func NewServer(cfg Config, log *zap.Logger) (*Server, error) {
 		}
 		origins[n] = struct{}{}
 	}
+	hostNames := make(map[string]struct{}, len(cfg.HostNames))
+	for _, h := range cfg.HostNames {
+		if h == "" || strings.ContainsAny(h, ":/[]* ") || net.ParseIP(h) != nil || strings.EqualFold(h, "localhost") {
+			return nil, fmt.Errorf("ws: invalid host name %q: want a DNS name without port", h)
+		}
+		hostNames[strings.ToLower(h)] = struct{}{}
+	}
 	var id [8]byte
 	if _, err := io.ReadFull(cfg.Rand, id[:]); err != nil {
 		return nil, fmt.Errorf("ws: read stream id: %w", err)
@@ -227,16 +288,22 @@ func NewServer(cfg Config, log *zap.Logger) (*Server, error) {
 		maxFrame:    MaxFrameBytes,
 		now:         cfg.Now,
 		origins:     origins,
+		hostNames:   hostNames,
+		defaultIP:   net.ParseIP(host),
 		defaultPort: port,
+		perToken:    make(map[string]int),
 		stream:      hex.EncodeToString(id[:]),
 		conns:       make(map[*conn]struct{}),
 		ring:        make([]event, 0, cfg.HistorySize),
 	}
-	s.sessions = sessionStore{now: cfg.Now, rand: cfg.Rand, ttl: cfg.SessionTTL, tokens: make(map[[32]byte]time.Time)}
+	s.sessions = sessionStore{now: cfg.Now, rand: cfg.Rand, ttl: cfg.SessionTTL, tokens: make(map[[32]byte]session)}
+	s.fails = failThrottle{now: cfg.Now, peers: make(map[string]*bucket)}
+	s.peerLog = logLimiter{now: cfg.Now, peers: make(map[string]*logState)}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		Subprotocols:     []string{Subprotocol},
+		ReadBufferSize:   readBufferSize,
 		// Origin, Host and token are checked by guard before Upgrade;
 		// gorilla's same-host default would reject allow-listed origins.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -270,17 +337,25 @@ func (s *Server) Stream() string { return s.stream }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.serving.Store(true)
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
-		if !s.cfg.AllowNonLoopback {
+		switch {
+		case !s.cfg.AllowNonLoopback:
 			ln.Close()
 			return fmt.Errorf("%w: %s", ErrNonLoopback, ta)
+		case s.cfg.TLS == nil:
+			ln.Close()
+			return fmt.Errorf("%w: %s", ErrNoTLS, ta)
 		}
-		s.log.Warn("listening on a non-loopback address", zap.Stringer("addr", ta))
+		s.log.Warn("listening on a non-loopback address: TLS and API tokens for network clients", zap.Stringer("addr", ta))
+	}
+	if s.cfg.TLS != nil {
+		ln = newTLSListener(ln, s.cfg.TLS)
 	}
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		ConnContext:       withConn,
 	}
 	s.log.Info("serving", zap.Stringer("addr", ln.Addr()))
 	errc := make(chan error, 1)

@@ -1,6 +1,7 @@
 package ws_test
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"net"
@@ -484,8 +485,16 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("NewServer(Addr %q) = %v, want nil", addr, err)
 		}
 	}
-	if _, err := ws.NewServer(ws.Config{Addr: ":7424", AllowNonLoopback: true}, zaptest.NewLogger(t)); err != nil {
-		t.Errorf("NewServer(:7424, AllowNonLoopback) = %v", err)
+	if _, err := ws.NewServer(ws.Config{Addr: ":7424", AllowNonLoopback: true}, zaptest.NewLogger(t)); !errors.Is(err, ws.ErrNoTLS) {
+		t.Errorf("NewServer(:7424, AllowNonLoopback) = %v, want ErrNoTLS", err)
+	}
+	if _, err := ws.NewServer(ws.Config{Addr: ":7424", AllowNonLoopback: true, TLS: &tls.Config{}}, zaptest.NewLogger(t)); err != nil {
+		t.Errorf("NewServer(:7424, AllowNonLoopback, TLS) = %v", err)
+	}
+	for _, o := range []string{"http://*.example", "https://*"} {
+		if _, err := ws.NewServer(ws.Config{AllowedOrigins: []string{o}}, zaptest.NewLogger(t)); err == nil {
+			t.Errorf("NewServer(AllowedOrigins %q) = nil, want an error (wildcards are not supported)", o)
+		}
 	}
 }
 
