@@ -80,6 +80,7 @@ type daemon struct {
 	pipeline *tap.Pipeline
 	stage    *judge.Stage
 	station  *station.Station // nil unless [remote.legitmark] is configured
+	tokens   *token.Watcher
 	ln       net.Listener
 	// verifier is the remote verifier slot, nil when remote verification
 	// is off; fake is the in-process service of RemoteFake.
@@ -149,11 +150,12 @@ func (d *daemon) start() (err error) {
 	}
 	pages := http.NewServeMux()
 	pages.Handle("/", web.Handler())
+	tokens := token.Open(paths.Tokens)
 	d.server, err = ws.NewServer(ws.Config{
 		Addr:             d.ln.Addr().String(),
 		AllowNonLoopback: cfg.AllowNonLoopback,
 		AllowedOrigins:   cfg.AllowedOrigins,
-		CheckToken:       token.Open(paths.Tokens).Check,
+		CheckToken:       tokens.Check,
 		Hello:            d.hello,
 		Static:           pages,
 	}, d.log)
@@ -175,6 +177,9 @@ func (d *daemon) start() (err error) {
 		stage.Publisher = tapNotes{Publisher: d.server, station: d.station}
 	}
 	d.stage = judge.New(stage)
+	// `nfcd token revoke` edits the token file from another process: the
+	// watcher closes the revoked token's live connections.
+	d.tokens = &token.Watcher{Store: tokens, Log: d.log, Changed: func() { d.server.Reauthorize(tokens.Has) }}
 	d.log.Info("ready", zap.Stringer("addr", d.ln.Addr()), zap.Int("profiles", len(profiles)), zap.String("key_id", d.signer.KeyID()))
 	return nil
 }
@@ -315,6 +320,11 @@ func (d *daemon) serve(ctx context.Context) error {
 		remoteDone <- nil
 	}
 	go func() { serverDone <- d.server.Serve(context.WithoutCancel(ctx), d.ln) }()
+	tokensDone := make(chan struct{})
+	go func() {
+		defer close(tokensDone)
+		d.tokens.Run(runCtx)
+	}()
 	go func() { stageDone <- d.stage.Run(stageCtx, taps) }()
 	stationCtx, stopStation := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopStation()
@@ -367,6 +377,7 @@ loop:
 		}
 	}
 	stopRun()
+	<-tokensDone // returns at once on runCtx
 	err, ok := await(sd, pipeDone)
 	keep(err, ok, "pipeline")
 	err, ok = await(sd, stageDone)

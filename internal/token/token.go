@@ -232,6 +232,25 @@ func (s *Store) Check(token string) (name string, ok bool) {
 	return name, ok
 }
 
+// Has reports whether the file holds a token called name whose SHA-256 is
+// digest: whether a connection that authenticated with that token may
+// stay open. Like Check it rereads the file if it changed, and a file
+// that cannot be read holds nothing.
+func (s *Store) Has(name string, digest [sha256.Size]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.refreshLocked(); err != nil {
+		return false
+	}
+	for i := range s.records {
+		r := &s.records[i]
+		if r.name == name && subtle.ConstantTimeCompare(digest[:], r.hash[:]) == 1 {
+			return true
+		}
+	}
+	return false
+}
+
 // refreshLocked rereads the file into s.records if it changed. On error
 // the cache is emptied.
 func (s *Store) refreshLocked() error {

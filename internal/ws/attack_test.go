@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -652,5 +653,45 @@ func TestSessionFloodLocksOutKioskPage(t *testing.T) {
 	}
 	if code, _ := fresh(); code != 200 {
 		t.Errorf("another connection after one peer's flood = %d, want 200", code)
+	}
+}
+
+// TestReauthorizeClosesOnlyRevoked: Reauthorize closes the API-token
+// connections whose token no longer passes, by the digest of the token
+// each presented, and leaves the rest and session connections alone.
+func TestReauthorizeClosesOnlyRevoked(t *testing.T) {
+	ts := startServer(t, manyClients)
+	a, b := ts.dial(t), ts.dial(t)
+	_, body := ts.sessionRequest(t, "GET", map[string]string{"Sec-Fetch-Site": "same-origin"})
+	var sr struct{ Token string }
+	json.Unmarshal([]byte(body), &sr)
+	sc, _, err := ts.dialRaw(dialOpts{protocols: []string{ws.Subprotocol, ws.TokenSubprotocolPrefix + sr.Token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := &client{t: t, c: sc}
+	session.read()
+	want := sha256.Sum256([]byte(testToken))
+	calls := 0
+	n := ts.Reauthorize(func(name string, d [sha256.Size]byte) bool {
+		calls++
+		if name != "pos" || d != want {
+			t.Errorf("Reauthorize asked about %q %x, want pos and the token's SHA-256", name, d)
+		}
+		return true
+	})
+	if n != 0 || calls != 2 {
+		t.Errorf("Reauthorize(all valid) closed %d, asked %d times; want 0, 2", n, calls)
+	}
+	if n := ts.Reauthorize(func(string, [sha256.Size]byte) bool { return false }); n != 2 {
+		t.Errorf("Reauthorize(none valid) closed %d, want 2", n)
+	}
+	for _, cl := range []*client{a, b} {
+		if code := cl.readClose(); code != ws.ClosePolicyViolation {
+			t.Errorf("close code %d, want 1008", code)
+		}
+	}
+	if f := session.call(ws.TypePing, "p", nil); f.Type != ws.TypeResult {
+		t.Errorf("session connection: %s", f.Type)
 	}
 }

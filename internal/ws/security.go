@@ -274,6 +274,9 @@ type credential struct {
 	// session is set for a /v1/session token (single use, so each
 	// session connection has a token of its own).
 	session bool
+	// digest is the SHA-256 of an API token, kept to re-check the
+	// connection when tokens change (Reauthorize); never the token.
+	digest [sha256.Size]byte
 }
 
 // Outcomes of authenticate besides success.
@@ -306,7 +309,7 @@ func (s *Server) authenticate(r *http.Request) (credential, error) {
 			if name == "" {
 				name = "token"
 			}
-			return credential{name: name}, nil
+			return credential{name: name, digest: sha256.Sum256([]byte(token))}, nil
 		}
 	}
 	s.fails.fail(peer)
@@ -548,6 +551,34 @@ func (s *Server) CloseToken(name string) int {
 		}
 	}
 	s.mu.Unlock()
+	return closeRevoked(victims)
+}
+
+// Reauthorize re-checks every open connection that authenticated with an
+// API token, and closes those whose token valid no longer accepts with
+// 1008 token_revoked; it returns how many it closed. valid gets the
+// token's name and the SHA-256 of the token the connection presented. The
+// daemon calls it whenever the token file changes, so a token revoked by
+// another process loses its live connections too.
+func (s *Server) Reauthorize(valid func(name string, tokenSHA256 [sha256.Size]byte) bool) int {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		if !c.cred.session {
+			conns = append(conns, c)
+		}
+	}
+	s.mu.Unlock()
+	var victims []*conn
+	for _, c := range conns {
+		if !valid(c.cred.name, c.cred.digest) {
+			victims = append(victims, c)
+		}
+	}
+	return closeRevoked(victims)
+}
+
+func closeRevoked(victims []*conn) int {
 	for _, c := range victims {
 		c.log.Info("token revoked; closing")
 		c.closeWith(ClosePolicyViolation, CloseReasonTokenRevoked)

@@ -1,0 +1,122 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DefaultWatchInterval is how often a Watcher looks at the token file: a
+// stat, and a read only when the file changed. Revocation takes effect on
+// live connections within about this long.
+const DefaultWatchInterval = 250 * time.Millisecond
+
+// Watcher follows the token file while the daemon runs, so that `nfcd
+// token revoke` (another process) ends the live connections of a revoked
+// token, not only new ones: after every change it calls Changed, which
+// re-checks the live connections against the file (Store.Has). Comparing
+// the connections with the file, rather than the file with its previous
+// version, also catches a token created and revoked between two polls,
+// and one revoked and re-created under the same name.
+//
+// It logs the names of tokens that disappeared, and logs once why a file
+// that cannot be used is refused (every API token is then refused, and
+// clients only hear "missing or invalid token"), and once more when the
+// file is usable again.
+type Watcher struct {
+	// Store is the token file to follow.
+	Store *Store
+	// Interval is the polling period (DefaultWatchInterval if zero).
+	Interval time.Duration
+	// Changed is called on the watcher's goroutine after each change that
+	// leaves the file usable (a missing file is usable: no tokens).
+	Changed func()
+	// Log receives revocations and the file's problems; nil logs nothing.
+	Log *zap.Logger
+
+	stat    fs.FileInfo // of the last version looked at; nil if none existed
+	seen    bool        // stat describes a version looked at
+	hashes  map[string]string
+	lastErr string // the problem logged last, "" when the file is usable
+}
+
+// Run polls until ctx is done and returns nil then. The first look, before
+// the first tick, sets the tokens later changes are compared with and logs
+// a file that cannot be used.
+func (w *Watcher) Run(ctx context.Context) error {
+	if w.Log == nil {
+		w.Log = zap.NewNop()
+	}
+	w.Log = w.Log.Named("tokens")
+	every := w.Interval
+	if every <= 0 {
+		every = DefaultWatchInterval
+	}
+	w.poll(true)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			w.poll(false)
+		}
+	}
+}
+
+// poll looks at the file once.
+func (w *Watcher) poll(first bool) {
+	fi, err := os.Stat(w.Store.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		fi = nil
+	case err != nil:
+		w.problem(err)
+		return
+	}
+	if w.seen && sameFile(w.stat, fi) {
+		return
+	}
+	f, rfi, err := w.Store.read()
+	if err != nil {
+		// Every API token is refused until the file is fixed (Check fails
+		// closed); live connections are left alone, since a half-edited
+		// file is not a revocation.
+		w.problem(err)
+		return
+	}
+	if w.lastErr != "" {
+		w.Log.Info("token file usable again", zap.String("path", w.Store.path), zap.Int("tokens", len(f.Tokens)))
+		w.lastErr = ""
+	}
+	hashes := make(map[string]string, len(f.Tokens))
+	for _, e := range f.Tokens {
+		hashes[e.Name] = e.SHA256
+	}
+	for name, h := range w.hashes {
+		if hashes[name] != h {
+			w.Log.Info("token revoked", zap.String("name", name))
+		}
+	}
+	w.stat, w.seen, w.hashes = rfi, true, hashes
+	if !first && w.Changed != nil {
+		w.Changed()
+	}
+}
+
+// problem logs err once: again only when the problem changes.
+func (w *Watcher) problem(err error) {
+	msg := err.Error()
+	if msg == w.lastErr {
+		return
+	}
+	w.lastErr = msg
+	// CorruptError names the file and the problem, never the content.
+	w.Log.Error("token file unusable; every API token is refused until it is fixed",
+		zap.String("path", w.Store.path), zap.Error(err))
+}
