@@ -28,7 +28,9 @@ const checkedBoltVersion = "v1.5.0"
 
 func verifyFile(b []byte) error {
 	if len(b) == 0 {
-		return nil // bbolt initialises an empty file
+		// bbolt would initialise it, and nfcd would start with no replay
+		// marks: a new store is only ever made by createFile.
+		return errEmptyFile
 	}
 	ps, m, err := activeMeta(b)
 	if err != nil {
@@ -67,6 +69,10 @@ const (
 var ne = binary.NativeEndian
 
 var errBadPage = errors.New("malformed page")
+
+// errEmptyFile describes a 0-byte database file.
+var errEmptyFile = errors.New("empty file (0 bytes), not a store nfcd finished creating; " +
+	"if it was this kiosk's store its replay marks are lost: move it away to start a new store")
 
 type boltMeta struct {
 	pageSize               uint32

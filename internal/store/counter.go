@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -25,9 +26,11 @@ var be = binary.BigEndian
 // of taps durably, all of them in one bbolt transaction and so one commit.
 //
 // For each authentic verdict with a counter it first applies the
-// high-water rule to the tag's UID: the tap is accepted, and its counter
-// becomes the new mark, when no counter has been accepted for the UID yet
-// or the counter is above the mark; gaps are normal (a tag's counter also
+// high-water rule to the tag, its (profile, UID): the tap is accepted, and
+// its counter becomes the new mark, when no counter has been accepted for
+// the tag yet or the counter is above the mark (and above a mark of the
+// empty profile, which applies under every profile: see the package
+// comment); gaps are normal (a tag's counter also
 // advances on reads nfcd never sees). Otherwise the verdict becomes
 // verdict.Replayed with reason verdict.ReasonReplayedCounter and a Detail
 // naming both counters. Verdicts of one batch are applied in order, so two
@@ -98,7 +101,7 @@ func (s *Store) writeThen(es []Entry, then func(tx *bolt.Tx, es []Entry) error) 
 		for i := range work {
 			e := &work[i]
 			if checked(e) {
-				accepted, prev, err := advance(tx, e.UID, e.Ctr.Value)
+				accepted, prev, err := advance(tx, e.Profile, e.UID, e.Ctr.Value)
 				if err != nil {
 					return err
 				}
@@ -151,44 +154,175 @@ func checkUID(uid []byte) error {
 	return nil
 }
 
+// markKey is the marks key of the tag uid under profile: len(uid) || uid
+// || profile. Keys of one UID share the prefix len(uid) || uid, so
+// HighWater finds every profile's mark with one seek. checkUID bounds uid
+// to MaxUIDLen, which fits the length byte.
+func markKey(uid []byte, profile string) []byte {
+	k := make([]byte, 0, 1+len(uid)+len(profile))
+	k = append(k, byte(len(uid)))
+	k = append(k, uid...)
+	return append(k, profile...)
+}
+
+// markValue decodes a stored mark.
+func markValue(v []byte) (uint32, error) {
+	if len(v) != 4 {
+		return 0, fmt.Errorf("%w: counter value of %d bytes", ErrCorrupt, len(v))
+	}
+	return be.Uint32(v), nil
+}
+
 // advance applies the high-water rule inside tx: ctr is accepted, and
-// stored, only when it is above the counter already accepted for uid.
-func advance(tx *bolt.Tx, uid []byte, ctr uint32) (accepted bool, prev uint32, err error) {
-	b := tx.Bucket(bucketCounters)
-	if v := b.Get(uid); v != nil {
-		if len(v) != 4 {
-			return false, 0, fmt.Errorf("%w: counter value of %d bytes", ErrCorrupt, len(v))
+// stored as the mark of (profile, uid), only when it is above the mark of
+// (profile, uid) and above the mark of ("", uid), which applies under
+// every profile.
+func advance(tx *bolt.Tx, profile string, uid []byte, ctr uint32) (accepted bool, prev uint32, err error) {
+	b := tx.Bucket(bucketMarks)
+	key := markKey(uid, profile)
+	found := false
+	keys := [][]byte{key}
+	if profile != "" {
+		keys = append(keys, markKey(uid, ""))
+	}
+	for _, k := range keys {
+		if v := b.Get(k); v != nil {
+			m, err := markValue(v)
+			if err != nil {
+				return false, 0, err
+			}
+			prev, found = max(prev, m), true
 		}
-		prev = be.Uint32(v)
-		if ctr <= prev {
-			return false, prev, nil
-		}
+	}
+	if found && ctr <= prev {
+		return false, prev, nil
 	}
 	var val [4]byte
 	be.PutUint32(val[:], ctr)
-	return true, prev, b.Put(uid, val[:])
+	return true, prev, b.Put(key, val[:])
 }
 
-// HighWater returns the highest counter accepted for uid, not Valid when no
-// tap of uid has been accepted.
+// HighWater returns the highest counter accepted for uid under any
+// profile, not Valid when no tap of uid has been accepted. (A simulated
+// tag resumes counting from it.)
 func (s *Store) HighWater(uid []byte) (ntag424.Counter, error) {
+	return s.mark(uid, nil)
+}
+
+// Mark returns the mark the high-water rule applies to a tap of uid under
+// profile: the higher of the marks of (profile, uid) and ("", uid), not
+// Valid when there is neither.
+func (s *Store) Mark(profile string, uid []byte) (ntag424.Counter, error) {
+	return s.mark(uid, &profile)
+}
+
+// mark returns the highest mark of uid: under *profile and the empty
+// profile, or under any profile when profile is nil. A read-only store
+// still in the version 2 layout has one mark per UID.
+func (s *Store) mark(uid []byte, profile *string) (ntag424.Counter, error) {
 	if err := checkUID(uid); err != nil {
 		return ntag424.Counter{}, err
 	}
 	var c ntag424.Counter
+	take := func(v []byte) error {
+		m, err := markValue(v)
+		if err != nil {
+			return err
+		}
+		if !c.Valid || m > c.Value {
+			c = ntag424.CounterOf(m)
+		}
+		return nil
+	}
 	err := s.view(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketCounters).Get(uid)
-		if v == nil {
+		b := tx.Bucket(bucketMarks)
+		if b == nil {
+			if old := tx.Bucket(bucketCountersV2); old != nil {
+				if v := old.Get(uid); v != nil {
+					return take(v)
+				}
+			}
 			return nil
 		}
-		if len(v) != 4 {
-			return fmt.Errorf("%w: counter value of %d bytes", ErrCorrupt, len(v))
+		prefix := markKey(uid, "")
+		cur := b.Cursor()
+		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+			if profile == nil || len(k) == len(prefix) || string(k[len(prefix):]) == *profile {
+				if err := take(v); err != nil {
+					return err
+				}
+			}
 		}
-		c = ntag424.CounterOf(be.Uint32(v))
 		return nil
 	})
 	if err != nil {
 		return ntag424.Counter{}, fmt.Errorf("store: read high-water mark: %w", err)
 	}
 	return c, nil
+}
+
+// migrateMarks moves the marks of schema version 2, one per UID, to
+// marks per (profile, UID) inside tx. The audit log says which profile
+// accepted which counter: a mark is given to a profile when the log's
+// authentic taps of the UID all name that one profile and the highest of
+// them is the mark itself. Any other mark (taps under several profiles,
+// the entries pruned, format-1 entries without a profile) becomes a mark
+// of the empty profile, which applies under every profile: no counter
+// accepted before the upgrade is accepted again after it, under any
+// profile. Then the counters bucket is deleted.
+func migrateMarks(tx *bolt.Tx) error {
+	old := tx.Bucket(bucketCountersV2)
+	if old == nil {
+		return nil
+	}
+	type seen struct {
+		profiles map[string]uint32 // highest authentic counter per profile
+	}
+	byUID := make(map[string]*seen)
+	if err := old.ForEach(func(k, _ []byte) error {
+		byUID[string(k)] = &seen{profiles: make(map[string]uint32)}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if audit := tx.Bucket(bucketAudit); audit != nil && len(byUID) > 0 {
+		if err := audit.ForEach(func(_, v []byte) error {
+			r, err := parseEntry(v)
+			if err != nil {
+				return err
+			}
+			sn := byUID[string(r.uid)]
+			if sn == nil || !r.hasCounter || string(r.verdict) != verdict.Authentic {
+				return nil
+			}
+			p := string(r.profile)
+			sn.profiles[p] = max(sn.profiles[p], r.counter)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	marks := tx.Bucket(bucketMarks)
+	err := old.ForEach(func(uid, v []byte) error {
+		m, err := markValue(v)
+		if err != nil {
+			return err
+		}
+		if err := checkUID(uid); err != nil {
+			return fmt.Errorf("%w: counters key: %v", ErrCorrupt, err)
+		}
+		profile := ""
+		if ps := byUID[string(uid)].profiles; len(ps) == 1 {
+			for p, hi := range ps {
+				if p != "" && hi == m {
+					profile = p
+				}
+			}
+		}
+		return marks.Put(markKey(uid, profile), bytes.Clone(v))
+	})
+	if err != nil {
+		return err
+	}
+	return tx.DeleteBucket(bucketCountersV2)
 }

@@ -12,17 +12,30 @@
 // The file is created 0600 inside a 0700 directory: the audit log says which
 // tags were read where and when.
 //
-// Layout (schema version 2):
+// Layout (schema version 3):
 //
-//	meta      "schema" → uint32 BE; "audit_count" → uint64 BE
-//	counters  UID → uint32 BE (highest accepted SDMReadCtr)
-//	audit     unix nanos (int64 BE) || seq (uint64 BE) → encoded Entry (format 1 or 2)
+//	meta               "schema" → uint32 BE; "audit_count" → uint64 BE
+//	marks              len(UID) (1 byte) || UID || profile → uint32 BE (highest accepted SDMReadCtr)
+//	audit              unix nanos (int64 BE) || seq (uint64 BE) → encoded Entry (format 1 or 2)
 //	legitmark_journal  seq (uint64 BE) → JSON legitmark.Entry (srjournal.go; created on first use)
-//	outbox    item ID (uint64 BE) → JSON OutboxItem (outbox.go; added to version 2 files by init)
+//	outbox             item ID (uint64 BE) → JSON OutboxItem (outbox.go; added to version 2 files by init)
 //
-// Version 1 also kept the verdict signing key's seed in meta
+// A replay mark belongs to a tag under one profile, so a tag of a weak
+// profile (factory keys, a test batch) that claims another tag's UID
+// cannot move that tag's mark. A mark with the empty profile applies under
+// every profile: it is what the upgrade from version 2 keeps of a mark it
+// cannot attribute to one profile (see migrateMarks).
+//
+// Version 2 kept one mark per UID in a "counters" bucket (UID → uint32
+// BE). Version 1 also kept the verdict signing key's seed in meta
 // ("signing_seed", now a file of its own: LegacySigningSeed) and an unused
-// tokens bucket, which the upgrade to version 2 deletes.
+// tokens bucket, which the upgrade to version 2 deleted.
+//
+// A new file is created complete or not at all: initialised in a
+// temporary file, fsynced, and renamed into place (createFile). An
+// existing file that is empty or holds no nfcd data is never initialised
+// in place: it is reported as ErrCorrupt, because it may be what is left
+// of a store whose replay marks were lost.
 package store
 
 import (
@@ -41,7 +54,7 @@ import (
 
 // schemaVersion is the layout described in the package comment. Open refuses
 // files with a larger version (written by a newer nfcd).
-const schemaVersion = 2
+const schemaVersion = 3
 
 // Defaults applied by Open for zero Options fields.
 const (
@@ -51,10 +64,11 @@ const (
 )
 
 var (
-	bucketMeta     = []byte("meta")
-	bucketCounters = []byte("counters")
-	bucketAudit    = []byte("audit")
-	bucketTokensV1 = []byte("tokens")
+	bucketMeta       = []byte("meta")
+	bucketMarks      = []byte("marks")
+	bucketAudit      = []byte("audit")
+	bucketCountersV2 = []byte("counters")
+	bucketTokensV1   = []byte("tokens")
 
 	keySchema      = []byte("schema")
 	keyAuditCount  = []byte("audit_count")
@@ -143,7 +157,9 @@ type Store struct {
 }
 
 // Open opens or creates the database at path, creating its directory (0700)
-// if needed. Before bbolt maps the file, every page is checked with bounds
+// if needed. A missing file is created complete or not at all (createFile);
+// an existing file that is empty or holds no nfcd data is an error, never
+// silently initialised. Before bbolt maps the file, every page is checked with bounds
 // checks (see verifyFile), because bbolt itself would panic or fault on a
 // damaged page; then the schema version is checked and the audit log pruned. Errors about the file itself are *OpenError values that
 // match ErrLocked, ErrCorrupt or ErrSchemaVersion with errors.Is.
@@ -188,12 +204,18 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 		timeout = time.Nanosecond
 	}
 
-	if readOnly {
-		if _, err := os.Stat(path); err != nil {
+	_, err := os.Stat(path)
+	switch {
+	case readOnly && err != nil:
+		return nil, &OpenError{Path: path, Cause: err}
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, &OpenError{Path: path, Cause: err}
 		}
-	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, &OpenError{Path: path, Cause: err}
+		// Another nfcd that created the file first wins; open its file.
+		if err := createFile(path); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, &OpenError{Path: path, Cause: fmt.Errorf("create: %w", err)}
+		}
 	}
 	db, err := openBolt(path, timeout, readOnly)
 	if err != nil {
@@ -221,8 +243,6 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 func openBolt(path string, timeout time.Duration, readOnly bool) (db *bolt.DB, err error) {
 	b, err := os.ReadFile(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		// bbolt creates it.
 	case err != nil:
 		return nil, probeLock(path, timeout, &OpenError{Path: path, Cause: err})
 	default:
@@ -314,21 +334,21 @@ func classifyOpen(path string, err error) error {
 	return &OpenError{Path: path, Kind: ErrCorrupt, Cause: err}
 }
 
-// init checks the schema version and creates the buckets of a new file.
+// errNoData describes a bbolt file without nfcd's buckets.
+var errNoData = errors.New("a database without nfcd data (an older nfcd's interrupted first start, or another program's file); " +
+	"if it was this kiosk's store its replay marks are lost: move it away to start a new store")
+
+// init checks the schema version and upgrades an older layout.
 func (s *Store) init() error {
 	var version uint32
-	var fresh, noOutbox bool
+	var noOutbox bool
 	err := s.db.View(func(tx *bolt.Tx) error {
 		noOutbox = tx.Bucket(bucketOutbox) == nil
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
-			// A brand-new file has no buckets at all; any other bbolt file
-			// without our meta bucket belongs to someone else.
-			if k, _ := tx.Cursor().First(); k != nil {
-				return &OpenError{Path: s.path, Kind: ErrCorrupt, Cause: errors.New("no meta bucket")}
-			}
-			fresh = true
-			return nil
+			// createFile makes every store with its buckets, so a file
+			// without them is a stub or someone else's.
+			return &OpenError{Path: s.path, Kind: ErrCorrupt, Cause: errNoData}
 		}
 		v := meta.Get(keySchema)
 		if len(v) != 4 {
@@ -340,23 +360,20 @@ func (s *Store) init() error {
 	if err != nil {
 		return err
 	}
-	if !fresh {
-		switch {
-		case version > schemaVersion:
-			return &OpenError{Path: s.path, Kind: ErrSchemaVersion,
-				Cause: fmt.Errorf("file has version %d, this nfcd supports up to %d", version, schemaVersion)}
-		case version == 0:
-			return &OpenError{Path: s.path, Kind: ErrCorrupt, Cause: errors.New("schema version 0")}
-		}
+	switch {
+	case version > schemaVersion:
+		return &OpenError{Path: s.path, Kind: ErrSchemaVersion,
+			Cause: fmt.Errorf("file has version %d, this nfcd supports up to %d", version, schemaVersion)}
+	case version == 0:
+		return &OpenError{Path: s.path, Kind: ErrCorrupt, Cause: errors.New("schema version 0")}
 	}
-	if s.readOnly && fresh {
-		return &OpenError{Path: s.path, Kind: ErrCorrupt, Cause: errors.New("empty database")}
-	}
-	if s.readOnly || (!fresh && version == schemaVersion && !noOutbox) {
+	// A read-only store is read in the layout it has (HighWater reads a
+	// version 2 counters bucket); only a writer upgrades.
+	if s.readOnly || (version == schemaVersion && !noOutbox) {
 		return nil
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketCounters, bucketAudit, bucketOutbox} {
+	err = s.update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketMarks, bucketAudit, bucketOutbox} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -368,12 +385,77 @@ func (s *Store) init() error {
 				return err
 			}
 		}
+		// Version 2 → 3: marks per (profile, UID).
+		if err := migrateMarks(tx); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketMeta).Put(keySchema, be.AppendUint32(nil, schemaVersion))
 	})
 	if err != nil {
-		return &OpenError{Path: s.path, Cause: fmt.Errorf("initialise buckets: %w", err)}
+		return &OpenError{Path: s.path, Cause: fmt.Errorf("upgrade from schema version %d: %w", version, err)}
 	}
 	return nil
+}
+
+// initBuckets gives a new database its buckets and schema version.
+func initBuckets(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketMeta, bucketMarks, bucketAudit, bucketOutbox} {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(keySchema, be.AppendUint32(nil, schemaVersion))
+}
+
+// createFile creates a complete, empty store at path, which must not
+// exist: it initialises a temporary file in the same directory (bbolt
+// fsyncs its commits), syncs it, links it into place without replacing
+// anything (another nfcd may have created the file meanwhile), and syncs
+// the directory. A crash or a full disk leaves no file at path, only,
+// at worst, a temporary file, which the next createFile removes.
+func createFile(path string) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	if stale, _ := filepath.Glob(filepath.Join(dir, "."+base+".new-*")); len(stale) > 0 {
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
+	f, err := os.CreateTemp(dir, "."+base+".new-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	f.Close()
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	db, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	if err := db.Update(initBuckets); err != nil {
+		db.Close()
+		return err
+	}
+	if err := db.Sync(); err != nil {
+		db.Close()
+		return err
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return err
+	}
+	if err := linkNoReplace(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
 }
 
 // Path returns the file name the store was opened with.

@@ -124,9 +124,9 @@ func validDB(t *testing.T, uids int) []byte {
 		t.Fatal(err)
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCounters)
+		b := tx.Bucket(bucketMarks)
 		for i := range uids {
-			if err := b.Put([]byte{4, byte(i >> 16), byte(i >> 8), byte(i), 0xAA, 0xBB, 0xCC}, []byte{0, 0, 0, 1}); err != nil {
+			if err := b.Put(markKey([]byte{4, byte(i >> 16), byte(i >> 8), byte(i), 0xAA, 0xBB, 0xCC}, "p"), []byte{0, 0, 0, 1}); err != nil {
 				return err
 			}
 		}
@@ -375,7 +375,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		meta.Put(keySchema, be.AppendUint32(nil, 1))
 		meta.Put(keySigningSeed, seed)
 		meta.Put(keyAuditCount, be.AppendUint64(nil, 1))
-		tx.CreateBucket(bucketCounters)
+		tx.CreateBucket(bucketCountersV2)
 		tx.CreateBucket(bucketTokensV1)
 		audit, _ := tx.CreateBucket(bucketAudit)
 		return audit.Put(auditKey(time.Unix(100, 0).UnixNano(), 1), v1)
@@ -421,6 +421,9 @@ func FuzzOpen(f *testing.F) {
 	seedPath := filepath.Join(f.TempDir(), "seed.db")
 	db, err := bolt.Open(seedPath, 0o600, &bolt.Options{PageSize: 1024})
 	if err != nil {
+		f.Fatal(err)
+	}
+	if err := db.Update(initBuckets); err != nil {
 		f.Fatal(err)
 	}
 	db.Close()
