@@ -1,6 +1,9 @@
 package daemon
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -8,8 +11,15 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/nfcd/nfcd/internal/config"
+	"github.com/nfcd/nfcd/internal/ntag424"
+	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/simulate"
+	"github.com/nfcd/nfcd/internal/verdict"
 	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/token"
 	"github.com/nfcd/nfcd/internal/ws"
@@ -86,4 +96,79 @@ func logText(h *harness) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// TestSignedVerdictCoversTagTamperAndOriginality repeats the second half of
+// issue 13 §4: the TagTamper status, read from encrypted or MACed data,
+// and the originality check cannot be recovered from the signed URL
+// without the keys, so version 1 let them be changed unnoticed. The daemon
+// fills them into the version 2 form, and changing either breaks
+// signature_v2.
+func TestSignedVerdictCoversTagTamperAndOriginality(t *testing.T) {
+	spec := profile.Spec{
+		Name:        "tt",
+		Match:       "https://tags.example/",
+		LayoutSpec:  ntag424.LayoutSpec{Mode: "plain", MACInputStart: "uid", TTParam: true},
+		FileReadKey: testKeys[0],
+	}
+	l, k, err := spec.Parts(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := simulate.New(simulate.Config{Layout: l, Keys: k, URL: "https://tags.example/t", Dwell: 50 * time.Millisecond, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tok, err := token.Open(statedir.PathsOf(dir).Tokens).Create("test-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Profiles = []profile.Spec{spec}
+	cfg.Originality = true
+	core, logs := observer.New(zapcore.DebugLevel)
+	h := &harness{t: t, dir: dir, sim: sim, token: tok, done: make(chan error, 1), logs: logs}
+	ready := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() {
+		h.done <- Run(ctx, Options{Config: cfg, StateDir: dir, Source: sim, Version: "test", Log: zap.New(core), Ready: func(u string) { ready <- u }})
+	}()
+	select {
+	case h.url = <-ready:
+	case err := <-h.done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon not ready")
+	}
+	t.Cleanup(func() { h.stop() })
+
+	c := h.dial()
+	h.tap(simulate.Genuine)
+	p := c.tagRead()
+	if p["verdict"] != "authentic" || p["profile"] != "tt" || p["tt_status"] != "CC" || p["originality"] != "valid" {
+		t.Fatalf("tag.read = %v; want authentic under tt with tt_status CC and originality valid", p)
+	}
+	pub := h.publicKey()
+	var wire verdict.Payload
+	if err := json.Unmarshal([]byte(mustJSON(p)), &wire); err != nil {
+		t.Fatal(err)
+	}
+	got, err := wire.Open(pub)
+	if err != nil || got.TTStatus != "CC" || got.Originality != "valid" || got.Profile != "tt" {
+		t.Fatalf("Open = %+v, %v", got, err)
+	}
+	for name, forge := range map[string]func(*verdict.Payload){
+		"tt_status":   func(w *verdict.Payload) { w.TTStatus = "OO" },
+		"originality": func(w *verdict.Payload) { w.Originality = "unchecked" },
+		"profile":     func(w *verdict.Payload) { w.Profile = "other" },
+	} {
+		w := wire
+		forge(&w)
+		if _, err := w.Open(pub); err == nil {
+			t.Errorf("signature_v2 still verifies with %s changed", name)
+		}
+	}
 }
