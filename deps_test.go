@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"internal/event":       {},
 	"internal/ndef":        {},
 	"internal/tomlfile":    {},
+	"internal/fileperm":    {},
 	"internal/token":       {},
 	"internal/vpcd":        {},
 	"internal/ws":          {},
@@ -32,7 +33,7 @@ var allowed = map[string][]string{
 	"internal/verdict": {"internal/ntag424"},
 	"internal/profile": {"internal/ntag424", "internal/tomlfile", "internal/verdict"},
 	"internal/batch":   {"internal/ntag424", "internal/profile", "internal/verdict"},
-	"internal/config":  {"internal/legitmark", "internal/profile", "internal/remote", "internal/tomlfile"},
+	"internal/config":  {"internal/fileperm", "internal/legitmark", "internal/profile", "internal/remote", "internal/tomlfile"},
 	// Readers: PC/SC, the virtual tag, the simulated reader.
 	"internal/pcsc":          {"internal/event", "internal/reader"},
 	"internal/pcsc/pcsctest": {"internal/pcsc"},
@@ -45,7 +46,7 @@ var allowed = map[string][]string{
 	"internal/judge": {"internal/event", "internal/ntag424", "internal/reader", "internal/tap", "internal/verdict"},
 	// Durable state and what answers questions about it.
 	"internal/store":    {"internal/legitmark", "internal/ntag424", "internal/verdict"},
-	"internal/statedir": {"internal/store", "internal/verdict"},
+	"internal/statedir": {"internal/fileperm", "internal/store", "internal/verdict"},
 	"internal/history":  {"internal/ntag424", "internal/store", "internal/ws"},
 	// Remote verification (Legitimate): the client knows no tag code, the
 	// fake knows the tag's MAC, the verdict-stage logic takes plain values.

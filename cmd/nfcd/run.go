@@ -106,6 +106,7 @@ func (f *runFlags) options(stdout io.Writer, log *zap.Logger) (daemon.Options, e
 	}
 	return daemon.Options{
 		Config:     cfg,
+		ConfigFile: f.configFile,
 		StateDir:   dir,
 		Simulate:   f.simulate,
 		RemoteFake: f.remoteFake,

@@ -37,6 +37,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/fileperm"
 	"github.com/nfcd/nfcd/internal/legitmark"
 	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/remote"
@@ -171,6 +172,38 @@ func checkOrigin(o string) error {
 		return errors.New("not an origin: want http://host[:port] or https://host[:port]")
 	}
 	return nil
+}
+
+// HoldsKeys reports whether the configuration holds secrets: a profile
+// with a key. (Sections that add secrets of their own, such as API keys,
+// belong here too.)
+func (c *Config) HoldsKeys() bool {
+	for _, p := range c.Profiles {
+		if p.FileReadKey != "" || p.MetaReadKey != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckFile judges the permissions of the configuration file at path,
+// which c was loaded from, on POSIX systems: a file that group or others
+// may write is refused (anyone could add a profile or an allowed origin);
+// one that others may read is reported in warning when it holds keys
+// (HoldsKeys), since refusing it would stop kiosks whose configuration
+// management writes 0644 files. docs and SECURITY.md say which is which.
+func CheckFile(path string, c *Config) (warning string, err error) {
+	readable, writable, err := fileperm.ReadableByOthers(path)
+	if err != nil {
+		return "", fmt.Errorf("config: %w", err)
+	}
+	if writable {
+		return "", fmt.Errorf("config: %s may be changed by other users; fix it with: chmod go-w %s", path, path)
+	}
+	if readable && c.HoldsKeys() {
+		return fmt.Sprintf("%s holds tag keys and is readable by other users; fix it with: chmod o-r %s (or 600)", path, path), nil
+	}
+	return "", nil
 }
 
 // CompileProfiles compiles the configured profiles in order.

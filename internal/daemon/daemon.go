@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -52,8 +51,11 @@ const ReadersListType = "readers.list"
 
 // Options configures Run.
 type Options struct {
-	Config   config.Config
-	StateDir string
+	Config config.Config
+	// ConfigFile is the file Config was loaded from ("" for none); its
+	// permissions are checked (config.CheckFile).
+	ConfigFile string
+	StateDir   string
 	// Simulate replaces the PC/SC readers with a simulated reader and a
 	// demo profile whose keys are generated on first start.
 	Simulate bool
@@ -110,8 +112,18 @@ func Run(ctx context.Context, opts Options) error {
 func (d *daemon) start() (err error) {
 	cfg := d.opts.Config
 	paths := statedir.PathsOf(d.opts.StateDir)
-	if err := os.MkdirAll(paths.Dir, 0o700); err != nil {
-		return fmt.Errorf("state dir: %w", err)
+	if err := paths.Prepare(); err != nil {
+		return err
+	}
+	if f := d.opts.ConfigFile; f != "" {
+		warning, err := config.CheckFile(f, &cfg)
+		if err != nil {
+			return err
+		}
+		if warning != "" {
+			// Loud: at error level on every start until fixed.
+			d.log.Error("configuration file readable by other users", zap.String("problem", warning))
+		}
 	}
 	if d.store, err = store.Open(paths.DB, store.Options{MaxAge: cfg.AuditMaxAge.Duration, MaxEntries: cfg.AuditMaxEntries}); err != nil {
 		return err

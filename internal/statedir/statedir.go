@@ -5,9 +5,15 @@
 // A state directory holds the replay ledger and audit log (nfcd.db, see
 // internal/store), the verdict signing key (verdict-key) and its public half
 // (verdict-key.pub), the hashed API tokens (tokens.json), the demo
-// profile of `nfcd run --simulate`, and for the authentication station the
+// profile of `nfcd run --simulate`, for the authentication station the
 // Legitmark actor token (legitmark-user-token, 0600) and the images waiting
-// for upload (legitmark-spool/, 0700).
+// for upload (legitmark-spool/, 0700), and, once the daemon has listened
+// beyond loopback without a certificate of its own, its self-signed TLS
+// certificate (tls.pem).
+//
+// The directory and every file in it but the public key are private to
+// the account nfcd runs as: Prepare refuses to start a daemon otherwise
+// (POSIX modes; an ACL on Windows, which Prepare sets).
 package statedir
 
 import (
@@ -15,9 +21,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 
+	"github.com/nfcd/nfcd/internal/fileperm"
 	"github.com/nfcd/nfcd/internal/store"
 	"github.com/nfcd/nfcd/internal/verdict"
 )
@@ -58,6 +67,8 @@ type Paths struct {
 	// LegitmarkSpool holds the prepared images of SRs not yet submitted,
 	// so that an upload cut off by a restart resumes without a new photo.
 	LegitmarkSpool string
+	// TLS is the self-signed TLS certificate and its key (PEM, 0600).
+	TLS string
 }
 
 // PathsOf returns the files of the state directory dir.
@@ -72,7 +83,36 @@ func PathsOf(dir string) Paths {
 
 		LegitmarkToken: filepath.Join(dir, "legitmark-user-token"),
 		LegitmarkSpool: filepath.Join(dir, "legitmark-spool"),
+		TLS:            filepath.Join(dir, "tls.pem"),
 	}
+}
+
+// Prepare makes the state directory ready for the daemon: it creates it
+// (0700) if it is missing, gives it its ACL on Windows, and then refuses,
+// with a *fileperm.PermError naming the fix, when the directory or a file
+// that holds secrets or replay marks (the store, the key, the tokens, the
+// demo profile, the TLS key, the Legitmark token and photo spool) may be
+// used by anyone but its owner. A
+// reading command never calls it: it creates state.
+func (p Paths) Prepare() error {
+	_, err := os.Stat(p.Dir)
+	created := errors.Is(err, fs.ErrNotExist)
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+		return fmt.Errorf("statedir: %w", err)
+	}
+	if created || runtime.GOOS == "windows" {
+		// A new directory gets exactly 0700 whatever the umask; on
+		// Windows the ACL is set on every start.
+		if err := fileperm.Restrict(p.Dir); err != nil {
+			return fmt.Errorf("statedir: %w", err)
+		}
+	}
+	for _, f := range []string{p.Dir, p.DB, p.Key, p.Tokens, p.Demo, p.TLS, p.LegitmarkToken, p.LegitmarkSpool} {
+		if err := fileperm.CheckPrivate(f); err != nil {
+			return fmt.Errorf("statedir: refusing to start: %w", err)
+		}
+	}
+	return nil
 }
 
 // Signer returns the verdict signer of the state directory, whose store st
