@@ -21,6 +21,8 @@ var allowed = map[string][]string{
 	"internal/ndef":        {},
 	"internal/tomlfile":    {},
 	"internal/fileperm":    {},
+	"internal/atomicfile":  {},
+	"internal/tlscert":     {"internal/atomicfile"},
 	"internal/token":       {},
 	"internal/vpcd":        {},
 	"internal/ws":          {},
@@ -45,7 +47,7 @@ var allowed = map[string][]string{
 	"internal/tap":   {"internal/event", "internal/ntag424", "internal/profile", "internal/reader"},
 	"internal/judge": {"internal/event", "internal/ntag424", "internal/reader", "internal/tap", "internal/verdict"},
 	// Durable state and what answers questions about it.
-	"internal/store":    {"internal/legitmark", "internal/ntag424", "internal/verdict"},
+	"internal/store":    {"internal/atomicfile", "internal/legitmark", "internal/ntag424", "internal/verdict"},
 	"internal/statedir": {"internal/fileperm", "internal/store", "internal/verdict"},
 	"internal/history":  {"internal/ntag424", "internal/store", "internal/ws"},
 	// Remote verification (Legitimate): the client knows no tag code, the

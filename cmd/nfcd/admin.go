@@ -14,6 +14,7 @@ import (
 	"github.com/nfcd/nfcd/internal/history"
 	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/store"
+	"github.com/nfcd/nfcd/internal/tlscert"
 	"github.com/nfcd/nfcd/internal/token"
 	"github.com/nfcd/nfcd/internal/verdict"
 )
@@ -181,7 +182,9 @@ var keyShowCmd = &command{
 	summary:  "print the public key that verifies signed verdicts",
 	synopsis: "nfcd key show [--state-dir DIR] [--json]",
 	about: `Prints the public key POS backends use to check signed verdicts
-(docs/signed-verdicts.md). It reads the state directory and never creates
+(docs/signed-verdicts.md) and, once the daemon has listened beyond loopback
+with its self-signed certificate, the certificate's SHA-256 fingerprint,
+which network clients pin. It reads the state directory and never creates
 one.`,
 	example: "nfcd key show --state-dir /var/lib/nfcd",
 	maxArgs: 0,
@@ -211,10 +214,22 @@ func init() {
 		}
 		id := verdict.KeyID(pub)
 		b64 := base64.RawURLEncoding.EncodeToString(pub)
+		paths := statedir.PathsOf(d)
+		fp, err := tlscert.ReadFingerprint(paths.TLS, paths.TLSCert)
+		if err != nil && !errors.Is(err, tlscert.ErrNoCertificate) {
+			return err
+		}
 		if asJSON {
-			return writeJSON(e.stdout, map[string]string{"alg": verdict.Alg, "key_id": id, "public_key": b64, "public_hex": hex.EncodeToString(pub)})
+			out := map[string]string{"alg": verdict.Alg, "key_id": id, "public_key": b64, "public_hex": hex.EncodeToString(pub)}
+			if fp != "" {
+				out["tls_sha256"] = fp
+			}
+			return writeJSON(e.stdout, out)
 		}
 		fmt.Fprintf(e.stdout, "key_id      %s\nalg         %s\npublic_key  %s\npublic_hex  %s\n", id, verdict.Alg, b64, hex.EncodeToString(pub))
+		if fp != "" {
+			fmt.Fprintf(e.stdout, "tls_sha256  %s\n", fp)
+		}
 		return nil
 	}
 }

@@ -11,6 +11,9 @@
 //	audit_max_age = "2160h"              # 90 days
 //	audit_max_entries = 100000
 //	simulate_interval = "3s"             # nfcd run --simulate tap period
+//	tls_cert = "/etc/nfcd/tls.crt"       # TLS beyond loopback; without it a
+//	tls_key = "/etc/nfcd/tls.key"        #   self-signed one in the state dir
+//	host_names = ["kiosk-3.shop.example"] # names network clients may use
 //
 //	[remote.legitmark]                   # the authentication station (internal/legitmark.Config)
 //	api_key_file = "/etc/nfcd/legitmark.key"
@@ -49,18 +52,26 @@ const DefaultListen = "127.0.0.1:7424"
 
 // Config is the daemon configuration.
 type Config struct {
-	Listen           string         `toml:"listen"`
-	AllowNonLoopback bool           `toml:"allow_non_loopback"`
-	AllowedOrigins   []string       `toml:"allowed_origins"`
-	Originality      bool           `toml:"originality"`
-	Feedback         bool           `toml:"feedback"`
-	IncludeReaders   []string       `toml:"include_readers"`
-	ExcludeReaders   []string       `toml:"exclude_readers"`
-	AuditMaxAge      Duration       `toml:"audit_max_age"`
-	AuditMaxEntries  int            `toml:"audit_max_entries"`
-	SimulateInterval Duration       `toml:"simulate_interval"`
-	Profiles         []profile.Spec `toml:"profile"`
-	Remote           Remote         `toml:"remote"`
+	Listen           string   `toml:"listen"`
+	AllowNonLoopback bool     `toml:"allow_non_loopback"`
+	AllowedOrigins   []string `toml:"allowed_origins"`
+	Originality      bool     `toml:"originality"`
+	Feedback         bool     `toml:"feedback"`
+	IncludeReaders   []string `toml:"include_readers"`
+	ExcludeReaders   []string `toml:"exclude_readers"`
+	AuditMaxAge      Duration `toml:"audit_max_age"`
+	AuditMaxEntries  int      `toml:"audit_max_entries"`
+	SimulateInterval Duration `toml:"simulate_interval"`
+	// TLSCert and TLSKey are the operator's certificate (PEM chain) and
+	// key. A listener beyond loopback serves TLS with them, or, without
+	// them, with a self-signed certificate in the state directory.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// HostNames are DNS names of this kiosk that network clients may send
+	// in the Host header (and that a generated certificate names).
+	HostNames []string       `toml:"host_names"`
+	Profiles  []profile.Spec `toml:"profile"`
+	Remote    Remote         `toml:"remote"`
 }
 
 // Remote is the [remote] section: the remote services the daemon talks to,
@@ -133,6 +144,14 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("allowed_origins[%d]: %w", i, err)
 		}
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls_cert and tls_key: set both or neither")
+	}
+	for i, h := range c.HostNames {
+		if !validHostName(h) {
+			return fmt.Errorf("host_names[%d]: not a DNS name (letters, digits, '-' and '.'; no wildcards, ports or addresses)", i)
+		}
+	}
 	if c.SimulateInterval.Duration <= 0 {
 		return errors.New("simulate_interval: must be positive")
 	}
@@ -172,6 +191,36 @@ func checkOrigin(o string) error {
 		return errors.New("not an origin: want http://host[:port] or https://host[:port]")
 	}
 	return nil
+}
+
+// validHostName reports whether h is a DNS name nfcd accepts in Host
+// headers: labels of letters, digits and '-', not an IP address, not
+// "localhost" (always accepted where it is true).
+func validHostName(h string) bool {
+	if h == "" || len(h) > 253 || net.ParseIP(h) != nil || strings.EqualFold(h, "localhost") {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Loopback reports whether the listen address is loopback only.
+func (c *Config) Loopback() bool {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
 }
 
 // HoldsKeys reports whether the configuration holds secrets: a profile

@@ -157,3 +157,27 @@ func TestWildcardOriginRejected(t *testing.T) {
 		t.Errorf("plain origins: %v", err)
 	}
 }
+
+func TestTLSAndHostNames(t *testing.T) {
+	c, err := Parse("nfcd.toml", []byte(`listen = "0.0.0.0:7424"
+allow_non_loopback = true
+tls_cert = "/etc/nfcd/tls.crt"
+tls_key = "/etc/nfcd/tls.key"
+host_names = ["kiosk-3.shop.example", "KIOSK-3"]
+`))
+	if err != nil || c.TLSCert != "/etc/nfcd/tls.crt" || len(c.HostNames) != 2 || c.Loopback() {
+		t.Fatalf("Parse = %+v, %v", c, err)
+	}
+	for name, body := range map[string]string{
+		"cert without key": `tls_cert = "/a"`,
+		"key without cert": `tls_key = "/a"`,
+		"wildcard name":    `host_names = ["*.shop.example"]`,
+		"name with port":   `host_names = ["kiosk:7424"]`,
+		"address":          `host_names = ["192.0.2.2"]`,
+		"localhost":        `host_names = ["localhost"]`,
+	} {
+		if _, err := Parse("nfcd.toml", []byte(body)); err == nil {
+			t.Errorf("%s: Parse accepted %s", name, body)
+		}
+	}
+}

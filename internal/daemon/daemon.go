@@ -8,10 +8,13 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -30,6 +33,7 @@ import (
 	"github.com/nfcd/nfcd/internal/station"
 	"github.com/nfcd/nfcd/internal/store"
 	"github.com/nfcd/nfcd/internal/tap"
+	"github.com/nfcd/nfcd/internal/tlscert"
 	"github.com/nfcd/nfcd/internal/token"
 	"github.com/nfcd/nfcd/internal/verdict"
 	"github.com/nfcd/nfcd/internal/verifyclient"
@@ -83,6 +87,7 @@ type daemon struct {
 	stage    *judge.Stage
 	station  *station.Station // nil unless [remote.legitmark] is configured
 	tokens   *token.Watcher
+	tls      *tls.Config // nil: plain HTTP on loopback only
 	ln       net.Listener
 	// verifier is the remote verifier slot, nil when remote verification
 	// is off; fake is the in-process service of RemoteFake.
@@ -112,8 +117,12 @@ func Run(ctx context.Context, opts Options) error {
 func (d *daemon) start() (err error) {
 	cfg := d.opts.Config
 	paths := statedir.PathsOf(d.opts.StateDir)
-	if err := paths.Prepare(); err != nil {
+	tightened, err := paths.Prepare()
+	if err != nil {
 		return err
+	}
+	if tightened {
+		d.log.Warn("state directory was accessible by other users; made it private (0700)", zap.String("dir", paths.Dir))
 	}
 	if f := d.opts.ConfigFile; f != "" {
 		warning, err := config.CheckFile(f, &cfg)
@@ -160,12 +169,18 @@ func (d *daemon) start() (err error) {
 	if d.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if d.tls, err = d.tlsConfig(paths); err != nil {
+		d.ln.Close()
+		return err
+	}
 	pages := http.NewServeMux()
 	pages.Handle("/", web.Handler())
 	tokens := token.Open(paths.Tokens)
 	d.server, err = ws.NewServer(ws.Config{
 		Addr:             d.ln.Addr().String(),
 		AllowNonLoopback: cfg.AllowNonLoopback,
+		TLS:              d.tls,
+		HostNames:        cfg.HostNames,
 		AllowedOrigins:   cfg.AllowedOrigins,
 		CheckToken:       tokens.Check,
 		Hello:            d.hello,
@@ -222,6 +237,69 @@ func (p tapNotes) Publish(typ string, payload any) uint64 {
 		p.station.NoteTap(tr.UID, tr.Verdict, time.Now())
 	}
 	return p.Publisher.Publish(typ, payload)
+}
+
+// tlsConfig returns the TLS configuration of the listener: the operator's
+// certificate (tls_cert, tls_key), or, for a listener beyond loopback
+// without one, the state directory's self-signed certificate, made on
+// first need. It returns nil for a loopback listener without tls_cert.
+func (d *daemon) tlsConfig(paths statedir.Paths) (*tls.Config, error) {
+	cfg := d.opts.Config
+	if cfg.TLSCert == "" && cfg.Loopback() {
+		return nil, nil
+	}
+	var cert tls.Certificate
+	var err error
+	if cfg.TLSCert != "" {
+		if cert, err = tlscert.Load(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, err
+		}
+	} else {
+		var created bool
+		cert, created, err = tlscert.Ensure(paths.TLS, paths.TLSCert, tlscert.Options{Hosts: d.hostNames(), IPs: d.listenIPs()})
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			d.log.Warn("made a self-signed TLS certificate: network clients pin its fingerprint (nfcd key show)",
+				zap.String("path", paths.TLS), zap.String("sha256", tlscert.Fingerprint(cert.Certificate[0])))
+		}
+	}
+	d.log.Info("TLS", zap.String("sha256", tlscert.Fingerprint(cert.Certificate[0])))
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// hostNames are the names a generated certificate is made for: host_names
+// and the machine's own name.
+func (d *daemon) hostNames() []string {
+	names := append([]string(nil), d.opts.Config.HostNames...)
+	if h, err := os.Hostname(); err == nil && h != "" && !strings.ContainsAny(h, " _/:") {
+		names = append(names, h)
+	}
+	return names
+}
+
+// listenIPs are the addresses a generated certificate is made for: the
+// listening address, or every interface's when it listens on all.
+func (d *daemon) listenIPs() []net.IP {
+	ta, ok := d.ln.Addr().(*net.TCPAddr)
+	if !ok {
+		return nil
+	}
+	if !ta.IP.IsUnspecified() {
+		return []net.IP{ta.IP}
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var ips []net.IP
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			ips = append(ips, n.IP)
+		}
+	}
+	return ips
 }
 
 // source returns the profiles and the readers: the configured PC/SC
@@ -352,7 +430,11 @@ func (d *daemon) serve(ctx context.Context) error {
 		pipeDone <- err
 	}()
 	if d.opts.Ready != nil {
-		d.opts.Ready("http://" + d.ln.Addr().String() + "/")
+		scheme := "http://"
+		if d.tls != nil {
+			scheme = "https://"
+		}
+		d.opts.Ready(scheme + d.ln.Addr().String() + "/")
 	}
 
 	prune := time.NewTicker(pruneInterval)

@@ -3,8 +3,12 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -19,9 +23,10 @@ import (
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/simulate"
-	"github.com/nfcd/nfcd/internal/verdict"
 	"github.com/nfcd/nfcd/internal/statedir"
+	"github.com/nfcd/nfcd/internal/tlscert"
 	"github.com/nfcd/nfcd/internal/token"
+	"github.com/nfcd/nfcd/internal/verdict"
 	"github.com/nfcd/nfcd/internal/ws"
 )
 
@@ -111,40 +116,7 @@ func TestSignedVerdictCoversTagTamperAndOriginality(t *testing.T) {
 		LayoutSpec:  ntag424.LayoutSpec{Mode: "plain", MACInputStart: "uid", TTParam: true},
 		FileReadKey: testKeys[0],
 	}
-	l, k, err := spec.Parts(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := simulate.New(simulate.Config{Layout: l, Keys: k, URL: "https://tags.example/t", Dwell: 50 * time.Millisecond, Rand: rand.Reader})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	tok, err := token.Open(statedir.PathsOf(dir).Tokens).Create("test-client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Profiles = []profile.Spec{spec}
-	cfg.Originality = true
-	core, logs := observer.New(zapcore.DebugLevel)
-	h := &harness{t: t, dir: dir, sim: sim, token: tok, done: make(chan error, 1), logs: logs}
-	ready := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() {
-		h.done <- Run(ctx, Options{Config: cfg, StateDir: dir, Source: sim, Version: "test", Log: zap.New(core), Ready: func(u string) { ready <- u }})
-	}()
-	select {
-	case h.url = <-ready:
-	case err := <-h.done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("daemon not ready")
-	}
-	t.Cleanup(func() { h.stop() })
-
+	h := startCustom(t, spec, func(c *config.Config) { c.Originality = true })
 	c := h.dial()
 	h.tap(simulate.Genuine)
 	p := c.tagRead()
@@ -171,4 +143,122 @@ func TestSignedVerdictCoversTagTamperAndOriginality(t *testing.T) {
 			t.Errorf("signature_v2 still verifies with %s changed", name)
 		}
 	}
+}
+
+// startCustom starts a daemon with a simulated reader whose tags follow
+// spec, the only profile, after mutate has changed the configuration.
+func startCustom(t *testing.T, spec profile.Spec, mutate func(*config.Config)) *harness {
+	t.Helper()
+	l, k, err := spec.Parts(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := simulate.New(simulate.Config{Layout: l, Keys: k, URL: "https://tags.example/t", Dwell: 50 * time.Millisecond, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tok, err := token.Open(statedir.PathsOf(dir).Tokens).Create("test-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Profiles = []profile.Spec{spec}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	h := &harness{t: t, dir: dir, sim: sim, token: tok, done: make(chan error, 1), logs: logs}
+	ready := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() {
+		h.done <- Run(ctx, Options{Config: cfg, StateDir: dir, Source: sim, Version: "test", Log: zap.New(core), Ready: func(u string) { ready <- u }})
+	}()
+	select {
+	case h.url = <-ready:
+	case err := <-h.done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon not ready")
+	}
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+// TestDaemonBeyondLoopbackHandsOutSessions repeats issue 13 §1 against the
+// daemon: listening on every interface, it serves TLS with a self-signed
+// certificate made in the state directory (its fingerprint what `nfcd key
+// show` reads), answers a network client only over TLS and only with an
+// API token, and still gives the page on this machine its session token.
+func TestDaemonBeyondLoopbackHandsOutSessions(t *testing.T) {
+	lan := lanIP(t)
+	h := startCustom(t, testSpec, func(c *config.Config) {
+		c.Listen, c.AllowNonLoopback = "0.0.0.0:0", true
+	})
+	if !strings.HasPrefix(h.url, "https://") {
+		t.Fatalf("ready URL %s, want https", h.url)
+	}
+	_, port, _ := net.SplitHostPort(strings.TrimSuffix(strings.TrimPrefix(h.url, "https://"), "/"))
+	paths := statedir.PathsOf(h.dir)
+	fp, err := tlscert.ReadFingerprint(paths.TLS, paths.TLSCert)
+	if err != nil {
+		t.Fatalf("no certificate in the state dir: %v", err)
+	}
+	lanAddr := net.JoinHostPort(lan.String(), port)
+	// The client pins the fingerprint, as docs/protocol.md shows.
+	var served string
+	pinned := &tls.Config{InsecureSkipVerify: true, VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+		served = tlscert.Fingerprint(raw[0])
+		if served != fp {
+			return errors.New("fingerprint mismatch")
+		}
+		return nil
+	}}
+	tr := &http.Transport{TLSClientConfig: pinned, DisableKeepAlives: true}
+	get := func(url string) (int, error) {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := get("http://" + lanAddr + "/v1/session"); err == nil {
+		t.Errorf("plain HTTP from the LAN answered %d", code)
+	}
+	if code, err := get("https://" + lanAddr + "/v1/session"); err != nil || code != http.StatusForbidden {
+		t.Errorf("session over TLS from the LAN = %d, %v; want 403", code, err)
+	}
+	if served != fp {
+		t.Errorf("served certificate %s, key show reads %s", served, fp)
+	}
+	if code, err := get("http://127.0.0.1:" + port + "/v1/session"); err != nil || code != 200 {
+		t.Errorf("session on this machine = %d, %v; want 200", code, err)
+	}
+	d := websocket.Dialer{TLSClientConfig: pinned, Subprotocols: []string{"nfcd.v1", "nfcd-token." + h.token}}
+	c, resp, err := d.Dial("wss://"+lanAddr+"/v1/ws", nil)
+	if err != nil {
+		t.Fatalf("wss from the LAN with an API token: %v %v", err, resp)
+	}
+	c.Close()
+}
+
+// lanIP returns a non-loopback IPv4 address of this machine, or skips.
+func lanIP(t *testing.T) net.IP {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.To4()
+		}
+	}
+	t.Skip("no non-loopback IPv4 address on this machine")
+	return nil
 }

@@ -15,16 +15,15 @@ import (
 // TestStateReadableByOthersUsed repeats issue 13 §6: a state directory
 // that was not 0700, an nfcd.db that was not 0600, were used without a
 // word, though they hold the replay marks and the audit log (which tags
-// were read where), and the verdict key. The daemon now refuses to start,
-// naming the path and the chmod that fixes it.
+// were read where), and the verdict key. A file others may use now stops
+// the daemon, naming the path and the chmod that fixes it; the directory
+// is made private (TestStateDirTightened).
 func TestStateReadableByOthersUsed(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		file func(Paths) string // "" for the directory itself
 		mode os.FileMode
 	}{
-		{"dir 0755", nil, 0o755},
-		{"dir 0750", nil, 0o750},
 		{"nfcd.db 0644", func(p Paths) string { return p.DB }, 0o644},
 		{"nfcd.db 0640", func(p Paths) string { return p.DB }, 0o640},
 		{"verdict-key 0604", func(p Paths) string { return p.Key }, 0o604},
@@ -33,7 +32,7 @@ func TestStateReadableByOthersUsed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := PathsOf(filepath.Join(t.TempDir(), "state"))
-			if err := p.Prepare(); err != nil {
+			if _, err := p.Prepare(); err != nil {
 				t.Fatalf("Prepare(new dir) = %v", err)
 			}
 			target := p.Dir
@@ -46,7 +45,7 @@ func TestStateReadableByOthersUsed(t *testing.T) {
 			if err := os.Chmod(target, tc.mode); err != nil {
 				t.Fatal(err)
 			}
-			err := p.Prepare()
+			_, err := p.Prepare()
 			var pe *fileperm.PermError
 			if !errors.As(err, &pe) || pe.Path != target || !strings.Contains(err.Error(), "chmod") {
 				t.Fatalf("Prepare with %s = %v, want a PermError naming %s and the chmod", tc.name, err, target)
@@ -60,8 +59,8 @@ func TestStateReadableByOthersUsed(t *testing.T) {
 // the umask, and the public key may be world-readable.
 func TestPrepareCreatesPrivateDir(t *testing.T) {
 	p := PathsOf(filepath.Join(t.TempDir(), "a", "state"))
-	if err := p.Prepare(); err != nil {
-		t.Fatal(err)
+	if tightened, err := p.Prepare(); err != nil || tightened {
+		t.Fatal(tightened, err)
 	}
 	fi, err := os.Stat(p.Dir)
 	if err != nil || fi.Mode().Perm() != 0o700 {
@@ -70,7 +69,25 @@ func TestPrepareCreatesPrivateDir(t *testing.T) {
 	if err := os.WriteFile(p.PublicKey, make([]byte, 32), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Prepare(); err != nil {
+	if _, err := p.Prepare(); err != nil {
 		t.Errorf("Prepare with a world-readable public key = %v, want nil", err)
+	}
+}
+
+// TestStateDirTightened: a state directory others may use (0755, the
+// default of mkdir) is made 0700 and reported, not refused: its files are
+// 0600, so only their names were exposed.
+func TestStateDirTightened(t *testing.T) {
+	for _, mode := range []os.FileMode{0o755, 0o750, 0o711} {
+		p := PathsOf(filepath.Join(t.TempDir(), "state"))
+		if err := os.Mkdir(p.Dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p.Dir, mode)
+		tightened, err := p.Prepare()
+		fi, _ := os.Stat(p.Dir)
+		if err != nil || !tightened || fi.Mode().Perm() != 0o700 {
+			t.Errorf("Prepare(dir %04o) = %v, %v, mode after %04o; want tightened to 0700", mode, tightened, err, fi.Mode().Perm())
+		}
 	}
 }

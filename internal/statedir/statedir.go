@@ -69,6 +69,9 @@ type Paths struct {
 	LegitmarkSpool string
 	// TLS is the self-signed TLS certificate and its key (PEM, 0600).
 	TLS string
+	// TLSCert is a copy of the certificate alone (0644), for `nfcd key
+	// show`.
+	TLSCert string
 }
 
 // PathsOf returns the files of the state directory dir.
@@ -84,35 +87,48 @@ func PathsOf(dir string) Paths {
 		LegitmarkToken: filepath.Join(dir, "legitmark-user-token"),
 		LegitmarkSpool: filepath.Join(dir, "legitmark-spool"),
 		TLS:            filepath.Join(dir, "tls.pem"),
+		TLSCert:        filepath.Join(dir, "tls-cert.pem"),
 	}
 }
 
-// Prepare makes the state directory ready for the daemon: it creates it
-// (0700) if it is missing, gives it its ACL on Windows, and then refuses,
-// with a *fileperm.PermError naming the fix, when the directory or a file
-// that holds secrets or replay marks (the store, the key, the tokens, the
-// demo profile, the TLS key, the Legitmark token and photo spool) may be
-// used by anyone but its owner. A
-// reading command never calls it: it creates state.
-func (p Paths) Prepare() error {
-	_, err := os.Stat(p.Dir)
+// Prepare makes the state directory ready for the daemon. It creates the
+// directory (0700) if it is missing and gives it its ACL on Windows. A
+// directory that others may use is tightened to 0700 (tightened says so;
+// the files in it are 0600, so its looseness exposed their names only),
+// or refused when that fails. Then it refuses, with a *fileperm.PermError
+// naming the fix, a file holding secrets or replay marks (the store, the
+// key, the tokens, the demo profile, the TLS key, the Legitmark token and
+// photo spool) that others may use: nfcd made it private, so a looser mode
+// is an outside change, and its content may have been read. A reading
+// command never calls Prepare: it creates state.
+func (p Paths) Prepare() (tightened bool, err error) {
+	_, err = os.Stat(p.Dir)
 	created := errors.Is(err, fs.ErrNotExist)
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
-		return fmt.Errorf("statedir: %w", err)
+		return false, fmt.Errorf("statedir: %w", err)
 	}
 	if created || runtime.GOOS == "windows" {
 		// A new directory gets exactly 0700 whatever the umask; on
 		// Windows the ACL is set on every start.
 		if err := fileperm.Restrict(p.Dir); err != nil {
-			return fmt.Errorf("statedir: %w", err)
+			return false, fmt.Errorf("statedir: %w", err)
 		}
 	}
-	for _, f := range []string{p.Dir, p.DB, p.Key, p.Tokens, p.Demo, p.TLS, p.LegitmarkToken, p.LegitmarkSpool} {
+	if err := fileperm.CheckPrivate(p.Dir); err != nil {
+		if rerr := fileperm.Restrict(p.Dir); rerr != nil {
+			return false, fmt.Errorf("statedir: refusing to start: %w (tightening it failed: %v)", err, rerr)
+		}
+		if err := fileperm.CheckPrivate(p.Dir); err != nil {
+			return false, fmt.Errorf("statedir: refusing to start: %w", err)
+		}
+		tightened = true
+	}
+	for _, f := range []string{p.DB, p.Key, p.Tokens, p.Demo, p.TLS, p.LegitmarkToken, p.LegitmarkSpool} {
 		if err := fileperm.CheckPrivate(f); err != nil {
-			return fmt.Errorf("statedir: refusing to start: %w", err)
+			return tightened, fmt.Errorf("statedir: refusing to start: %w", err)
 		}
 	}
-	return nil
+	return tightened, nil
 }
 
 // Signer returns the verdict signer of the state directory, whose store st

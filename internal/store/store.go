@@ -50,6 +50,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/nfcd/nfcd/internal/atomicfile"
 )
 
 // schemaVersion is the layout described in the package comment. Open refuses
@@ -408,54 +410,21 @@ func initBuckets(tx *bolt.Tx) error {
 }
 
 // createFile creates a complete, empty store at path, which must not
-// exist: it initialises a temporary file in the same directory (bbolt
-// fsyncs its commits), syncs it, links it into place without replacing
-// anything (another nfcd may have created the file meanwhile), and syncs
-// the directory. A crash or a full disk leaves no file at path, only,
-// at worst, a temporary file, which the next createFile removes.
-func createFile(path string) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	if stale, _ := filepath.Glob(filepath.Join(dir, "."+base+".new-*")); len(stale) > 0 {
-		for _, f := range stale {
-			os.Remove(f)
-		}
-	}
-	f, err := os.CreateTemp(dir, "."+base+".new-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	f.Close()
-	defer func() {
+// exist (atomicfile.CreateNew: a temporary file, fsynced — bbolt fsyncs
+// its commits too — then linked into place without replacing a store
+// another nfcd created meanwhile).
+func createFile(path string) error {
+	return atomicfile.CreateNew(path, func(tmp string) error {
+		db, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second})
 		if err != nil {
-			os.Remove(tmp)
+			return err
 		}
-	}()
-	db, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		return err
-	}
-	if err := db.Update(initBuckets); err != nil {
-		db.Close()
-		return err
-	}
-	if err := db.Sync(); err != nil {
-		db.Close()
-		return err
-	}
-	if err := db.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return err
-	}
-	if err := linkNoReplace(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+		if err := db.Update(initBuckets); err != nil {
+			db.Close()
+			return err
+		}
+		return db.Close()
+	})
 }
 
 // Path returns the file name the store was opened with.
