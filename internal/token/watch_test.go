@@ -118,9 +118,19 @@ func TestCorruptTokenFileLoggedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(s.Path(), []byte(`{"version":1,"tokens":[{"name":"pos-1",`), 0o600); err != nil {
-		t.Fatal(err)
+	// Replaced in one step, as an editor saves: the watcher must not see a
+	// half-written file, which would be another problem.
+	replace := func(b []byte) {
+		t.Helper()
+		tmp := s.Path() + ".edit"
+		if err := os.WriteFile(tmp, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, s.Path()); err != nil {
+			t.Fatal(err)
+		}
 	}
+	replace([]byte(`{"version":1,"tokens":[{"name":"pos-1",`))
 	if _, ok := s.Check(tok); ok {
 		t.Error("Check accepts a token while the file is corrupt")
 	}
@@ -136,9 +146,7 @@ func TestCorruptTokenFileLoggedOnce(t *testing.T) {
 	if changed() {
 		t.Errorf("a corrupt file called Changed; live connections stay until it is fixed")
 	}
-	if err := os.WriteFile(s.Path(), good, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	replace(good)
 	deadline := time.Now().Add(2 * time.Second)
 	for logs.FilterMessage("token file usable again").Len() == 0 {
 		if time.Now().After(deadline) {
