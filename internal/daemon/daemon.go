@@ -50,6 +50,12 @@ const ShutdownTimeout = 5 * time.Second
 // arrive (every tap prunes too).
 const pruneInterval = time.Hour
 
+// historyConcurrency bounds the history.query calls in flight across all
+// clients: each holds a page of up to 1,000 entries and its encoding
+// (~140 KB), so clients that flood the daemon with queries cannot hold
+// many at once (issue 13 §2). Two keep both cores of a kiosk busy.
+const historyConcurrency = 2
+
 // ReadersListType is the WebSocket request that lists the readers.
 const ReadersListType = "readers.list"
 
@@ -191,7 +197,7 @@ func (d *daemon) start() (err error) {
 		return err
 	}
 	d.server.Handle(ReadersListType, d.readers, ws.HandlerOptions{})
-	d.server.Handle(history.RequestType, history.Handler(d.store), ws.HandlerOptions{MaxConcurrent: 2})
+	d.server.Handle(history.RequestType, history.Handler(d.store), ws.HandlerOptions{MaxConcurrent: 2, MaxConcurrentTotal: historyConcurrency})
 	remoteverify.Register(d.server, d.verifier, d.store)
 	stage.Publisher = d.server
 	if lm := cfg.Remote.Legitmark; lm != nil {

@@ -695,3 +695,32 @@ func TestReauthorizeClosesOnlyRevoked(t *testing.T) {
 		t.Errorf("session connection: %s", f.Type)
 	}
 }
+
+// TestManyClientsBuildLargeRepliesAtOnce repeats the other half of issue
+// 13 §2: every connection could have its history queries in the making at
+// once (each holding a page of entries and its encoding). A type with
+// MaxConcurrentTotal runs that many calls at a time across all
+// connections; the others wait, and all are answered.
+func TestManyClientsBuildLargeRepliesAtOnce(t *testing.T) {
+	ts := startServer(t, nil)
+	gatedMax.Store(0)
+	var clients []*client
+	for range 4 {
+		clients = append(clients, ts.dial(t))
+	}
+	for _, cl := range clients {
+		for i := range 4 {
+			cl.request(typeGated, "g"+string(rune('0'+i)), nil)
+		}
+	}
+	for _, cl := range clients {
+		for range 4 {
+			if f := cl.read(); f.Type != ws.TypeResult {
+				t.Fatalf("reply %s %s", f.Type, f.Payload)
+			}
+		}
+	}
+	if m := gatedMax.Load(); m != 2 {
+		t.Errorf("at most %d calls ran at once, want 2 (16 requests over 4 connections)", m)
+	}
+}

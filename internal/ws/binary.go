@@ -58,7 +58,7 @@ func (s *Server) HandleBinary(typ string, fn HandlerFunc, opts HandlerOptions) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultHandlerTimeout
 	}
-	s.binary[typ] = &handler{fn: fn, opts: opts}
+	s.binary[typ] = newHandler(fn, opts)
 	s.maxBin = max(s.maxBin, opts.MaxFrameBytes)
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -638,13 +639,22 @@ func (c *conn) call(req request) bool {
 		c.fail(req.ID, &Error{Code: CodeRateLimited, Message: "too many " + req.Type + " requests in flight"})
 		return true
 	}
+	// A type with large replies is not started for a client that has
+	// not read what it was sent: its reply would only grow the queue.
+	if h.slots != nil && c.queued.Load() > int64(c.s.cfg.MaxQueuedBytes)/2 {
+		c.inflightMu.Lock()
+		c.inflight[req.Type]--
+		c.inflightMu.Unlock()
+		c.fail(req.ID, &Error{Code: CodeRateLimited, Message: "replies not read yet; read them before asking for more"})
+		return true
+	}
 	p := &pending{done: make(chan struct{})}
 	r := &Request{Type: req.Type, ID: req.ID, Payload: bytes.Clone(req.Payload), Client: c.name, Data: req.Data}
 	c.handlers.Add(1)
 	go func() {
 		defer c.handlers.Done()
 		ctx, cancel := context.WithTimeout(c.ctx, h.opts.Timeout)
-		v, err := h.fn(ctx, r)
+		v, err := h.run(ctx, r)
 		cancel()
 		c.inflightMu.Lock()
 		c.inflight[r.Type]--
@@ -666,9 +676,32 @@ func (c *conn) call(req request) bool {
 				}
 			}
 		default:
-			p.send = func() { c.reply(r.ID, v) }
+			p.send = func() { c.enqueue(outMsg{frame: v}, 0) }
 		}
 		close(p.done)
 	}()
 	return c.queue(p)
+}
+
+// run calls the handler within its server-wide bound (MaxConcurrentTotal)
+// and encodes its result frame inside that bound too, since the encoding
+// is where a large reply takes its memory.
+func (h *handler) run(ctx context.Context, r *Request) ([]byte, error) {
+	if h.slots != nil {
+		select {
+		case h.slots <- struct{}{}:
+			defer func() { <-h.slots }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	v, err := h.fn(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	f, err := resultFrame(r.ID, v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s result: %w", r.Type, err)
+	}
+	return f, nil
 }

@@ -38,6 +38,12 @@ type HandlerOptions struct {
 	// may have in flight; more are answered with rate_limited
 	// (DefaultMaxConcurrent).
 	MaxConcurrent int
+	// MaxConcurrentTotal bounds the calls of this type in flight across
+	// all connections, reply encoding included; more wait for a slot
+	// within their Timeout. Zero means no bound. A request whose reply is
+	// large (history.query) sets it, so that many clients cannot hold many
+	// large replies in the making at once.
+	MaxConcurrentTotal int
 	// MaxFrameBytes bounds the frame of one request of this type; larger
 	// ones are answered with too_large (MaxFrameBytes, at most 1 MiB).
 	MaxFrameBytes int
@@ -59,6 +65,17 @@ const (
 type handler struct {
 	fn   HandlerFunc
 	opts HandlerOptions
+	// slots holds a token per call in flight when MaxConcurrentTotal is
+	// set; nil otherwise.
+	slots chan struct{}
+}
+
+func newHandler(fn HandlerFunc, opts HandlerOptions) *handler {
+	h := &handler{fn: fn, opts: opts}
+	if opts.MaxConcurrentTotal > 0 {
+		h.slots = make(chan struct{}, opts.MaxConcurrentTotal)
+	}
+	return h
 }
 
 // Handle registers fn for requests of type typ, as tailscale's local API
@@ -91,7 +108,7 @@ func (s *Server) Handle(typ string, fn HandlerFunc, opts HandlerOptions) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultHandlerTimeout
 	}
-	s.handlers[typ] = &handler{fn: fn, opts: opts}
+	s.handlers[typ] = newHandler(fn, opts)
 	s.maxFrame = max(s.maxFrame, opts.MaxFrameBytes)
 }
 

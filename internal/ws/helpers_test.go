@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,9 @@ const (
 	// typeBigReply answers with about bigReplySize bytes, like a
 	// history.query of 1,000 entries.
 	typeBigReply = "test.bigreply"
+	// typeGated counts its calls in flight across connections (gatedMax);
+	// at most 2 may run at once.
+	typeGated = "test.gated"
 	bigReplySize = 140 << 10
 )
 
@@ -79,6 +83,18 @@ func register(s *ws.Server) {
 			return nil, ctx.Err()
 		}
 	}, ws.HandlerOptions{MaxConcurrent: 2, Timeout: 500 * time.Millisecond})
+	s.Handle(typeGated, func(ctx context.Context, r *ws.Request) (any, error) {
+		n := gatedNow.Add(1)
+		defer gatedNow.Add(-1)
+		for {
+			m := gatedMax.Load()
+			if n <= m || gatedMax.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		return map[string]int{"n": int(n)}, nil
+	}, ws.HandlerOptions{MaxConcurrent: 4, MaxConcurrentTotal: 2})
 	blob := strings.Repeat("x", bigReplySize)
 	s.Handle(typeBigReply, func(context.Context, *ws.Request) (any, error) {
 		return map[string]string{"blob": blob}, nil
@@ -87,6 +103,9 @@ func register(s *ws.Server) {
 		return map[string]int{"len": len(r.Payload)}, nil
 	}, ws.HandlerOptions{MaxFrameBytes: 256 << 10})
 }
+
+// gatedNow and gatedMax count the test.gated calls in flight.
+var gatedNow, gatedMax atomic.Int64
 
 func checkToken(tok string) (string, bool) {
 	if subtle.ConstantTimeCompare([]byte(tok), []byte(testToken)) == 1 {

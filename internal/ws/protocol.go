@@ -134,13 +134,27 @@ func marshalFrame(typ, id string, seq uint64, payload json.RawMessage) []byte {
 	return b
 }
 
-// resultFrame encodes a result for request id.
+// resultFrame encodes a result for request id. The envelope is written
+// around the encoded payload, in envelope's field order, rather than
+// encoded again: a large result (a history page) is then copied once.
 func resultFrame(id string, v any) ([]byte, error) {
 	p, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	return marshalFrame(TypeResult, id, 0, p), nil
+	if len(p) == 0 || string(p) == "null" {
+		p = emptyObject
+	}
+	idJSON, _ := json.Marshal(id)
+	f := make([]byte, 0, len(p)+len(idJSON)+40)
+	f = append(f, `{"v":1,"type":"result"`...)
+	if id != "" {
+		f = append(f, `,"id":`...)
+		f = append(f, idJSON...)
+	}
+	f = append(f, `,"payload":`...)
+	f = append(f, p...)
+	return append(f, '}'), nil
 }
 
 // errorFrame encodes an error reply (id set) or notice (id empty).

@@ -38,8 +38,10 @@ const (
 	// being written to it: a few large replies (a history.query of 1,000
 	// entries is about 140 KB) and thousands of events.
 	DefaultMaxQueuedBytes = 512 << 10
-	// DefaultMaxConns bounds the open WebSocket connections.
-	DefaultMaxConns = 64
+	// DefaultMaxConns bounds the open WebSocket connections: a kiosk page
+	// and a few POS clients need a handful, and 32 clients that never read
+	// hold at most 32 × DefaultMaxQueuedBytes.
+	DefaultMaxConns = 32
 	// DefaultMaxConnsPerToken bounds the connections of one API token.
 	DefaultMaxConnsPerToken = 8
 
@@ -143,7 +145,7 @@ type Config struct {
 	// written to it (512 KiB). A client past it is told once with an
 	// overflow notice and closed with 1013 the next time.
 	MaxQueuedBytes int
-	// MaxConns bounds the open WebSocket connections (64); more are
+	// MaxConns bounds the open WebSocket connections (32); more are
 	// refused with 503.
 	MaxConns int
 	// MaxConnsPerToken bounds the connections of one API token (8); more
