@@ -36,7 +36,7 @@ const (
 	typeBigReply = "test.bigreply"
 	// typeGated counts its calls in flight across connections (gatedMax);
 	// at most 2 may run at once.
-	typeGated = "test.gated"
+	typeGated    = "test.gated"
 	bigReplySize = 140 << 10
 )
 
