@@ -30,16 +30,3 @@ func (e *PermError) Error() string {
 	}
 	return fmt.Sprintf("%s is accessible by %s; fix it with: %s", e.Path, e.Who, e.Fix)
 }
-
-// who names the classes the bits m open the file to.
-func who(m fs.FileMode) string {
-	g, o := m&0o070 != 0, m&0o007 != 0
-	switch {
-	case g && o:
-		return "group and others"
-	case g:
-		return "its group"
-	default:
-		return "others"
-	}
-}

@@ -4,6 +4,7 @@ package fileperm
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 )
 
@@ -42,4 +43,17 @@ func ReadableByOthers(path string) (readable, writable bool, err error) {
 	}
 	m := fi.Mode().Perm()
 	return m&0o004 != 0, m&0o022 != 0, nil
+}
+
+// who names the classes the bits m open the file to.
+func who(m fs.FileMode) string {
+	g, o := m&0o070 != 0, m&0o007 != 0
+	switch {
+	case g && o:
+		return "group and others"
+	case g:
+		return "its group"
+	default:
+		return "others"
+	}
 }
