@@ -223,14 +223,21 @@ func (c *Config) Loopback() bool {
 	return strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
 }
 
-// HoldsKeys reports whether the configuration holds secrets: a profile
-// with a key. (Sections that add secrets of their own, such as API keys,
-// belong here too.)
+// HoldsKeys reports whether the configuration holds secrets itself: a
+// profile with a key, or a remote service's API key written inline
+// (api_key rather than api_key_file or api_key_env). Sections that add
+// secrets of their own belong here too.
 func (c *Config) HoldsKeys() bool {
 	for _, p := range c.Profiles {
 		if p.FileReadKey != "" || p.MetaReadKey != "" {
 			return true
 		}
+	}
+	if lm := c.Remote.Legitmark; lm != nil && lm.APIKey.Reveal() != "" {
+		return true
+	}
+	if lt := c.Remote.Legitimate; lt != nil && lt.APIKey.Reveal() != "" {
+		return true
 	}
 	return false
 }

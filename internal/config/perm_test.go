@@ -25,6 +25,8 @@ func TestConfigWithKeysReadableByOthers(t *testing.T) {
 		{"keys 0600", withKeys, 0o600, false, false},
 		{"no keys 0644", "listen = \"127.0.0.1:7424\"\n", 0o644, false, false},
 		{"keys 0666", withKeys, 0o666, false, true},
+		{"api key 0644", "[remote.legitmark]\napi_key = \"leo_PermTestSecret\"\n", 0o644, true, false},
+		{"api key file 0644", "[remote.legitmark]\napi_key_file = \"/etc/nfcd/lm.key\"\n", 0o644, false, false},
 		{"no keys 0620", "listen = \"127.0.0.1:7424\"\n", 0o620, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
