@@ -338,25 +338,7 @@ func (s *EV2Session) WrapCommand(cmd byte, header, data []byte, mode CommMode) (
 	default:
 		return nil, fmt.Errorf("ntag424: unknown %v", mode)
 	}
-	lc := len(header) + len(body)
-	if mode != CommPlain {
-		lc += 8
-	}
-	if lc > maxLc {
-		return nil, fmt.Errorf("ntag424: %d-byte command data field exceeds %d: %w", lc, maxLc, ErrLength)
-	}
-	capdu := make([]byte, 0, 5+lc+1)
-	capdu = append(capdu, claNative, cmd, 0x00, 0x00)
-	if lc > 0 {
-		capdu = append(capdu, byte(lc))
-		capdu = append(capdu, header...)
-		capdu = append(capdu, body...)
-		if mode != CommPlain {
-			mact := s.CommandMAC(cmd, header, body)
-			capdu = append(capdu, mact[:]...)
-		}
-	}
-	return append(capdu, 0x00), nil
+	return buildCommand(cmd, header, body, mode, s.CommandMAC)
 }
 
 // UnwrapResponse checks the response to the command last wrapped at the
@@ -451,8 +433,15 @@ type LRPSession struct {
 	TI        [4]byte
 	MasterKey Key    // SesAuthMasterKey
 	CmdCtr    uint16 // starts at zero
-	PDcap2    [6]byte
-	PCDcap2   [6]byte
+	// EncCtr is the LRICB counter of CommMode.FULL. AuthenticateLRPFirst
+	// spends 0 on its PICCData, so secure messaging starts at 1; after
+	// AuthenticateLRPNonFirst it starts at 0 (§9.2.4).
+	EncCtr  uint32
+	PDcap2  [6]byte
+	PCDcap2 [6]byte
+
+	c    *lrp.Cipher // lrp.New(&MasterKey, 2), built on first use
+	cKey Key         // the MasterKey c was built for
 }
 
 // LRPSessionMasterKey returns SesAuthMasterKey = CMAC_LRP(Kx, SV) with
@@ -513,10 +502,11 @@ func LRPAuthFinish(key *Key, rndA, rndB *[16]byte, resp []byte) (*LRPSession, er
 		clear(master[:])
 		return nil, ErrAuthFailed
 	}
-	s := &LRPSession{MasterKey: master}
+	s := &LRPSession{MasterKey: master, c: c, cKey: master}
 	if err := s.decryptPICCData(c, resp[:16]); err != nil {
 		return nil, err
 	}
+	s.EncCtr = 1 // §9.2.4: 00000000h went to PICCData
 	return s, nil
 }
 
