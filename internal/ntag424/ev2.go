@@ -138,8 +138,9 @@ func EV2AuthFinish(key *Key, rndA, rndB *[16]byte, resp []byte) (*EV2Session, er
 
 // EV2AuthNonFirstFinish checks the tag's answer to AuthenticateEV2NonFirst
 // part 2, resp = E(Kx, RndA') (16 bytes, without 9100), and re-keys s: new
-// session keys from RndA and RndB, CmdCtr back to zero, TI kept (§9.1.6,
-// AN12196 Table 24). On error s is left unchanged.
+// session keys from RndA and RndB, TI and CmdCtr kept (§9.1.6: "Command
+// Counter CmdCtr is not reset"; AN12196 Table 26 continues at CmdCtr 2
+// after the NonFirst of Table 24). On error s is left unchanged.
 func (s *EV2Session) EV2AuthNonFirstFinish(key *Key, rndA, rndB *[16]byte, resp []byte) error {
 	if len(resp) != 16 {
 		return fmt.Errorf("AuthenticateEV2NonFirst part 2: %d-byte response, want 16: %w", len(resp), ErrBadResponse)
@@ -152,7 +153,6 @@ func (s *EV2Session) EV2AuthNonFirstFinish(key *Key, rndA, rndB *[16]byte, resp 
 		return ErrAuthFailed
 	}
 	s.EncKey, s.MACKey = EV2SessionKeys(key, rndA, rndB)
-	s.CmdCtr = 0
 	return nil
 }
 
