@@ -365,9 +365,7 @@ func (c *Card) getFileSettings(data []byte) []byte {
 	if sw != swNativeOK {
 		return c.fail(sw)
 	}
-	fs := c.fs[f]
-	fs.Size = uint32(len(c.files[f]))
-	b, err := fs.AppendBinary(nil)
+	b, err := c.fs[f].AppendBinary(nil)
 	if err != nil {
 		return c.fail(swNativeMemory)
 	}
@@ -438,7 +436,7 @@ func (c *Card) changeFileSettings(data []byte) []byte {
 		}
 		c.ctr = 0 // §9.3.1: enabling SDM resets SDMReadCtr
 	}
-	fs.Size = 0
+	fs.Size = uint32(len(c.files[f]))
 	c.fs[f] = *fs
 	c.ndef = nil
 	return c.reply(nil, ntag424.CommMAC)
