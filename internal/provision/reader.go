@@ -157,3 +157,21 @@ func (r *Reader) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 	}
 	return rsp, err
 }
+
+// waitEmpty waits until no tag is in the reader in use.
+func (r *Reader) waitEmpty(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		_, in := r.present[r.name]
+		wake := r.wake
+		r.mu.Unlock()
+		if !in {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
