@@ -261,3 +261,28 @@ func TestMirrorFileEveryMode(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMirrorFile is the tag side of one SUN read (the virtual tag's
+// cost per tap), AES and LRP.
+func BenchmarkMirrorFile(b *testing.B) {
+	keys := [5]Key{1: {1}, 2: {2}}
+	for _, c := range []Crypto{CryptoAES, CryptoLRP} {
+		plan, err := PlanSDM("https://t.example/?picc_data={picc_data}&cmac={cmac}", Layout{Mode: ModeEnc, Crypto: c}, SDMKeyNos{MetaRead: 1, FileRead: 2, CtrRet: AccessNever}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		static := make([]byte, NDEFFileSize)
+		copy(static, plan.File)
+		rnd := bytes.NewReader(nil)
+		b.Run(c.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(NDEFFileSize)
+			for b.Loop() {
+				rnd.Reset(make([]byte, 24))
+				if _, err := MirrorFile(static, &plan.SDM, c, &keys, [UIDLen]byte{4}, 1, rnd); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

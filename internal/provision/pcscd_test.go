@@ -199,11 +199,12 @@ func TestPCSCDRemovedAtEachStep(t *testing.T) {
 		tg := m.target(t)
 		card := blank(t, byte(0x60+i), uint64(i))
 		j := MemJournal{}
-		remove, gone := g.insert(t, card)
+		_, gone := g.insert(t, card)
 		if err := g.reader.Reconnect(g.ctx); err != nil {
 			t.Fatal(err)
 		}
 		card.Pull(end, true) // counted from here: Presentation cancels a pull
+		var remove func()
 		var c Card = plainCard{g.reader}
 		back := make(chan func(), 1)
 		if reconnect {

@@ -459,3 +459,27 @@ func TestInspect(t *testing.T) {
 		t.Error("the report shows key bytes")
 	}
 }
+
+// BenchmarkProvision personalises a blank virtual tag in-process (no
+// PC/SC): the host-side cost of a whole run, crypto and journal included.
+func BenchmarkProvision(b *testing.B) {
+	ctx := context.Background()
+	for _, name := range []string{"enc-aes-diversified", "enc-lrp-diversified"} {
+		var m mode
+		for _, x := range modes() {
+			if x.name == name {
+				m = x
+			}
+		}
+		b.Run(name, func(b *testing.B) {
+			tg := m.target(b)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				c := blank(b, 1, uint64(i))
+				if res, err := Provision(ctx, vcard{c}, tg, Options{Rand: seeded(uint64(i)), EnableLRP: true}); err != nil || !res.OK {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
