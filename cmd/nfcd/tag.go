@@ -198,15 +198,13 @@ func (o *tagOpts) run(sub string, e *env) error {
 		return err
 	}
 	mctx, mcancel := context.WithCancel(ctx)
-	done := make(chan struct{}, 2)
-	go func() { mon.Run(mctx); done <- struct{}{} }()
+	done := make(chan struct{})
 	reader := provision.NewReader(mon, o.reader)
 	reader.Wait = o.wait
-	go func() { reader.Watch(mctx); done <- struct{}{} }()
+	go func() { reader.Run(mctx); close(done) }()
 	defer func() {
 		reader.Close()
 		mcancel()
-		<-done
 		<-done
 	}()
 	fmt.Fprintln(e.stderr, "nfcd tag: waiting for a tag on the reader...")
@@ -386,7 +384,15 @@ func (o *tagOutput) report(rep *provision.Report) error {
 	}
 	fmt.Fprintf(w, "URL          %s\n", rep.URL)
 	if s := rep.SUN; s != nil {
-		fmt.Fprintf(w, "SUN          profile %q: %s", s.Profile, s.Reason)
+		fmt.Fprintf(w, "SUN          %s", s.Verdict)
+		if s.Profile != "" {
+			fmt.Fprintf(w, " under profile %q", s.Profile)
+		}
+		fmt.Fprintf(w, " (%s", s.Reason)
+		if s.Detail != "" {
+			fmt.Fprintf(w, ": %s", s.Detail)
+		}
+		fmt.Fprint(w, ")")
 		if s.Verified {
 			fmt.Fprintf(w, ", counter %d", s.Ctr)
 		}

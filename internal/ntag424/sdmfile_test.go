@@ -243,7 +243,7 @@ func TestMirrorFileEveryMode(t *testing.T) {
 					t.Fatal(err)
 				}
 				r, err := prof.Verify(url)
-				if err != nil || r.UID != uid || (r.HasCtr != !tc.noCt) || (r.HasCtr && r.Ctr != ctr) {
+				if err != nil || r.UID != uid || (r.Ctr.Valid != !tc.noCt) || (r.Ctr.Valid && r.Ctr.Value != ctr) {
 					t.Errorf("%v %s: Verify(%s) = %+v, %v", c, tc.tmpl, url, r, err)
 				}
 				if tc.mode == ModeEncFile && !bytes.Equal(r.FileData(), data) {

@@ -69,11 +69,13 @@ type FileReport struct {
 }
 
 // SUNReport says whether the URL carries a SUN and which profile
-// verifies it.
+// verifies it, in nfcd's verdict vocabulary (internal/verdict).
 type SUNReport struct {
 	Profile  string `json:"profile,omitempty"`
+	Verdict  string `json:"verdict"`
 	Verified bool   `json:"verified"`
 	Reason   string `json:"reason"`
+	Detail   string `json:"detail,omitempty"`
 	Ctr      uint32 `json:"ctr,omitempty"`
 }
 
@@ -130,17 +132,13 @@ func Inspect(ctx context.Context, card Card, opts InspectOptions) (*Report, erro
 	}
 	var verifiedBy *Target
 	if tr.URL != "" {
-		rep.SUN = &SUNReport{Reason: "no profile matches the URL"}
-		if p, err := opts.Profiles.Match(tr.URL); err == nil {
-			res, err := p.Verify(tr.URL)
-			rep.SUN = &SUNReport{Profile: p.Name, Verified: err == nil, Reason: ntag424.Reason(err), Ctr: res.Ctr}
-			if err == nil {
-				uid := strings.ToUpper(hex.EncodeToString(res.UID[:]))
-				if rep.UID == "" {
-					rep.UID = uid
-				}
-				verifiedBy = opts.Targets[p.Name]
+		o := opts.Profiles.Verify(tr.URL)
+		rep.SUN = &SUNReport{Profile: o.Profile, Verdict: o.Verdict, Verified: o.Authentic(), Reason: o.Reason, Detail: o.Detail, Ctr: o.Result.Ctr.Value}
+		if o.Authentic() {
+			if rep.UID == "" {
+				rep.UID = strings.ToUpper(hex.EncodeToString(o.Result.UID[:]))
 			}
+			verifiedBy = opts.Targets[o.Profile]
 		}
 	}
 	// Key 0: the given one, else the key of the profile the SUN verified under.
@@ -194,7 +192,7 @@ func summarise(rep *Report) string {
 	case factoryKeys && ndef != nil && ndef.SDM == nil && rep.URL == "":
 		return "blank: factory key versions, no SDM, empty NDEF file"
 	case rep.URL != "" && rep.SUN != nil && rep.SUN.Profile != "":
-		return fmt.Sprintf("the URL matches profile %q but does not verify (%s)", rep.SUN.Profile, rep.SUN.Reason)
+		return fmt.Sprintf("the URL matches profile %q but does not verify (%s, %s)", rep.SUN.Profile, rep.SUN.Verdict, rep.SUN.Reason)
 	case !factoryKeys:
 		return "personalised by someone else: key versions are not the factory's"
 	}

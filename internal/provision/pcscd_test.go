@@ -32,15 +32,13 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	mctx, mcancel := context.WithCancel(ctx)
-	done := make(chan struct{}, 2)
-	go func() { m.Run(mctx); done <- struct{}{} }()
+	done := make(chan struct{})
 	r := NewReader(m, vpcdtest.Slot1)
 	r.Wait = 10 * time.Second
-	go func() { r.Watch(mctx); done <- struct{}{} }()
+	go func() { r.Run(mctx); close(done) }()
 	t.Cleanup(func() {
 		r.Close()
 		mcancel()
-		<-done
 		<-done
 	})
 	return &rig{ctx: ctx, reader: r}
@@ -98,10 +96,10 @@ func (g *rig) tapN(t *testing.T, card *vtag.Card, tg *Target, n int) time.Durati
 			t.Fatalf("tap %d: %v", i, err)
 		}
 		res, err := tg.Verifier().Verify(r.URL)
-		if err != nil || res.UID != uid || (i > 1 && res.Ctr != last+1) {
+		if err != nil || res.UID != uid || (i > 1 && res.Ctr.Value != last+1) {
 			t.Fatalf("tap %d: Verify(%s) = %+v, %v (last counter %d)", i, r.URL, res, err, last)
 		}
-		last = res.Ctr
+		last = res.Ctr.Value
 	}
 	return total / time.Duration(n)
 }

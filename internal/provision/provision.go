@@ -590,9 +590,9 @@ func (r *runner) provision(ctx context.Context) error {
 			r.res.Note = "every step is done but the read does not verify: take the tag off the reader, tap it again and check with nfcd tag inspect"
 			return "", "", fmt.Errorf("%w (read %q)", ErrNotVerified, tr.URL)
 		}
-		r.res.OK, r.res.URL, r.res.Ctr = true, tr.URL, res.Ctr
+		r.res.OK, r.res.URL, r.res.Ctr = true, tr.URL, res.Ctr.Value
 		r.rec.State = StateDone
-		return "done", fmt.Sprintf("counter %d: %s", res.Ctr, tr.URL), r.mark(ctx, stepVerify, StepDone)
+		return "done", fmt.Sprintf("counter %v: %s", res.Ctr, tr.URL), r.mark(ctx, stepVerify, StepDone)
 	})
 }
 

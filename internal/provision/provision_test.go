@@ -122,10 +122,10 @@ func taps(t *testing.T, c *vtag.Card, tg *Target, n int) {
 			t.Fatalf("tap %d: ReadTag = %v", i+1, err)
 		}
 		res, err := tg.Verifier().Verify(r.URL)
-		if err != nil || res.UID != uid || (i > 0 && res.Ctr != last+1) {
+		if err != nil || res.UID != uid || (i > 0 && res.Ctr.Value != last+1) {
 			t.Fatalf("tap %d: Verify(%s) = %+v, %v (last counter %d)", i+1, r.URL, res, err, last)
 		}
-		last = res.Ctr
+		last = res.Ctr.Value
 	}
 }
 

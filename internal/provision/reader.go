@@ -8,15 +8,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/event"
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/pcsc"
+	"github.com/nfcd/nfcd/internal/reader"
 )
 
 // Reader is a Card on a PC/SC reader: the tag in it, reconnected when a
-// tag comes back after one left (a Reconnector). It follows the reader's
-// card events from a pcsc.Monitor, whose Events channel it drains in
-// Watch: the caller runs the monitor and Watch and uses nothing else of
-// the events meanwhile.
+// tag comes back after one left (a Reconnector). Its Run runs the
+// pcsc.Monitor and follows the readers' card events.
 type Reader struct {
 	m    *pcsc.Monitor
 	glob string
@@ -42,19 +42,23 @@ func NewReader(m *pcsc.Monitor, glob string) *Reader {
 	return &Reader{m: m, glob: glob, present: map[string]int{}, wake: make(chan struct{})}
 }
 
-// Watch drains the monitor's events until ctx is done.
-func (r *Reader) Watch(ctx context.Context) {
+// Run runs the monitor and follows its events until ctx is done.
+// Cancellation is not an error.
+func (r *Reader) Run(ctx context.Context) error {
+	events := make(chan reader.Event, 16)
+	errc := make(chan error, 1)
+	go func() { errc <- r.m.Run(ctx, events) }()
 	for {
 		select {
-		case <-ctx.Done():
-			return
-		case ev := <-r.m.Events():
+		case err := <-errc:
+			return err
+		case ev := <-events:
 			r.mu.Lock()
 			switch ev.Kind {
-			case pcsc.CardPresent:
+			case event.CardPresent:
 				r.gen++
 				r.present[ev.Reader] = r.gen
-			case pcsc.CardRemoved, pcsc.ReaderRemoved:
+			case event.CardRemoved, event.ReaderRemoved:
 				delete(r.present, ev.Reader)
 			}
 			close(r.wake)

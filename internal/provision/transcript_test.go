@@ -13,7 +13,7 @@ import (
 	"github.com/nfcd/nfcd/internal/pcsc/pcsctest"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden provisioning transcript from the virtual tag")
+var updateGolden = flag.Bool("update-provision", false, "rewrite the golden provisioning transcript from the virtual tag")
 
 // goldenPath is the full provisioning session: a blank tag personalised
 // for an enc/AES profile with diversified keys and key 4.
@@ -50,12 +50,12 @@ func goldenMode() mode {
 // Provision: the same profile and RndA must produce byte for byte the
 // commands a blank tag answered, ending in a verified read. Key bytes
 // appear in it only as the tag sees them: encrypted under the session.
-// With -update the transcript is recorded afresh from the virtual tag.
+// With -update-provision the transcript is recorded afresh from the virtual tag.
 func TestGoldenTranscript(t *testing.T) {
 	ctx := context.Background()
 	m := goldenMode()
 	tg := m.target(t)
-	if *update {
+	if *updateGolden {
 		var b strings.Builder
 		fmt.Fprintf(&b, "# Synthesized, not recorded on hardware: nfcd tag provision of a blank virtual\n")
 		fmt.Fprintf(&b, "# NTAG 424 DNA (internal/vtag, UID 04102030405001) for the profile %q:\n", m.name)
@@ -65,7 +65,7 @@ func TestGoldenTranscript(t *testing.T) {
 		fmt.Fprintf(&b, "# WriteData (plain), ChangeFileSettings (FULL), per key 2, 1, 4: GetKeyVersion, NonFirst\n")
 		fmt.Fprintf(&b, "# with the old key, NonFirst key 0, ChangeKey (FULL), NonFirst with the new key; ChangeKey 0,\n")
 		fmt.Fprintf(&b, "# AuthenticateEV2First with the new key 0 + GetCardUID; select + READ BINARY: the SUN verifies.\n")
-		fmt.Fprintf(&b, "# Regenerate: go test ./internal/provision -run TestGoldenTranscript -update\n\n")
+		fmt.Fprintf(&b, "# Regenerate: go test ./internal/provision -run TestGoldenTranscript -update-provision\n\n")
 		c := blank(t, 1, 1)
 		if _, err := Provision(ctx, &recorder{c: vcard{c}, out: &b}, tg, Options{Rand: seeded(42)}); err != nil {
 			t.Fatal(err)

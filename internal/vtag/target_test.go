@@ -294,7 +294,7 @@ func TestSecureMessaging(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if res, err := prof.Verify(r.URL); err != nil || res.Ctr != uint32(i) || res.UID != DefaultUID {
+				if res, err := prof.Verify(r.URL); err != nil || res.Ctr != ntag424.CounterOf(uint32(i)) || res.UID != DefaultUID {
 					t.Errorf("tap %d: Verify(%s) = %+v, %v", i, r.URL, res, err)
 				}
 			}
