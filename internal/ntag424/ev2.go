@@ -238,6 +238,9 @@ const (
 
 var commModeNames = [...]string{CommPlain: "plain", CommMAC: "mac", CommFull: "full"}
 
+// MarshalText returns the String form, for JSON.
+func (m CommMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
 func (m CommMode) String() string {
 	if int(m) < len(commModeNames) {
 		return commModeNames[m]

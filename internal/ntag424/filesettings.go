@@ -33,6 +33,9 @@ const maxKeyNo = 4
 // IsKey reports whether a is a key number 0-4.
 func (a Access) IsKey() bool { return a <= maxKeyNo }
 
+// MarshalText returns the String form, for JSON.
+func (a Access) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
 // String returns "key N", "free" or "never".
 func (a Access) String() string {
 	switch {
@@ -51,7 +54,10 @@ func (a Access) String() string {
 // sent LSB first: ReadWrite||Change, then Read||Write (AN12196 Table 19
 // sends 00 E0 for read free, the rest key 0).
 type AccessRights struct {
-	Read, Write, ReadWrite, Change Access
+	Read      Access `json:"read"`
+	Write     Access `json:"write"`
+	ReadWrite Access `json:"read_write"`
+	Change    Access `json:"change"`
 }
 
 // Factory access rights (§8.2.2, Table 10; confirmed by GetFileSettings
@@ -91,24 +97,24 @@ func (r AccessRights) valid() bool {
 type SDMSettings struct {
 	// SDMOptions (the ASCII encoding bit is always set: NT4H2421Gx
 	// supports nothing else).
-	UID          bool // bit 7: mirror the UID
-	ReadCtr      bool // bit 6: SDMReadCtr enabled
-	ReadCtrLimit bool // bit 5: SDMReadCtrLimit enabled
-	ENCFileData  bool // bit 4: SDMENCFileData mirrored
+	UID          bool `json:"uid"`            // bit 7: mirror the UID
+	ReadCtr      bool `json:"read_ctr"`       // bit 6: SDMReadCtr enabled
+	ReadCtrLimit bool `json:"read_ctr_limit"` // bit 5: SDMReadCtrLimit enabled
+	ENCFileData  bool `json:"enc_file_data"`  // bit 4: SDMENCFileData mirrored
 
 	// SDMAccessRights.
-	MetaRead Access // key 0-4: encrypted PICCData; free: plain UID/counter; never: none
-	FileRead Access // key 0-4: SDMMAC (and SDMENCFileData); never: no SDM for reading
-	CtrRet   Access // GetFileCounters: key 0-4, free or never
+	MetaRead Access `json:"meta_read"` // key 0-4: encrypted PICCData; free: plain UID/counter; never: none
+	FileRead Access `json:"file_read"` // key 0-4: SDMMAC (and SDMENCFileData); never: no SDM for reading
+	CtrRet   Access `json:"ctr_ret"`   // GetFileCounters: key 0-4, free or never
 
-	UIDOffset         uint32 // plain UID mirror (MetaRead free, UID)
-	ReadCtrOffset     uint32 // plain counter mirror (MetaRead free, ReadCtr); FFFFFFh: not mirrored
-	PICCDataOffset    uint32 // encrypted PICCData (MetaRead a key)
-	MACInputOffset    uint32 // start of the SDMMAC input (FileRead a key)
-	ENCOffset         uint32 // SDMENCFileData placeholder (FileRead a key, ENCFileData)
-	ENCLength         uint32 // its length in ASCII characters, a multiple of 32
-	MACOffset         uint32 // SDMMAC placeholder, 16 characters (FileRead a key)
-	ReadCtrLimitValue uint32 // SDMReadCtrLimit (ReadCtrLimit)
+	UIDOffset         uint32 `json:"uid_offset,omitempty"`           // plain UID mirror (MetaRead free, UID)
+	ReadCtrOffset     uint32 `json:"read_ctr_offset,omitempty"`      // plain counter mirror (MetaRead free, ReadCtr); FFFFFFh: not mirrored
+	PICCDataOffset    uint32 `json:"picc_data_offset,omitempty"`     // encrypted PICCData (MetaRead a key)
+	MACInputOffset    uint32 `json:"mac_input_offset,omitempty"`     // start of the SDMMAC input (FileRead a key)
+	ENCOffset         uint32 `json:"enc_offset,omitempty"`           // SDMENCFileData placeholder (FileRead a key, ENCFileData)
+	ENCLength         uint32 `json:"enc_length,omitempty"`           // its length in ASCII characters, a multiple of 32
+	MACOffset         uint32 `json:"mac_offset,omitempty"`           // SDMMAC placeholder, 16 characters (FileRead a key)
+	ReadCtrLimitValue uint32 `json:"read_ctr_limit_value,omitempty"` // SDMReadCtrLimit (ReadCtrLimit)
 }
 
 // NoCtrMirror is the SDMReadCtrOffset that enables the counter without
@@ -160,13 +166,13 @@ func commFromBits(b byte) (CommMode, bool) {
 // FileSettings are the settings of one StandardData file: what
 // GetFileSettings returns (§10.7.2) and ChangeFileSettings sets (§10.7.1).
 type FileSettings struct {
-	CommMode CommMode
-	Access   AccessRights
+	CommMode CommMode     `json:"comm_mode"`
+	Access   AccessRights `json:"access"`
 	// Size is the file size (GetFileSettings only; ChangeFileSettings
 	// cannot change it).
-	Size uint32
+	Size uint32 `json:"size,omitempty"`
 	// SDM is nil when Secure Dynamic Messaging is disabled.
-	SDM *SDMSettings
+	SDM *SDMSettings `json:"sdm,omitempty"`
 }
 
 // FactoryFileSettings returns the settings of file f on a tag as
