@@ -150,11 +150,11 @@ func (ch *Channel) rndA() ([16]byte, error) {
 // part1 sends the first frame of an authentication and expects 91AF.
 func (ch *Channel) part1(ctx context.Context, name string, capdu []byte) ([]byte, error) {
 	data, sw, err := exchange(ctx, ch.t, capdu)
-	if err == nil && sw != StatusAdditionalFrame {
-		err = &StatusError{Cmd: name, SW: sw}
-	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if sw != StatusAdditionalFrame {
+		return nil, &StatusError{Cmd: name, SW: sw}
 	}
 	return bytes.Clone(data), nil
 }
@@ -162,11 +162,11 @@ func (ch *Channel) part1(ctx context.Context, name string, capdu []byte) ([]byte
 // part2 sends the second frame and expects 9100.
 func (ch *Channel) part2(ctx context.Context, name string, capdu []byte) ([]byte, error) {
 	data, sw, err := exchange(ctx, ch.t, capdu)
-	if err == nil && sw != StatusNativeOK {
-		err = &StatusError{Cmd: name, SW: sw}
-	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if sw != StatusNativeOK {
+		return nil, &StatusError{Cmd: name, SW: sw}
 	}
 	return bytes.Clone(data), nil
 }
@@ -264,11 +264,11 @@ func (ch *Channel) command(ctx context.Context, name string, ins byte, header, d
 	}
 	ch.dead = true // until the response verifies
 	resp, sw, err := exchange(ctx, ch.t, capdu)
-	if err == nil && sw != StatusNativeOK {
-		err = &StatusError{Cmd: name, SW: sw}
-	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if sw != StatusNativeOK {
+		return nil, &StatusError{Cmd: name, SW: sw}
 	}
 	var plain []byte
 	if ch.lrp != nil {
@@ -356,14 +356,13 @@ func (ch *Channel) ChangeKey(ctx context.Context, keyNo byte, newKey, oldKey *Ke
 	}
 	ch.dead = true // changing the session's own key ends the session
 	resp, sw, err := exchange(ctx, ch.t, capdu)
-	if err == nil && sw != StatusNativeOK {
-		err = &StatusError{Cmd: name, SW: sw}
-	}
-	if err == nil && len(resp) != 0 {
-		err = fmt.Errorf("%w: %d bytes after changing the session key, want none", ErrBadResponse, len(resp))
-	}
-	if err != nil {
+	switch {
+	case err != nil:
 		return fmt.Errorf("%s: %w", name, err)
+	case sw != StatusNativeOK:
+		return &StatusError{Cmd: name, SW: sw}
+	case len(resp) != 0:
+		return fmt.Errorf("%s: %w: %d bytes after changing the session key, want none", name, ErrBadResponse, len(resp))
 	}
 	return nil
 }
@@ -412,11 +411,11 @@ func plainCommand(ctx context.Context, t Transmitter, name string, ins byte, dat
 	}
 	capdu = append(capdu, 0x00)
 	rsp, sw, err := exchange(ctx, t, capdu)
-	if err == nil && sw != StatusNativeOK {
-		err = &StatusError{Cmd: name, SW: sw}
-	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if sw != StatusNativeOK {
+		return nil, &StatusError{Cmd: name, SW: sw}
 	}
 	return bytes.Clone(rsp), nil
 }
