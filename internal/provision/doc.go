@@ -6,8 +6,9 @@
 // A Target is a profile (with app_master_key) and a URL template such as
 // https://brand.example/t?picc_data={picc_data}&cmac={cmac}, from which
 // ntag424.PlanSDM computes the NDEF message and every SDM offset.
-// Provision then runs, over any Card (a PC/SC reader through Reader, the
-// virtual tag, a transcript):
+// Provision then runs, over any Card (a PC/SC reader through Reader, which
+// connects exclusively so that no other program's APDU lands inside the
+// secure session; the virtual tag; a transcript):
 //
 //  1. select the application and read the UID (GetVersion);
 //  2. authenticate with key 0 (AuthenticateEV2First, or LRPFirst for an

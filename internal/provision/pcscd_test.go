@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"os"
 	"reflect"
 	"sort"
 	"testing"
@@ -51,7 +52,9 @@ func newRig(t *testing.T) *rig {
 func (g *rig) insert(t *testing.T, card *vtag.Card) (remove, leave func()) {
 	ctx, cancel := context.WithCancel(g.ctx)
 	done := make(chan error, 1)
-	go func() { done <- vtag.Run(ctx, vpcdtest.Slot1Addr, card, vtag.TapOptions{Hold: true}, nil) }()
+	// NFCD_PROVISION_RECORD=DIR records what the tag saw, for debugging.
+	rec := os.Getenv("NFCD_PROVISION_RECORD")
+	go func() { done <- vtag.Run(ctx, vpcdtest.Slot1Addr, card, vtag.TapOptions{Hold: true, Record: rec}, nil) }()
 	var err error
 	var once bool
 	wait := func() {
@@ -72,6 +75,31 @@ func (g *rig) insert(t *testing.T, card *vtag.Card) (remove, leave func()) {
 	}
 }
 
+// present puts card down and connects to it. pcscd polls the slot every
+// 400 ms and can miss a removal and the next insertion altogether when
+// another program keeps the slot busy (on a shared machine, a running nfcd
+// reads every tag it sees); then no new presentation is ever reported, and
+// present takes the card away and puts it down again, up to three times.
+func (g *rig) present(t *testing.T, card *vtag.Card) (remove, leave func()) {
+	for try := 1; ; try++ {
+		remove, leave := g.insert(t, card)
+		ctx, cancel := context.WithTimeout(g.ctx, 3*time.Second)
+		err := g.reader.Reconnect(ctx)
+		cancel()
+		if err == nil {
+			return remove, leave
+		}
+		remove()
+		if try == 3 {
+			t.Fatalf("the tag was put down %d times and pcscd never reported it: %v", try, err)
+		}
+		t.Logf("pcscd missed a presentation (%v); putting the tag down again", err)
+		ctx, cancel = context.WithTimeout(g.ctx, 3*time.Second)
+		g.reader.waitEmpty(ctx)
+		cancel()
+	}
+}
+
 // tapN presents card n times, as taps, and requires every read to verify
 // under tg with consecutive counters. Each tap puts the tag down, reads it
 // once pcscd reports it, and takes it away once read, as a person would,
@@ -82,13 +110,9 @@ func (g *rig) tapN(t *testing.T, card *vtag.Card, tg *Target, n int) time.Durati
 	var last uint32
 	var total time.Duration
 	for i := 1; i <= n; i++ {
-		remove, _ := g.insert(t, card)
-		err := g.reader.Reconnect(g.ctx)
+		remove, _ := g.present(t, card)
 		start := time.Now()
-		var r ntag424.TagRead
-		if err == nil {
-			r, err = ntag424.ReadTag(g.ctx, g.reader, ntag424.ReadOptions{})
-		}
+		r, err := ntag424.ReadTag(g.ctx, g.reader, ntag424.ReadOptions{})
 		total += time.Since(start)
 		g.reader.Close()
 		remove()
@@ -122,10 +146,7 @@ func TestPCSCDProvision(t *testing.T) {
 			tg := m.target(t)
 			card := blank(t, byte(0x40+i), uint64(i))
 			j := MemJournal{}
-			remove, _ := g.insert(t, card)
-			if err := g.reader.Reconnect(g.ctx); err != nil {
-				t.Fatal(err)
-			}
+			remove, _ := g.present(t, card)
 			res, err := Provision(g.ctx, g.reader, tg, Options{Journal: j, EnableLRP: true})
 			if err != nil || !res.OK {
 				t.Fatalf("Provision = %+v, %v", res, err)
@@ -134,10 +155,7 @@ func TestPCSCDProvision(t *testing.T) {
 			remove()
 			tm.tap = g.tapN(t, card, tg, 20)
 
-			remove, _ = g.insert(t, card)
-			if err := g.reader.Reconnect(g.ctx); err != nil {
-				t.Fatal(err)
-			}
+			remove, _ = g.present(t, card)
 			res, err = Reset(g.ctx, g.reader, tg, Options{Journal: j})
 			if err != nil || !res.OK {
 				t.Fatalf("Reset = %+v, %v", res, err)
@@ -197,10 +215,7 @@ func TestPCSCDRemovedAtEachStep(t *testing.T) {
 		tg := m.target(t)
 		card := blank(t, byte(0x60+i), uint64(i))
 		j := MemJournal{}
-		_, gone := g.insert(t, card)
-		if err := g.reader.Reconnect(g.ctx); err != nil {
-			t.Fatal(err)
-		}
+		_, gone := g.present(t, card)
 		card.Pull(end, true) // counted from here: Presentation cancels a pull
 		var remove func()
 		var c Card = plainCard{g.reader}
@@ -226,10 +241,7 @@ func TestPCSCDRemovedAtEachStep(t *testing.T) {
 				t.Fatalf("pulled after %s: %+v, %v; want ErrRemoved", names[i], res, err)
 			}
 			gone()
-			remove, _ = g.insert(t, card)
-			if err := g.reader.Reconnect(g.ctx); err != nil {
-				t.Fatal(err)
-			}
+			remove, _ = g.present(t, card)
 			res, err = Provision(g.ctx, c, tg, Options{Journal: j})
 			if err != nil || !res.OK {
 				t.Fatalf("pulled after %s (journal %+v): re-run = %+v, %v", names[i], j, res, err)
@@ -251,10 +263,7 @@ func TestPCSCDSwapAndWrongKey(t *testing.T) {
 
 	a, b := blank(t, 0x71, 1), blank(t, 0x72, 2)
 	bBefore := b.State()
-	_, gone := g.insert(t, a)
-	if err := g.reader.Reconnect(g.ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, gone := g.present(t, a)
 	a.Pull(20, true) // inside the key changes
 	back := make(chan func(), 1)
 	go func() {
@@ -276,10 +285,7 @@ func TestPCSCDSwapAndWrongKey(t *testing.T) {
 
 	c := blank(t, 0x73, 3)
 	before := c.State()
-	remove, _ = g.insert(t, c)
-	if err := g.reader.Reconnect(g.ctx); err != nil {
-		t.Fatal(err)
-	}
+	remove, _ = g.present(t, c)
 	wrong := ntag424.Key{0x0B, 0xAD}
 	res, err = Provision(g.ctx, g.reader, tg, Options{Key0: &wrong})
 	if !errors.Is(err, ErrWrongKey0) || res.Stopped != stepAuth {
@@ -289,4 +295,30 @@ func TestPCSCDSwapAndWrongKey(t *testing.T) {
 		t.Error("a refused key 0 changed the tag")
 	}
 	remove()
+}
+
+// TestPCSCDExclusive: while a run holds the tag, nobody else's APDU can
+// reach it: another connection to the reader is refused (a daemon's tap
+// gets pcsc.ErrReaderBusy instead of ending our secure session).
+func TestPCSCDExclusive(t *testing.T) {
+	g := newRig(t)
+	card := blank(t, 0x74, 4)
+	remove, _ := g.present(t, card)
+	defer remove()
+	other, err := pcsc.Open(g.ctx, zaptest.NewLogger(t).Named("other"), pcsc.Options{Include: []string{vpcdtest.Slot1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := other.Connect(g.ctx, vpcdtest.Slot1); !errors.Is(err, pcsc.ErrReaderBusy) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("second Connect while provisioning = %v, want ErrReaderBusy", err)
+	}
+	g.reader.Close()
+	c, err := other.Connect(g.ctx, vpcdtest.Slot1)
+	if err != nil {
+		t.Fatalf("Connect after the run let go = %v", err)
+	}
+	c.Close()
 }

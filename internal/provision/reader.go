@@ -14,9 +14,10 @@ import (
 	"github.com/nfcd/nfcd/internal/reader"
 )
 
-// Reader is a Card on a PC/SC reader: the tag in it, reconnected when a
-// tag comes back after one left (a Reconnector). Its Run runs the
-// pcsc.Monitor and follows the readers' card events.
+// Reader is a Card on a PC/SC reader: the tag in it, connected
+// exclusively, and reconnected when a tag comes back after one left (a
+// Reconnector). Its Run runs the pcsc.Monitor and follows the readers'
+// card events.
 type Reader struct {
 	m    *pcsc.Monitor
 	glob string
@@ -98,22 +99,29 @@ func (r *Reader) waitCard(ctx context.Context, after int) error {
 		}
 		wake := r.wake
 		r.mu.Unlock()
+		var retry <-chan time.Time
 		if name != "" {
-			c, err := r.m.Connect(ctx, name)
-			if err == nil {
+			// Exclusive: nobody else's APDU may land inside our secure
+			// session (a daemon tapping the same reader would end it).
+			c, err := r.m.ConnectExclusive(ctx, name)
+			switch {
+			case err == nil:
 				r.mu.Lock()
 				r.name, r.card, r.cardGen = name, c, gen
 				r.mu.Unlock()
 				return nil
-			}
-			if !errors.Is(err, pcsc.ErrCardRemoved) {
+			case errors.Is(err, pcsc.ErrReaderBusy):
+				// Another process is reading the tag; it lets go soon.
+				retry = time.After(50 * time.Millisecond)
+			case !errors.Is(err, pcsc.ErrCardRemoved):
 				return err
 			}
 		}
 		select {
 		case <-wake:
+		case <-retry:
 		case <-ctx.Done():
-			return fmt.Errorf("provision: no tag on the reader: %w", ctx.Err())
+			return fmt.Errorf("provision: no tag on the reader (or another program kept it): %w", ctx.Err())
 		}
 	}
 }
