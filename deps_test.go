@@ -40,12 +40,15 @@ var allowed = map[string][]string{
 	"internal/pcsc":          {"internal/event", "internal/reader"},
 	"internal/pcsc/pcsctest": {"internal/pcsc"},
 	"internal/vpcd/vpcdtest": {"internal/vpcd"},
-	"internal/vtag":          {"internal/ndef", "internal/ntag424", "internal/vpcd"},
+	"internal/vtag":          {"internal/diversify", "internal/lrp", "internal/ndef", "internal/ntag424", "internal/vpcd"},
 	"internal/simulate":      {"internal/event", "internal/ntag424", "internal/profile", "internal/reader", "internal/vtag"},
 	// The tap path: tap knows no PC/SC, the verdict stage no WebSocket and
 	// no database.
 	"internal/tap":   {"internal/event", "internal/ntag424", "internal/profile", "internal/reader"},
 	"internal/judge": {"internal/event", "internal/ntag424", "internal/reader", "internal/tap", "internal/verdict"},
+	// Personalisation: the sequence, its journal, and a Card on a PC/SC
+	// reader (the one place it knows pcsc).
+	"internal/provision": {"internal/diversify", "internal/event", "internal/ntag424", "internal/pcsc", "internal/profile", "internal/reader"},
 	// Durable state and what answers questions about it.
 	"internal/store":    {"internal/atomicfile", "internal/legitmark", "internal/ntag424", "internal/verdict"},
 	"internal/statedir": {"internal/fileperm", "internal/store", "internal/verdict"},

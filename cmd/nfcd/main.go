@@ -26,7 +26,7 @@ var root = &command{
 
 func init() {
 	root.subs = []*command{
-		runCmd, verifyCmd, readersCmd, watchCmd, vtagCmd, tokenCmd, keyCmd, historyCmd, legitmarkCmd, fakeCmd, serviceCmd, versionCmd,
+		runCmd, verifyCmd, readersCmd, watchCmd, vtagCmd, tagCmd, tokenCmd, keyCmd, historyCmd, legitmarkCmd, fakeCmd, serviceCmd, versionCmd,
 		remoteCmd, outboxCmd,
 	}
 }

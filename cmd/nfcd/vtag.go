@@ -26,7 +26,7 @@ var vtagCmd = &command{
 	about: `Presents a virtual NTAG 424 DNA to the vsmartcard vpcd reader of a running
 pcscd (slot "Virtual PCD 00 00" on port 35963, "Virtual PCD 00 01" on 35964).
 The tag mirrors a fresh SUN message per tap, exactly as a real tag does.`,
-	example: "nfcd vtag --mode enc --taps 5 --dwell 600ms --gap 500ms",
+	example: "nfcd vtag --mode enc --taps 5 --dwell 600ms --gap 500ms\nnfcd vtag --blank --hold --port 35964   # a blank tag for nfcd tag provision",
 	maxArgs: 0,
 }
 
@@ -45,7 +45,7 @@ type vtagFlags struct {
 	counter                          uint
 	dwell, gap                       time.Duration
 	hold, counterfeit, replay, noSUN bool
-	verbose                          bool
+	verbose, blank                   bool
 }
 
 func (f *vtagFlags) register(fs *flag.FlagSet) {
@@ -61,6 +61,7 @@ func (f *vtagFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.dwell, "dwell", vtag.DefaultDwell, "time in the field per tap")
 	fs.DurationVar(&f.gap, "gap", 500*time.Millisecond, "time between taps")
 	fs.BoolVar(&f.hold, "hold", false, "keep the tag in the field until interrupted")
+	fs.BoolVar(&f.blank, "blank", false, "a factory-fresh tag (zero keys, no SDM, empty NDEF file) to personalise with nfcd tag provision")
 	fs.BoolVar(&f.counterfeit, "counterfeit", false, "sign with a wrong key (verification fails with bad_mac)")
 	fs.BoolVar(&f.replay, "replay", false, "serve each counter and MAC twice")
 	fs.BoolVar(&f.noSUN, "no-sun", false, "serve a plain NDEF URL without SUN parameters")
@@ -71,7 +72,7 @@ func (f *vtagFlags) register(fs *flag.FlagSet) {
 
 func (f *vtagFlags) run(e *env) error {
 	kf := &f.kf
-	cfg := vtag.Config{URL: f.url, Counter: uint32(f.counter), Counterfeit: f.counterfeit, Replay: f.replay, NoSUN: f.noSUN, Rand: rand.Reader}
+	cfg := vtag.Config{URL: f.url, Counter: uint32(f.counter), Counterfeit: f.counterfeit, Replay: f.replay, NoSUN: f.noSUN, Blank: f.blank, Rand: rand.Reader}
 	spec := profile.Spec{
 		LayoutSpec:  ntag424.LayoutSpec{Mode: kf.mode, Crypto: kf.crypto, MACInputStart: kf.macInputStart},
 		FileReadKey: kf.fileKey,

@@ -138,8 +138,9 @@ func EV2AuthFinish(key *Key, rndA, rndB *[16]byte, resp []byte) (*EV2Session, er
 
 // EV2AuthNonFirstFinish checks the tag's answer to AuthenticateEV2NonFirst
 // part 2, resp = E(Kx, RndA') (16 bytes, without 9100), and re-keys s: new
-// session keys from RndA and RndB, CmdCtr back to zero, TI kept (§9.1.6,
-// AN12196 Table 24). On error s is left unchanged.
+// session keys from RndA and RndB, TI and CmdCtr kept (§9.1.6: "Command
+// Counter CmdCtr is not reset"; AN12196 Table 26 continues at CmdCtr 2
+// after the NonFirst of Table 24). On error s is left unchanged.
 func (s *EV2Session) EV2AuthNonFirstFinish(key *Key, rndA, rndB *[16]byte, resp []byte) error {
 	if len(resp) != 16 {
 		return fmt.Errorf("AuthenticateEV2NonFirst part 2: %d-byte response, want 16: %w", len(resp), ErrBadResponse)
@@ -152,7 +153,6 @@ func (s *EV2Session) EV2AuthNonFirstFinish(key *Key, rndA, rndB *[16]byte, resp 
 		return ErrAuthFailed
 	}
 	s.EncKey, s.MACKey = EV2SessionKeys(key, rndA, rndB)
-	s.CmdCtr = 0
 	return nil
 }
 
@@ -237,6 +237,9 @@ const (
 )
 
 var commModeNames = [...]string{CommPlain: "plain", CommMAC: "mac", CommFull: "full"}
+
+// MarshalText returns the String form, for JSON.
+func (m CommMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
 
 func (m CommMode) String() string {
 	if int(m) < len(commModeNames) {
@@ -338,25 +341,7 @@ func (s *EV2Session) WrapCommand(cmd byte, header, data []byte, mode CommMode) (
 	default:
 		return nil, fmt.Errorf("ntag424: unknown %v", mode)
 	}
-	lc := len(header) + len(body)
-	if mode != CommPlain {
-		lc += 8
-	}
-	if lc > maxLc {
-		return nil, fmt.Errorf("ntag424: %d-byte command data field exceeds %d: %w", lc, maxLc, ErrLength)
-	}
-	capdu := make([]byte, 0, 5+lc+1)
-	capdu = append(capdu, claNative, cmd, 0x00, 0x00)
-	if lc > 0 {
-		capdu = append(capdu, byte(lc))
-		capdu = append(capdu, header...)
-		capdu = append(capdu, body...)
-		if mode != CommPlain {
-			mact := s.CommandMAC(cmd, header, body)
-			capdu = append(capdu, mact[:]...)
-		}
-	}
-	return append(capdu, 0x00), nil
+	return buildCommand(cmd, header, body, mode, s.CommandMAC)
 }
 
 // UnwrapResponse checks the response to the command last wrapped at the
@@ -451,8 +436,15 @@ type LRPSession struct {
 	TI        [4]byte
 	MasterKey Key    // SesAuthMasterKey
 	CmdCtr    uint16 // starts at zero
-	PDcap2    [6]byte
-	PCDcap2   [6]byte
+	// EncCtr is the LRICB counter of CommMode.FULL. AuthenticateLRPFirst
+	// spends 0 on its PICCData, so secure messaging starts at 1; after
+	// AuthenticateLRPNonFirst it starts at 0 (§9.2.4).
+	EncCtr  uint32
+	PDcap2  [6]byte
+	PCDcap2 [6]byte
+
+	c    *lrp.Cipher // lrp.New(&MasterKey, 2), built on first use
+	cKey Key         // the MasterKey c was built for
 }
 
 // LRPSessionMasterKey returns SesAuthMasterKey = CMAC_LRP(Kx, SV) with
@@ -513,10 +505,11 @@ func LRPAuthFinish(key *Key, rndA, rndB *[16]byte, resp []byte) (*LRPSession, er
 		clear(master[:])
 		return nil, ErrAuthFailed
 	}
-	s := &LRPSession{MasterKey: master}
+	s := &LRPSession{MasterKey: master, c: c, cKey: master}
 	if err := s.decryptPICCData(c, resp[:16]); err != nil {
 		return nil, err
 	}
+	s.EncCtr = 1 // §9.2.4: 00000000h went to PICCData
 	return s, nil
 }
 

@@ -163,8 +163,8 @@ func TestEV2AuthNonFirst(t *testing.T) {
 	if got, want := testvectors.Upper(s.MACKey[:]), testvectors.String(v.Expected, "ses_auth_mac_key"); got != want {
 		t.Errorf("SesAuthMACKey = %s, want %s", got, want)
 	}
-	if s.CmdCtr != 0 || s.TI != [4]byte{0x76, 0x14, 0x28, 0x1A} {
-		t.Errorf("after NonFirst: CmdCtr %d TI %X, want 0 and TI kept", s.CmdCtr, s.TI)
+	if s.CmdCtr != 7 || s.TI != [4]byte{0x76, 0x14, 0x28, 0x1A} {
+		t.Errorf("after NonFirst: CmdCtr %d TI %X, want both kept", s.CmdCtr, s.TI)
 	}
 }
 

@@ -36,6 +36,19 @@ type Card struct {
 // A PC/SC call cannot be interrupted, so ctx is checked before each step;
 // SCardConnect itself is bounded by the reader driver.
 func (m *Monitor) Connect(ctx context.Context, reader string) (*Card, error) {
+	return m.connect(ctx, reader, scard.ShareShared)
+}
+
+// ConnectExclusive is Connect in exclusive mode (SCARD_SHARE_EXCLUSIVE):
+// until Close, no other handle, in this process or another (a running
+// daemon's taps), can connect to the card or send it an APDU; they get
+// ErrReaderBusy. Personalisation needs it: a foreign APDU in the middle of
+// a secure-messaging session ends the session on the tag.
+func (m *Monitor) ConnectExclusive(ctx context.Context, reader string) (*Card, error) {
+	return m.connect(ctx, reader, scard.ShareExclusive)
+}
+
+func (m *Monitor) connect(ctx context.Context, reader string, share scard.ShareMode) (*Card, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -43,7 +56,7 @@ func (m *Monitor) Connect(ctx context.Context, reader string) (*Card, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := connect(ctx, sc, reader, m.knownATR(reader))
+	c, err := connect(ctx, sc, reader, m.knownATR(reader), share)
 	if err != nil {
 		// A context that failed may belong to a pcscd that is gone.
 		m.putContext(reader, sc, false)
@@ -63,10 +76,10 @@ func (m *Monitor) Connect(ctx context.Context, reader string) (*Card, error) {
 
 // connect opens the card in reader on sc. atr, when known from the
 // monitor's last status, spares an SCardStatus round trip.
-func connect(ctx context.Context, sc *scard.Context, reader string, atr []byte) (*Card, error) {
+func connect(ctx context.Context, sc *scard.Context, reader string, atr []byte, share scard.ShareMode) (*Card, error) {
 	var h *scard.Card
 	err := guard("connect", func() (err error) {
-		h, err = sc.Connect(reader, scard.ShareShared, scard.ProtocolT0|scard.ProtocolT1)
+		h, err = sc.Connect(reader, share, scard.ProtocolT0|scard.ProtocolT1)
 		return err
 	})
 	if err != nil {

@@ -18,6 +18,12 @@
 //	sdm_meta_read_key = "00000000000000000000000000000000"
 //	# diversify = true                  # sdm_file_read_key is an AN10922 master key
 //	# div_input = "3042F5"              # appended to the UID as diversification input
+//	# Personalisation (nfcd tag provision / reset) only:
+//	# app_master_key = "…"              # the tag's key 0 after personalisation
+//	# sdm_meta_read_key_no = 1          # key slot of sdm_meta_read_key (1-4)
+//	# sdm_file_read_key_no = 2          # key slot of sdm_file_read_key (1-4)
+//	# key3 = "…"                        # keys 3 and 4: left as they are unless given
+//	# key4 = "…"
 //	[profile.names]                     # parameter-name overrides
 //	picc_data = "e"
 //	cmac = "c"
@@ -46,6 +52,95 @@ type Spec struct {
 	MetaReadKey string `toml:"sdm_meta_read_key"`
 	Diversify   bool   `toml:"diversify"`
 	DivInput    string `toml:"div_input"`
+
+	// Personalisation: the tag's other application keys and the slots of
+	// the two SDM keys. Verification does not use them.
+	AppMasterKey  string `toml:"app_master_key"`
+	MetaReadKeyNo *int   `toml:"sdm_meta_read_key_no"`
+	FileReadKeyNo *int   `toml:"sdm_file_read_key_no"`
+	Key3          string `toml:"key3"`
+	Key4          string `toml:"key4"`
+}
+
+// Default key slots of the SDM keys, as in AN12196 and the Bolt Card
+// convention: SDMMetaReadKey in key 1, SDMFileReadKey in key 2.
+const (
+	DefaultMetaReadKeyNo = 1
+	DefaultFileReadKeyNo = 2
+)
+
+// TagKeys are the application keys a profile puts on its tags (key 0 and
+// the slots of the SDM keys), for personalisation. With Diversify, AppMaster,
+// Key3 and Key4 are AN10922 master keys like Keys.FileRead; the
+// SDMMetaReadKey stays one key for all tags, as it must: a verifier decrypts
+// PICCData, and so learns the UID, with it (NT4H2421Gx §9.3.4).
+type TagKeys struct {
+	// AppMaster is key 0 after personalisation.
+	AppMaster ntag424.Key
+	// MetaReadNo and FileReadNo are the key slots of SDMMetaReadKey and
+	// SDMFileReadKey (1-4).
+	MetaReadNo, FileReadNo byte
+	// Key3 and Key4 are the new values of keys 3 and 4; nil leaves a key
+	// as it is.
+	Key3, Key4 *ntag424.Key
+}
+
+// TagKeys decodes the personalisation keys of s. app_master_key is
+// required; the SDM key slots must be 1-4 and distinct (in enc modes,
+// where both keys are used), and key3 or key4 must not name a slot an SDM
+// key takes. Key 0 must differ from the SDM keys: whoever verifies SUNs
+// holds those and must not be able to reconfigure the tag. Errors are
+// *KeyError values without key material.
+func (s Spec) TagKeys() (TagKeys, error) {
+	var tk TagKeys
+	l, k, err := s.Parts(false)
+	if err != nil {
+		return tk, err
+	}
+	if tk.AppMaster, err = ParseKey("app_master_key", s.AppMasterKey, false); err != nil {
+		return tk, err
+	}
+	slot := func(field string, p *int, def int) (byte, error) {
+		if p == nil {
+			return byte(def), nil
+		}
+		if *p < 1 || *p > 4 {
+			return 0, &KeyError{Field: field, Msg: "want a key number 1-4"}
+		}
+		return byte(*p), nil
+	}
+	if tk.MetaReadNo, err = slot("sdm_meta_read_key_no", s.MetaReadKeyNo, DefaultMetaReadKeyNo); err != nil {
+		return tk, err
+	}
+	if tk.FileReadNo, err = slot("sdm_file_read_key_no", s.FileReadKeyNo, DefaultFileReadKeyNo); err != nil {
+		return tk, err
+	}
+	enc := l.Mode != ntag424.ModePlain
+	if enc && tk.MetaReadNo == tk.FileReadNo {
+		return tk, &KeyError{Field: "sdm_meta_read_key_no", Msg: "must differ from sdm_file_read_key_no"}
+	}
+	for _, x := range []struct {
+		field string
+		no    byte
+		hex   string
+		dst   **ntag424.Key
+	}{{"key3", 3, s.Key3, &tk.Key3}, {"key4", 4, s.Key4, &tk.Key4}} {
+		if x.hex == "" {
+			continue
+		}
+		if x.no == tk.FileReadNo || enc && x.no == tk.MetaReadNo {
+			return tk, &KeyError{Field: x.field, Msg: "that slot holds an SDM key"}
+		}
+		key, err := ParseKey(x.field, x.hex, false)
+		if err != nil {
+			return tk, err
+		}
+		*x.dst = &key
+	}
+	if tk.AppMaster == k.FileRead || enc && tk.AppMaster == k.MetaRead {
+		return tk, &KeyError{Field: "app_master_key", Msg: "must differ from the SDM keys"}
+	}
+	return tk, nil
 }
 
 // Profile is a compiled Spec.

@@ -112,3 +112,45 @@ func BenchmarkSetVerify(b *testing.B) {
 		set.Verify(url)
 	}
 }
+
+func TestTagKeys(t *testing.T) {
+	const base = "[[profile]]\nname = \"p\"\nmode = \"enc\"\nsdm_meta_read_key = \"11111111111111111111111111111111\"\nsdm_file_read_key = \"22222222222222222222222222222222\"\n"
+	specs, err := ParseSpecs("f.toml", []byte(base+"app_master_key = \"00000000000000000000000000000A00\"\nkey4 = \"44444444444444444444444444444444\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := specs[0].TagKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.AppMaster[14] != 0x0A || tk.MetaReadNo != 1 || tk.FileReadNo != 2 || tk.Key3 != nil || tk.Key4 == nil || tk.Key4[0] != 0x44 {
+		t.Errorf("TagKeys = %+v", tk)
+	}
+	for name, extra := range map[string]string{
+		"no app master":      "",
+		"app master = file":  "app_master_key = \"22222222222222222222222222222222\"\n",
+		"app master = meta":  "app_master_key = \"11111111111111111111111111111111\"\n",
+		"slot 0":             "app_master_key = \"0A000000000000000000000000000000\"\nsdm_file_read_key_no = 0\n",
+		"slot 5":             "app_master_key = \"0A000000000000000000000000000000\"\nsdm_meta_read_key_no = 5\n",
+		"same slots":         "app_master_key = \"0A000000000000000000000000000000\"\nsdm_meta_read_key_no = 2\n",
+		"key3 over SDM slot": "app_master_key = \"0A000000000000000000000000000000\"\nsdm_file_read_key_no = 3\nkey3 = \"33333333333333333333333333333333\"\n",
+		"short key4":         "app_master_key = \"0A000000000000000000000000000000\"\nkey4 = \"4444\"\n",
+	} {
+		specs, err := ParseSpecs("f.toml", []byte(base+extra))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var ke *KeyError
+		if _, err := specs[0].TagKeys(); !errors.As(err, &ke) {
+			t.Errorf("%s: TagKeys = %v, want a *KeyError", name, err)
+		} else if strings.Contains(err.Error(), "2222") || strings.Contains(err.Error(), "1111") {
+			t.Errorf("%s: error quotes key material: %v", name, err)
+		}
+	}
+	// Plain mode has no SDMMetaReadKey: the slots may coincide.
+	plain := "[[profile]]\nmode = \"plain\"\nsdm_file_read_key = \"22222222222222222222222222222222\"\napp_master_key = \"0A000000000000000000000000000000\"\nsdm_meta_read_key_no = 2\n"
+	specs, _ = ParseSpecs("f.toml", []byte(plain))
+	if _, err := specs[0].TagKeys(); err != nil {
+		t.Errorf("plain mode: %v", err)
+	}
+}

@@ -6,14 +6,24 @@ const (
 	claNative = 0x90 // ISO-wrapped native NTAG 424 DNA commands (NT4H2421Gx §8.4)
 	claPCSC   = 0xFF // PC/SC Part 3 pseudo-APDUs, normally answered by the reader
 
-	insSelect     = 0xA4 // ISOSelectFile, NT4H2421Gx §10.9.1
-	insReadBinary = 0xB0 // ISOReadBinary, NT4H2421Gx §10.9.2
-	insGetData    = 0xCA // PC/SC Part 3 §3.2.2.1.3 GET DATA
+	insSelect       = 0xA4 // ISOSelectFile, NT4H2421Gx §10.9.1
+	insReadBinary   = 0xB0 // ISOReadBinary, NT4H2421Gx §10.9.2
+	insUpdateBinary = 0xD6 // ISOUpdateBinary, NT4H2421Gx Table 22
+	insGetData      = 0xCA // PC/SC Part 3 §3.2.2.1.3 GET DATA
 
 	cmdGetVersion      = 0x60 // NT4H2421Gx §10.5.2
 	cmdAdditionalFrame = 0xAF
 	cmdReadSig         = 0x3C // Read_Sig, AN12196 §8.2
 	cmdGetCardUID      = 0x51 // NT4H2421Gx §10.5.3
+
+	cmdAuthFirst          = 0x71 // AuthenticateEV2First / LRPFirst, §10.4.1, §10.4.3
+	cmdAuthNonFirst       = 0x77 // AuthenticateEV2NonFirst / LRPNonFirst, §10.4.2, §10.4.4
+	cmdGetFileSettings    = 0xF5 // §10.7.2
+	cmdGetKeyVersion      = 0x64 // §10.6.2
+	cmdChangeFileSettings = 0x5F // §10.7.1
+	cmdChangeKey          = 0xC4 // §10.6.1
+	cmdWriteData          = 0x8D // §10.8.2
+	cmdSetConfiguration   = 0x5C // §10.5.1
 )
 
 // Status words (NT4H2421Gx §10.9 tables 86 and 89; ISO/IEC 7816-4 §5.6;
@@ -42,6 +52,12 @@ const (
 	swNativeParameter  = 0x919E // PARAMETER_ERROR
 	swNativeAuth       = 0x91AE // AUTHENTICATION_ERROR
 	swNativeAborted    = 0x91CA // COMMAND_ABORTED
+	swNativeIntegrity  = 0x911E // INTEGRITY_ERROR: MAC, padding or CRC
+	swNativeNoSuchKey  = 0x9140 // NO_SUCH_KEY
+	swNativePermission = 0x919D // PERMISSION_DENIED
+	swNativeBoundary   = 0x91BE // BOUNDARY_ERROR
+	swNativeMemory     = 0x91EE // MEMORY_ERROR
+	swNativeNotFound   = 0x91F0 // FILE_NOT_FOUND
 )
 
 // command is a parsed short-length command APDU (ISO/IEC 7816-3 §12.1).

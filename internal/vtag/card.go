@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
+	"github.com/nfcd/nfcd/internal/diversify"
 	"github.com/nfcd/nfcd/internal/ndef"
 	"github.com/nfcd/nfcd/internal/ntag424"
 )
@@ -152,8 +154,19 @@ type Config struct {
 	// any other UID, so that the originality check fails honestly.
 	Signature []byte
 
+	// Blank makes a tag as NXP delivers it: every key the all-zero key at
+	// version 00, the factory file settings (NDEF file free to read and
+	// write, no SDM), an empty NDEF file and AES secure messaging. Layout,
+	// Keys, URL, FileData, TT, Counterfeit, Replay and NoSUN are ignored;
+	// the tag is personalised over the air (nfcd tag provision).
+	Blank bool
+
 	// Layout and Keys are how the tag was personalised for SDM. They are
-	// not used when NoSUN is set.
+	// not used when NoSUN is set. The card holds SDMMetaReadKey in key
+	// slot 1 and SDMFileReadKey (diversified for the UID when
+	// Keys.Diversify is set) in slot 2, key 0 is the zero key, and the
+	// NDEF file is laid out by ntag424.PlanSDM, so that GetFileSettings
+	// shows the offsets a reader would have to configure.
 	Layout ntag424.Layout
 	Keys   ntag424.Keys
 	// URL is the URL template: the part before the SUN parameters, such
@@ -182,7 +195,8 @@ type Config struct {
 	// Fault is a failure to play on every tap.
 	Fault Fault
 
-	// Rand feeds the PICCData padding (AES) and PICCRand (LRP). Nil means
+	// Rand feeds the PICCData padding (AES) and PICCRand (LRP), RndB and
+	// the transaction identifier of authentications. Nil means
 	// crypto/rand; tests inject a deterministic reader.
 	Rand io.Reader
 }
@@ -191,42 +205,58 @@ type Config struct {
 // safe for concurrent use, but a card models one tag: APDUs from two
 // readers at once interleave as they would on one tag.
 type Card struct {
-	uid      [ntag424.UIDLen]byte
-	sig      [ntag424.OriginalitySignatureSize]byte
-	prof     *ntag424.Profile // mirrors the URL; the wrong-key one when Counterfeit
-	url      string
-	tt       [2]byte
-	fileData []byte
-	replay   bool
-	noSUN    bool
-	fault    Fault
-	rand     io.Reader
+	uid         [ntag424.UIDLen]byte
+	sig         [ntag424.OriginalitySignatureSize]byte
+	prof        *ntag424.Profile // the personalisation of a Config with a Layout; the wrong-key one when Counterfeit
+	ttMirror    bool             // TagTamper layout: mirror with prof.MirrorURL, not the file settings
+	url         string
+	tt          [2]byte
+	fileData    []byte
+	replay      bool
+	noSUN       bool
+	counterfeit bool
+	fault       Fault
+	rand        io.Reader
 
-	mu  sync.Mutex
-	ctr uint32 // SDMReadCtr: the last value mirrored
+	mu sync.Mutex
+	// The tag's non-volatile state.
+	keys   [5]ntag424.Key
+	keyVer [5]byte
+	lrp    bool // PDCap2.1 bit 1: LRP secure messaging, for good
+	files  [4][]byte
+	fs     [4]ntag424.FileSettings
+	ctr    uint32 // SDMReadCtr: the last value mirrored
 	// Per presentation.
-	app   bool   // the NDEF application is selected (else the PICC level)
-	ef    fileNo // the currently selected file
-	chain int    // GetVersion frames already sent while more are pending
-	ndef  []byte // the NDEF file of this presentation, nil until first read
-	gone  bool   // FaultRemoved fired: the tag is out of the field
+	app     bool       // the NDEF application is selected (else the PICC level)
+	ef      fileNo     // the currently selected file
+	chain   int        // GetVersion frames already sent while more are pending
+	pending *authState // an authentication waiting for its part 2
+	auth    *session   // the authenticated session, nil when not authenticated
+	ndef    []byte     // the NDEF file of this presentation, nil until first read
+	gone    bool       // the tag left the field (FaultRemoved or Pull)
 	// Across presentations.
-	taps       int    // presentations whose NDEF file was read
-	lastURL    string // the URL of the last NDEF file served
-	replayNext bool   // the next read replays lastURL
+	taps        int    // presentations whose NDEF file was read
+	lastURL     string // the URL of the last NDEF file served
+	lastFile    []byte // the last NDEF file served (Replay)
+	replayNext  bool   // the next read replays lastFile
+	apdus       int    // APDUs received
+	pullAt      int    // the APDU count at which the tag leaves the field; 0: never
+	pullExec    bool   // the APDU at pullAt is carried out before the tag leaves
+	failedAuths int
 }
 
 // New returns a card for cfg. The error wraps ErrConfig, or is the
 // ntag424 error that rejected the layout (a *ntag424.FormatError).
 func New(cfg Config) (*Card, error) {
 	c := &Card{
-		uid:    cfg.UID,
-		url:    cfg.URL,
-		tt:     cfg.TT,
-		replay: cfg.Replay,
-		noSUN:  cfg.NoSUN,
-		rand:   cfg.Rand,
-		ctr:    cfg.Counter,
+		uid:         cfg.UID,
+		url:         cfg.URL,
+		tt:          cfg.TT,
+		replay:      cfg.Replay,
+		noSUN:       cfg.NoSUN,
+		counterfeit: cfg.Counterfeit,
+		rand:        cfg.Rand,
+		ctr:         cfg.Counter,
 	}
 	if c.uid == [ntag424.UIDLen]byte{} {
 		c.uid = DefaultUID
@@ -251,37 +281,133 @@ func New(cfg Config) (*Card, error) {
 		return nil, err
 	}
 	c.fault = f
-	if cfg.URL == "" || !utf8.ValidString(cfg.URL) {
-		return nil, fmt.Errorf("%w: URL must be non-empty UTF-8", ErrConfig)
-	}
 	if cfg.Counter > maxCtr {
 		return nil, fmt.Errorf("%w: counter %d does not fit in 24 bits", ErrConfig, cfg.Counter)
 	}
-	if !cfg.NoSUN {
-		keys := cfg.Keys
-		if cfg.Counterfeit {
-			keys.FileRead[15] ^= 0x01
-		}
-		if c.prof, err = ntag424.NewProfile(cfg.Layout, keys); err != nil {
-			return nil, err
-		}
-		if c.prof.Layout().Mode == ntag424.ModeEncFile {
-			c.fileData = bytes.Clone(cfg.FileData)
-			if len(c.fileData) == 0 {
-				c.fileData = bytes.Clone(defaultFileData)
-			}
-		}
+	c.factory()
+	if cfg.Blank {
+		c.replay, c.noSUN, c.counterfeit, c.url, c.ctr = false, false, false, "", 0
+		return c, nil
 	}
-	// A trial mirror checks the file data and that the file fits, without
-	// touching c.rand (the URL length does not depend on the randomness).
-	url, err := c.mirror(c.ctr, zeroReader{})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	if cfg.URL == "" || !utf8.ValidString(cfg.URL) {
+		return nil, fmt.Errorf("%w: URL must be non-empty UTF-8", ErrConfig)
 	}
-	if _, err := encodeNDEF(url); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	if cfg.NoSUN {
+		file, err := encodeNDEF(cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		c.files[fileNDEF] = file
+		return c, nil
+	}
+	if err := c.personalise(cfg); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// factory puts the tag in its delivery state (NT4H2421Gx §8.2.2): zero
+// keys at version 00, AES mode, the factory CC file and file settings, an
+// empty NDEF file and an empty proprietary file.
+func (c *Card) factory() {
+	c.keys, c.keyVer, c.lrp = [5]ntag424.Key{}, [5]byte{}, false
+	c.files[fileCC] = bytes.Clone(ccFile[:])
+	c.files[fileNDEF] = make([]byte, ndefSize)
+	c.files[fileProp] = make([]byte, propSize)
+	for _, f := range []fileNo{fileCC, fileNDEF, fileProp} {
+		c.fs[f] = *ntag424.FactoryFileSettings(ntag424.FileNo(f))
+	}
+}
+
+// personalise sets the card up as Config's layout and keys describe: the
+// SDM keys in slots 1 and 2 and the NDEF file laid out by ntag424.PlanSDM,
+// read free, written and changed with key 0. TagTamper layouts, which an
+// NT4H2421Gx cannot mirror, keep the factory file settings and are
+// mirrored by the profile's encoder instead.
+func (c *Card) personalise(cfg Config) error {
+	keys := cfg.Keys
+	if cfg.Counterfeit {
+		keys.FileRead[15] ^= 0x01
+	}
+	var err error
+	if c.prof, err = ntag424.NewProfile(cfg.Layout, keys); err != nil {
+		return err
+	}
+	l := c.prof.Layout()
+	if l.Mode == ntag424.ModeEncFile {
+		c.fileData = bytes.Clone(cfg.FileData)
+		if len(c.fileData) == 0 {
+			c.fileData = bytes.Clone(defaultFileData)
+		}
+	}
+	if l.TTParam || l.TTInEnc {
+		c.ttMirror = true
+		// A trial mirror checks the file data and that the file fits,
+		// without touching c.rand (the URL length does not depend on the
+		// randomness).
+		url, err := c.prof.MirrorURL(c.url, c.tagData(c.ctr), zeroReader{})
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		if _, err := encodeNDEF(url); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		return nil
+	}
+	plan, err := ntag424.PlanSDM(sunTemplate(cfg.URL, l), l, ntag424.SDMKeyNos{MetaRead: 1, FileRead: 2, CtrRet: ntag424.AccessNever}, c.fileData)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	file := make([]byte, ndefSize)
+	copy(file, plan.File)
+	c.files[fileNDEF] = file
+	c.fs[fileNDEF] = ntag424.FileSettings{
+		CommMode: ntag424.CommPlain, Size: ndefSize,
+		Access: ntag424.AccessRights{Read: ntag424.AccessFree, Write: 0, ReadWrite: 0, Change: 0},
+		SDM:    &plan.SDM,
+	}
+	c.lrp = l.Crypto == ntag424.CryptoLRP
+	c.keys[1] = cfg.Keys.MetaRead
+	c.keys[2] = cfg.Keys.FileRead
+	if cfg.Keys.Diversify {
+		m := append(c.uid[:len(c.uid):len(c.uid)], cfg.Keys.DivInput...)
+		k, err := diversify.AN10922((*[16]byte)(&cfg.Keys.FileRead), m)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		c.keys[2] = k
+	}
+	return nil
+}
+
+// sunTemplate is the URL template of a Config: url, then the parameters
+// of the layout's mode in the order ntag424.Profile.MirrorURL writes them.
+func sunTemplate(url string, l ntag424.Layout) string {
+	var b strings.Builder
+	b.WriteString(url)
+	sep := byte('?')
+	if strings.IndexByte(url, '?') >= 0 {
+		sep = '&'
+	}
+	param := func(name, ph string) {
+		b.WriteByte(sep)
+		sep = '&'
+		b.WriteString(name + "={" + ph + "}")
+	}
+	switch l.Mode {
+	case ntag424.ModePlain:
+		param(l.Names.UID, "uid")
+		if !l.NoCtr {
+			param(l.Names.Ctr, "ctr")
+		}
+	default:
+		param(l.Names.PICCData, "picc_data")
+		if l.Mode == ntag424.ModeEncFile {
+			param(l.Names.Enc, "enc")
+		}
+	}
+	param(l.Names.CMAC, "cmac")
+	return b.String()
 }
 
 // zeroReader reads zeros.
@@ -292,13 +418,8 @@ func (zeroReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// mirror returns the URL the tag serves with SDMReadCtr = ctr.
-func (c *Card) mirror(ctr uint32, rand io.Reader) (string, error) {
-	if c.noSUN {
-		return c.url, nil
-	}
-	d := ntag424.TagData{UID: c.uid, Ctr: ctr, TT: c.tt, FileData: c.fileData}
-	return c.prof.MirrorURL(c.url, d, rand)
+func (c *Card) tagData(ctr uint32) ntag424.TagData {
+	return ntag424.TagData{UID: c.uid, Ctr: ctr, TT: c.tt, FileData: c.fileData}
 }
 
 // errTooLong reports a URL whose NDEF message does not fit the file.
@@ -323,7 +444,8 @@ func encodeNDEF(url string) ([]byte, error) {
 func (c *Card) UID() [ntag424.UIDLen]byte { return c.uid }
 
 // Counter returns SDMReadCtr: the value mirrored by the last tap that
-// advanced it, or Config.Counter before any.
+// advanced it, or Config.Counter before any (zero after ChangeFileSettings
+// enabled SDM).
 func (c *Card) Counter() uint32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -338,16 +460,74 @@ func (c *Card) Taps() int {
 }
 
 // LastURL returns the URL in the NDEF file served last, or "" before the
-// first read.
+// first read (or when that file held no URL).
 func (c *Card) LastURL() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lastURL
 }
 
+// APDUs returns how many command APDUs the card has received.
+func (c *Card) APDUs() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.apdus
+}
+
+// FailedAuths returns how many authentications failed (TotFailCtr without
+// its decrements; the delays and the limit are not modelled).
+func (c *Card) FailedAuths() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failedAuths
+}
+
+// Pull makes the tag leave the field at the n-th APDU from now (1: the
+// next one). With executed set, the tag carries that command out and the
+// field drops before its response (the response is lost); otherwise the
+// command never arrives. Either way the reader gets an empty response and
+// the tag answers nothing, not even its ATR, until the next presentation.
+// n <= 0 cancels a pending pull.
+func (c *Card) Pull(n int, executed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pullAt, c.pullExec = 0, false
+	if n > 0 {
+		c.pullAt, c.pullExec = c.apdus+n, executed
+	}
+}
+
+// State is a copy of the tag's non-volatile memory, for tests that check
+// what a sequence of commands changed. It holds the keys in the clear: a
+// virtual tag's keys are test data.
+type State struct {
+	Keys        [5]ntag424.Key
+	KeyVersions [5]byte
+	LRP         bool
+	Files       [3][]byte               // CC, NDEF, proprietary
+	Settings    [3]ntag424.FileSettings // CC, NDEF, proprietary
+	Counter     uint32
+}
+
+// State returns a copy of the tag's non-volatile memory.
+func (c *Card) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := State{Keys: c.keys, KeyVersions: c.keyVer, LRP: c.lrp, Counter: c.ctr}
+	for i, f := range []fileNo{fileCC, fileNDEF, fileProp} {
+		s.Files[i] = bytes.Clone(c.files[f])
+		s.Settings[i] = c.fs[f]
+		if c.fs[f].SDM != nil {
+			sdm := *c.fs[f].SDM
+			s.Settings[i].SDM = &sdm
+		}
+	}
+	return s
+}
+
 // Presentation marks a new tap: the tag enters the field afresh, with the
-// PICC level selected, and the next read of the NDEF file mirrors a new
-// counter value.
+// PICC level selected and no authentication, and the next read of the
+// NDEF file mirrors a new counter value.
 func (c *Card) Presentation() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -358,15 +538,18 @@ func (c *Card) present() {
 	c.deselect()
 	c.ndef = nil
 	c.gone = false
+	c.pullAt = 0
 }
 
-// deselect returns to the PICC level, as after activation.
+// deselect returns to the PICC level, as after activation, which also
+// ends any authentication.
 func (c *Card) deselect() {
 	c.app, c.ef, c.chain = false, fileNone, 0
+	c.auth, c.pending = nil, nil
 }
 
 // ATR returns the PC/SC pseudo-ATR, or nothing once the tag was pulled out
-// (FaultRemoved), which makes vpcd report the slot empty.
+// (FaultRemoved, Pull), which makes vpcd report the slot empty.
 func (c *Card) ATR() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -377,8 +560,8 @@ func (c *Card) ATR() []byte {
 }
 
 // PowerOn is called when the reader powers the card up. The tag restarts
-// at the PICC level but stays in the same presentation: pcscd powers an
-// idle card down and up again while it sits in the field.
+// at the PICC level, unauthenticated, but stays in the same presentation:
+// pcscd powers an idle card down and up again while it sits in the field.
 func (c *Card) PowerOn() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -399,13 +582,26 @@ func (c *Card) Reset() { c.Presentation() }
 // Transmit answers one command APDU with data and a status word. It never
 // panics: a malformed APDU gets an ISO/IEC 7816-4 error (6700 for a bad
 // length). An empty response means the tag left the field mid-exchange
-// (FaultRemoved).
+// (FaultRemoved, Pull).
 func (c *Card) Transmit(apdu []byte) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gone {
 		return []byte{}
 	}
+	c.apdus++
+	if c.pullAt != 0 && c.apdus >= c.pullAt {
+		if c.pullExec {
+			c.transmit(apdu)
+		}
+		c.gone, c.pullAt = true, 0
+		c.auth, c.pending = nil, nil
+		return []byte{}
+	}
+	return c.transmit(apdu)
+}
+
+func (c *Card) transmit(apdu []byte) []byte {
 	cmd, ok := parseCommand(apdu)
 	if !ok {
 		return status(swWrongLength)
@@ -420,11 +616,14 @@ func (c *Card) Transmit(apdu []byte) []byte {
 	case claNative:
 		return c.native(cmd)
 	case claISO:
+		c.pending = nil
 		switch cmd.ins {
 		case insSelect:
 			return c.selectFile(cmd)
 		case insReadBinary:
 			return c.readBinary(cmd)
+		case insUpdateBinary:
+			return c.updateBinary(cmd)
 		}
 		return status(swINSNotSupp)
 	}
@@ -466,7 +665,9 @@ func (c *Card) abortChain() bool {
 }
 
 // selectFile answers ISOSelectFile (NT4H2421Gx §10.9.1). No FCI is ever
-// returned, whatever P2 asks for.
+// returned, whatever P2 asks for. Selecting an application or the PICC
+// level ends any authentication, as a DESFire application selection does;
+// selecting a file inside the application keeps it.
 func (c *Card) selectFile(cmd command) []byte {
 	if c.abortChain() {
 		return status(swConditions)
@@ -528,7 +729,8 @@ func (c *Card) selectApp() []byte {
 	if c.fault == FaultSelect {
 		return status(swFileNotFound)
 	}
-	c.app, c.ef = true, fileNone
+	c.deselect()
+	c.app = true
 	return status(swOK)
 }
 
@@ -544,30 +746,24 @@ func fileByFID(fid uint16) fileNo {
 	return fileNone
 }
 
-// readBinary answers ISOReadBinary (NT4H2421Gx §10.9.2, tables 87-89).
-func (c *Card) readBinary(cmd command) []byte {
-	if cmd.data != nil || !cmd.hasLe {
-		return status(swWrongLength)
-	}
-	if c.abortChain() {
-		return status(swConditions)
-	}
-	var off int
-	f := c.ef
+// isoFile resolves the file of ISOReadBinary and ISOUpdateBinary: P1 bit 7
+// set selects the file with the short ISO FileID in P1 bits 4-0 (00: the
+// current one) and P2 is the offset; else P1-P2 is a 15-bit offset into
+// the current file (§10.9.2 Table 87).
+func (c *Card) isoFile(cmd command) (fileNo, int, uint16) {
+	f, off := c.ef, 0
 	if cmd.p1&0x80 != 0 {
-		// P1 = 1 0 0 SFI: read, and select, the file with that short ISO
-		// FileID; P2 is the offset. SFI 00 means the current file.
 		if cmd.p1&0x60 != 0 {
-			return status(swWrongP1P2)
+			return fileNone, 0, swWrongP1P2
 		}
 		switch sfi := cmd.p1 & 0x1F; sfi {
 		case 0x00:
 		case 0x1F:
-			return status(swWrongP1P2)
+			return fileNone, 0, swWrongP1P2
 		default:
 			f = fileNo(sfi)
 			if !c.app || f > fileProp {
-				return status(swFileNotFound)
+				return fileNone, 0, swFileNotFound
 			}
 			c.ef = f
 		}
@@ -576,23 +772,47 @@ func (c *Card) readBinary(cmd command) []byte {
 		off = int(cmd.p1)<<8 | int(cmd.p2)
 	}
 	if f == fileNone {
+		return fileNone, 0, swConditions
+	}
+	return f, off, swOK
+}
+
+// freeAccess reports whether the file's access rights let anyone do what
+// one of the two conditions grants (Read or ReadWrite, Write or ReadWrite).
+func freeAccess(a, rw ntag424.Access) bool {
+	return a == ntag424.AccessFree || rw == ntag424.AccessFree
+}
+
+// readBinary answers ISOReadBinary (NT4H2421Gx §10.9.2, tables 87-89).
+// It is always plain: it needs free read access and no authentication
+// (6982, "AuthenticatedEV2 not allowed"), and on the NDEF file with SDM
+// it returns the mirror.
+func (c *Card) readBinary(cmd command) []byte {
+	if cmd.data != nil || !cmd.hasLe {
+		return status(swWrongLength)
+	}
+	if c.abortChain() {
 		return status(swConditions)
 	}
-	var content []byte
-	end := 0 // where the readable bytes stop; the file size unless FaultShort
-	switch f {
-	case fileCC:
-		content, end = ccFile[:], ccSize
-	case fileProp:
-		// Read access is key 2 on a factory tag: no free access.
-		return status(swSecurity)
-	case fileNDEF:
+	f, off, sw := c.isoFile(cmd)
+	if sw != swOK {
+		return status(sw)
+	}
+	fs := &c.fs[f]
+	if f == fileNDEF {
 		switch c.fault {
 		case FaultReadRefused:
 			return status(swSecurity)
 		case FaultWrongLength:
 			return status(swWrongLength)
 		}
+	}
+	if c.auth != nil || !freeAccess(fs.Access.Read, fs.Access.ReadWrite) && (fs.SDM == nil || fs.SDM.FileRead == ntag424.AccessNever) {
+		return status(swSecurity)
+	}
+	content := c.files[f]
+	end := len(content) // where the readable bytes stop; the file size unless FaultShort
+	if f == fileNDEF {
 		if off >= ndefSize {
 			return status(swWrongP1P2)
 		}
@@ -600,7 +820,7 @@ func (c *Card) readBinary(cmd command) []byte {
 		if sw != swOK {
 			return status(sw)
 		}
-		content, end = file, ndefSize
+		content = file
 		msgEnd := 2 + (int(file[0])<<8 | int(file[1]))
 		switch c.fault {
 		case FaultShort:
@@ -622,98 +842,87 @@ func (c *Card) readBinary(cmd command) []byte {
 	return respond(content[off:off+n], swOK)
 }
 
+// updateBinary answers ISOUpdateBinary (§10.9, Table 22): plain writes to a
+// file with free write access, without authentication.
+func (c *Card) updateBinary(cmd command) []byte {
+	if c.abortChain() {
+		return status(swConditions)
+	}
+	if len(cmd.data) == 0 || cmd.hasLe {
+		return status(swWrongLength)
+	}
+	f, off, sw := c.isoFile(cmd)
+	if sw != swOK {
+		return status(sw)
+	}
+	fs := &c.fs[f]
+	if c.auth != nil || !freeAccess(fs.Access.Write, fs.Access.ReadWrite) {
+		return status(swSecurity)
+	}
+	if off+len(cmd.data) > len(c.files[f]) {
+		return status(swWrongP1P2)
+	}
+	copy(c.files[f][off:], cmd.data)
+	c.ndef = nil
+	return status(swOK)
+}
+
 // ndefFile returns this presentation's NDEF file, building it on the first
 // read: that read advances SDMReadCtr and mirrors it (or, on a Replay card,
-// every second tap re-serves the previous file unchanged).
+// every second tap re-serves the previous file unchanged). Without SDM it
+// is the static file.
 func (c *Card) ndefFile() ([]byte, uint16) {
 	if c.ndef != nil {
 		return c.ndef, swOK
 	}
-	var url string
+	sdm := c.fs[fileNDEF].SDM
+	var file []byte
 	switch {
-	case c.noSUN:
-		url = c.url
 	case c.replayNext:
-		url = c.lastURL
+		file = c.lastFile
 		c.replayNext = false
-	default:
-		if c.ctr >= maxCtr {
+	case c.ttMirror || sdm != nil && sdm.ReadCtr:
+		if c.ctr >= maxCtr || sdm != nil && sdm.ReadCtrLimit && c.ctr >= sdm.ReadCtrLimitValue {
 			return nil, swSecurity
 		}
-		u, err := c.mirror(c.ctr+1, c.rand)
+		f, err := c.mirror(c.ctr + 1)
 		if err != nil {
 			return nil, swMemoryFailure // rand failed
 		}
 		c.ctr++
-		url = u
+		file = f
 		c.replayNext = c.replay
+	case sdm != nil:
+		f, err := c.mirror(c.ctr)
+		if err != nil {
+			return nil, swMemoryFailure
+		}
+		file = f
+	default:
+		file = bytes.Clone(c.files[fileNDEF])
 	}
-	file, err := encodeNDEF(url)
-	if err != nil {
-		return nil, swMemoryFailure // cannot happen: New checked the length
-	}
-	c.ndef, c.lastURL = file, url
+	c.ndef, c.lastFile = file, file
+	c.lastURL, _ = ntag424.URLOf(file)
 	c.taps++
 	return file, swOK
 }
 
-// native answers ISO-wrapped native commands (NT4H2421Gx §8.4): 90 INS 00
-// 00 [Lc data] 00, answered with data and 91 status.
-func (c *Card) native(cmd command) []byte {
-	if cmd.ins == cmdAdditionalFrame {
-		return c.additionalFrame(cmd)
-	}
-	if c.abortChain() {
-		return status(swNativeAborted)
-	}
-	switch cmd.ins {
-	case cmdGetVersion, cmdReadSig, cmdGetCardUID:
-		if cmd.p1 != 0 || cmd.p2 != 0 {
-			return status(swWrongP1P2)
+// mirror returns the NDEF file the tag serves with SDMReadCtr = ctr.
+func (c *Card) mirror(ctr uint32) ([]byte, error) {
+	if c.ttMirror {
+		url, err := c.prof.MirrorURL(c.url, c.tagData(ctr), c.rand)
+		if err != nil {
+			return nil, err
 		}
-	default:
-		return status(swNativeIllegalCmd)
+		return encodeNDEF(url)
 	}
-	switch cmd.ins {
-	case cmdGetVersion:
-		if len(cmd.data) != 0 {
-			return status(swNativeLength)
-		}
-		c.chain = 1
-		return respond(versionHW[:], swNativeMore)
-	case cmdReadSig:
-		if len(cmd.data) != 1 {
-			return status(swNativeLength)
-		}
-		if cmd.data[0] != 0x00 { // the only address
-			return status(swNativeParameter)
-		}
-		return respond(c.sig[:], swNativeOK)
-	case cmdGetCardUID:
-		if len(cmd.data) != 0 {
-			return status(swNativeLength)
-		}
-		// Needs an authentication, which this card does not implement.
-		return status(swNativeAuth)
+	keys := c.keys
+	if k := c.fs[fileNDEF].SDM.FileRead; c.counterfeit && k.IsKey() {
+		keys[k][15] ^= 0x01
 	}
-	return nil // unreachable: the first switch returned
-}
-
-// additionalFrame sends the next GetVersion frame.
-func (c *Card) additionalFrame(cmd command) []byte {
-	if c.chain == 0 {
-		return status(swNativeIllegalCmd)
+	crypto := ntag424.CryptoAES
+	if c.lrp {
+		crypto = ntag424.CryptoLRP
 	}
-	if cmd.p1 != 0 || cmd.p2 != 0 || len(cmd.data) != 0 {
-		c.chain = 0
-		return status(swNativeLength)
-	}
-	c.chain++
-	if c.chain == 2 {
-		return respond(versionSW[:], swNativeMore)
-	}
-	c.chain = 0
-	prod := make([]byte, 0, len(c.uid)+len(versionProd))
-	prod = append(append(prod, c.uid[:]...), versionProd[:]...)
-	return respond(prod, swNativeOK)
+	return ntag424.MirrorFile(c.files[fileNDEF], c.fs[fileNDEF].SDM, crypto, &keys, c.uid, ctr, c.rand)
 }

@@ -662,7 +662,7 @@ func TestReadSig(t *testing.T) {
 	if got := xfer(t, real, "903C0000010000", swNativeOK); ntag424.VerifyOriginality(uid, got) != nil {
 		t.Errorf("configured signature does not verify")
 	}
-	runSeq(t, c, []string{"903C0000010100", "919E", "903C000000", "917E", "903C000002000000", "917E", "9051000000", "91AE", "90F5000000", "911C"})
+	runSeq(t, c, []string{"903C0000010100", "919E", "903C000000", "917E", "903C000002000000", "917E", "9051000000", "91AE", "90F5000000", "917E", "90FA000000", "911C"})
 }
 
 // TestMalformed sends APDUs no reader should send; each gets an ISO error.

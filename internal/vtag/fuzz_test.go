@@ -1,6 +1,7 @@
 package vtag
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -34,6 +35,13 @@ func FuzzTransmit(f *testing.F) {
 			"903C0000010000", "FFCA000000", "reset", "00B0810000", "power", "00B0820000"))
 	}
 	f.Add(seq(0, "", "00", "00A4", "00A4040C00", "00B0", "90AF000000", "00B09F0000", "00B0FFFF00"))
+	// A blank tag: authenticate (the PCD's part 2 is wrong), write, change.
+	blank := append([]byte{0, 0xFC}, seq(0, "tap", "00A4040C07D276000085010100", "9071000002000000",
+		"90AF000020"+strings.Repeat("11", 32)+"00", "9071000003000102"+"00", "9077000001000000",
+		"908D00000C020000000500000102030405"+"00", "905F0000030200E0EE"+"00", "90F5000001020"+"0",
+		"9064000001000000", "90C400001100"+strings.Repeat("22", 17)+"00", "905C00000B05"+strings.Repeat("00", 10)+"00",
+		"00D6000004"+"00030102", "9051000000")[1:]...)
+	f.Add(blank)
 
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) == 0 {
@@ -41,13 +49,22 @@ func FuzzTransmit(f *testing.F) {
 		}
 		l := layouts[int(in[0])%len(layouts)]
 		fault := faults[int(in[0])/len(layouts)%len(faults)]
-		c, err := New(Config{UID: testUID, URL: "https://sdm.example/t", Layout: l.layout, Keys: l.keys,
-			Fault: fault, Replay: in[0]&0x80 != 0, Rand: seeded(in[0])})
+		cfg := Config{UID: testUID, URL: "https://sdm.example/t", Layout: l.layout, Keys: l.keys,
+			Fault: fault, Replay: in[0]&0x80 != 0, Rand: seeded(in[0])}
+		blank := len(in) > 1 && in[1] == 0xFC // a factory-fresh tag
+		if blank {
+			cfg = Config{UID: testUID, Blank: true, Rand: seeded(in[0])}
+		}
+		c, err := New(cfg)
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}
 		prof := c.prof
-		for rest := in[1:]; len(rest) > 0; {
+		rest := in[1:]
+		if blank {
+			rest = in[2:]
+		}
+		for len(rest) > 0 {
 			n := int(rest[0])
 			rest = rest[1:]
 			switch n {
@@ -75,7 +92,7 @@ func FuzzTransmit(f *testing.F) {
 				t.Fatalf("Transmit(% X) = % X: bad length %d", apdu, rsp, len(rsp))
 			}
 		}
-		if url := c.LastURL(); url != "" {
+		if url := c.LastURL(); url != "" && !blank {
 			if _, err := prof.Verify(url); err != nil {
 				t.Fatalf("served %s, which does not verify: %v", url, err)
 			}
