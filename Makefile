@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 DATE      ?= $(shell git log -1 --format=%cI 2>/dev/null)
 BUILDINFO := github.com/nfcd/nfcd/internal/buildinfo
-LDFLAGS   := -s -w -X main.version=$(VERSION) -X $(BUILDINFO).Version=$(VERSION) \
+LDFLAGS   := -s -w -X $(BUILDINFO).Version=$(VERSION) \
              -X $(BUILDINFO).Commit=$(COMMIT) -X $(BUILDINFO).Date=$(DATE)
 DIST      ?= dist
 SAMPLE_URL := https://sdm.example/tag?picc_data=EF963FF7828658A599F3041510671E88&cmac=94EED9EE65337086

@@ -18,6 +18,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/nfcd/nfcd/internal/buildinfo"
 	"github.com/nfcd/nfcd/internal/config"
 	"github.com/nfcd/nfcd/internal/legitmark"
 	"github.com/nfcd/nfcd/internal/statedir"
@@ -437,7 +438,7 @@ func (f *lmFlags) open(e *env, journal int) (*lmSession, error) {
 		return nil, err
 	}
 	s.c, err = legitmark.New(*cfg.Remote.Legitmark, legitmark.Options{Log: log,
-		Tokens: station.TokenFile{Path: s.paths.LegitmarkToken}, UserAgent: "nfcd/" + buildVersion()})
+		Tokens: station.TokenFile{Path: s.paths.LegitmarkToken}, UserAgent: "nfcd/" + buildinfo.Get().Version})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/buildinfo"
 	"github.com/nfcd/nfcd/internal/config"
 	"github.com/nfcd/nfcd/internal/remote"
 	"github.com/nfcd/nfcd/internal/remoteverify"
@@ -140,7 +141,7 @@ func init() {
 		if err != nil {
 			return usageError("%v", err)
 		}
-		opts, err := l.Options(buildVersion())
+		opts, err := l.Options(buildinfo.Get().Version)
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/nfcd/nfcd/internal/buildinfo"
 	"github.com/nfcd/nfcd/internal/config"
 	"github.com/nfcd/nfcd/internal/daemon"
 	"github.com/nfcd/nfcd/internal/statedir"
@@ -110,7 +111,7 @@ func (f *runFlags) options(stdout io.Writer, log *zap.Logger) (daemon.Options, e
 		StateDir:   dir,
 		Simulate:   f.simulate,
 		RemoteFake: f.remoteFake,
-		Version:    buildVersion(),
+		Version:    buildinfo.Get().Version,
 		Log:        log,
 		Ready:      func(url string) { fmt.Fprintf(stdout, "listening on %s\n", url) },
 	}, nil

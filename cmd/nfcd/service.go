@@ -13,6 +13,7 @@ import (
 
 	"github.com/kardianos/service"
 
+	"github.com/nfcd/nfcd/internal/buildinfo"
 	"github.com/nfcd/nfcd/internal/daemon"
 	"github.com/nfcd/nfcd/internal/servicedef"
 )
@@ -169,7 +170,7 @@ var versionCmd = &command{
 	name:     "version",
 	summary:  "print the version",
 	synopsis: "nfcd version [--json]",
-	about:    "Prints the version of this nfcd.",
+	about:    "Prints the version of this nfcd: version, commit, commit date and Go version.",
 	example:  "nfcd version --json",
 	maxArgs:  0,
 }
@@ -181,9 +182,10 @@ func init() {
 	}
 	versionCmd.run = func(e *env, _ []string) error {
 		if asJSON {
-			return writeJSON(e.stdout, map[string]string{"version": buildVersion(), "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH})
+			bi := buildinfo.Get()
+			return writeJSON(e.stdout, map[string]string{"version": bi.Version, "commit": bi.Commit, "date": bi.Date, "go": bi.GoVersion, "os": runtime.GOOS, "arch": runtime.GOARCH})
 		}
-		fmt.Fprintln(e.stdout, "nfcd", buildVersion())
+		fmt.Fprintln(e.stdout, "nfcd", buildinfo.Get())
 		return nil
 	}
 }
