@@ -1,9 +1,12 @@
 // Package config loads the daemon's configuration file (TOML). Every key is
-// optional; a missing file section means its default.
+// optional; a missing key means its default. docs/config.md lists every key
+// with its type, default and an example, and Example returns a commented
+// file that Check accepts.
 //
 //	listen = "127.0.0.1:7424"            # loopback only unless allow_non_loopback
 //	allow_non_loopback = false
 //	allowed_origins = ["https://pos.example"]  # besides the daemon's own pages
+//	metrics_public = false               # /metrics without an API token
 //	originality = false                  # GetVersion + Read_Sig per tap
 //	feedback = false                     # reader beep/LED with the verdict
 //	include_readers = ["*ACR1252*"]      # globs; empty = every reader
@@ -14,6 +17,10 @@
 //	tls_cert = "/etc/nfcd/tls.crt"       # TLS beyond loopback; without it a
 //	tls_key = "/etc/nfcd/tls.key"        #   self-signed one in the state dir
 //	host_names = ["kiosk-3.shop.example"] # names network clients may use
+//
+//	[log]
+//	level = "info"
+//	file = "/var/log/nfcd/nfcd.log"      # rotated JSON lines
 //
 //	[remote.legitmark]                   # the authentication station (internal/legitmark.Config)
 //	api_key_file = "/etc/nfcd/legitmark.key"
@@ -27,8 +34,11 @@
 //	name = "store-tags"
 //	match = "https://sdm.example/tag"
 //	mode = "enc"
-//	sdm_file_read_key = "…"
-//	sdm_meta_read_key = "…"
+//	sdm_file_read_key_file = "keys/store-tags.file"   # or inline, or _env
+//	sdm_meta_read_key_env = "NFCD_STORE_META_KEY"
+//
+// Loading reports every problem of a file at once, each with its line and
+// how to fix it, and never quotes key material (Check, Problem).
 package config
 
 import (
@@ -55,6 +65,9 @@ type Config struct {
 	Listen           string   `toml:"listen"`
 	AllowNonLoopback bool     `toml:"allow_non_loopback"`
 	AllowedOrigins   []string `toml:"allowed_origins"`
+	// MetricsPublic serves /metrics to loopback clients without an API
+	// token.
+	MetricsPublic    bool     `toml:"metrics_public"`
 	Originality      bool     `toml:"originality"`
 	Feedback         bool     `toml:"feedback"`
 	IncludeReaders   []string `toml:"include_readers"`
@@ -69,9 +82,10 @@ type Config struct {
 	TLSKey  string `toml:"tls_key"`
 	// HostNames are DNS names of this kiosk that network clients may send
 	// in the Host header (and that a generated certificate names).
-	HostNames []string       `toml:"host_names"`
-	Profiles  []profile.Spec `toml:"profile"`
-	Remote    Remote         `toml:"remote"`
+	HostNames []string  `toml:"host_names"`
+	Log       Log       `toml:"log"`
+	Profiles  []Profile `toml:"profile"`
+	Remote    Remote    `toml:"remote"`
 }
 
 // Remote is the [remote] section: the remote services the daemon talks to,
@@ -87,6 +101,55 @@ type Remote struct {
 	Legitimate *remote.Legitimate `toml:"legitimate"`
 }
 
+// Log is the [log] section. Command-line flags of `nfcd run` override it;
+// the level is applied again on reload.
+type Log struct {
+	// Level is debug, info, warn or error ("" means info).
+	Level string `toml:"level"`
+	// Format is how stderr lines look: console, json or auto ("").
+	Format string `toml:"format"`
+	// File is a JSON log file rotated by size; "" for none. A relative
+	// path is relative to the configuration file's directory.
+	File       string `toml:"file"`
+	MaxSizeMB  int    `toml:"max_size_mb"`
+	MaxBackups int    `toml:"max_backups"`
+	MaxAgeDays int    `toml:"max_age_days"`
+	// UIDs logs tag UIDs as they are instead of pseudonyms.
+	UIDs bool `toml:"uids"`
+}
+
+// Profile is one [[profile]]: a profile.Spec whose keys may also come from
+// a file (sdm_file_read_key_file) or an environment variable
+// (sdm_file_read_key_env) instead of being written inline. After loading,
+// the Spec holds the keys whatever their source.
+type Profile struct {
+	profile.Spec
+	FileReadKeyFile string `toml:"sdm_file_read_key_file"`
+	FileReadKeyEnv  string `toml:"sdm_file_read_key_env"`
+	MetaReadKeyFile string `toml:"sdm_meta_read_key_file"`
+	MetaReadKeyEnv  string `toml:"sdm_meta_read_key_env"`
+	// The personalisation keys (nfcd tag provision), likewise.
+	AppMasterKeyFile string `toml:"app_master_key_file"`
+	AppMasterKeyEnv  string `toml:"app_master_key_env"`
+	Key3File         string `toml:"key3_file"`
+	Key3Env          string `toml:"key3_env"`
+	Key4File         string `toml:"key4_file"`
+	Key4Env          string `toml:"key4_env"`
+	// inline records whether keys were written in the file itself.
+	inline bool
+}
+
+// secrets are the key-holding settings of p, each with its sources.
+func (p *Profile) secrets() []secret {
+	return []secret{
+		{name: "sdm_file_read_key", value: &p.FileReadKey, file: &p.FileReadKeyFile, env: p.FileReadKeyEnv},
+		{name: "sdm_meta_read_key", value: &p.MetaReadKey, file: &p.MetaReadKeyFile, env: p.MetaReadKeyEnv},
+		{name: "app_master_key", value: &p.AppMasterKey, file: &p.AppMasterKeyFile, env: p.AppMasterKeyEnv},
+		{name: "key3", value: &p.Key3, file: &p.Key3File, env: p.Key3Env},
+		{name: "key4", value: &p.Key4, file: &p.Key4File, env: p.Key4Env},
+	}
+}
+
 // Duration is a time.Duration written as "3s", "90m" or "2160h".
 type Duration struct{ time.Duration }
 
@@ -100,81 +163,51 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// MarshalText writes the duration as Go does ("2160h0m0s").
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
 // Default returns the configuration used without a file.
 func Default() Config {
 	return Config{Listen: DefaultListen, SimulateInterval: Duration{3 * time.Second}}
 }
 
-// Load reads and validates the file at path. Errors name the file and the
-// offending key but never quote key material.
+// Load reads and validates the file at path. A file that cannot be used
+// gives an *Error with every problem (errors.Is(err, fs.ErrNotExist) for a
+// missing file). Errors name the file, the line and the key but never
+// quote key material.
+//
+// Load judges the content only; CheckFile (at start) and Check (nfcd
+// config check, a reload) judge the file's permissions as well.
 func Load(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+		_, r := Check(path) // explains the read failure
+		return Config{}, r.Err()
 	}
-	return Parse(path, b)
-}
-
-// Parse decodes and validates a configuration; name is used in errors.
-func Parse(name string, b []byte) (Config, error) {
-	c := Default()
-	if err := tomlfile.Decode(name, b, &c); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("config: %s: %w", name, err)
+	c, r := CheckBytes(path, b, env{})
+	if err := r.Err(); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
 
-// Validate checks the listen address and the profiles.
+// Parse decodes and validates a configuration; name is used in errors and
+// relative paths are relative to its directory.
+func Parse(name string, b []byte) (Config, error) {
+	c, r := CheckBytes(name, b, env{})
+	if err := r.Err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks a configuration built or changed in code (a --listen
+// flag over the file's), reporting every problem.
 func (c *Config) Validate() error {
-	host, _, err := net.SplitHostPort(c.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %v", err)
-	}
-	if !c.AllowNonLoopback {
-		ip := net.ParseIP(host)
-		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("listen: %s is not a loopback address (set allow_non_loopback = true to expose the API)", host)
-		}
-	}
-	for i, o := range c.AllowedOrigins {
-		if err := checkOrigin(o); err != nil {
-			return fmt.Errorf("allowed_origins[%d]: %w", i, err)
-		}
-	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return errors.New("tls_cert and tls_key: set both or neither")
-	}
-	for i, h := range c.HostNames {
-		if !validHostName(h) {
-			return fmt.Errorf("host_names[%d]: not a DNS name (letters, digits, '-' and '.'; no wildcards, ports or addresses)", i)
-		}
-	}
-	if c.SimulateInterval.Duration <= 0 {
-		return errors.New("simulate_interval: must be positive")
-	}
-	if lm := c.Remote.Legitmark; lm != nil {
-		if err := lm.Validate(); err != nil {
-			return fmt.Errorf("remote.legitmark: %w", err)
-		}
-	}
-	if l := c.Remote.Legitimate; l != nil {
-		if err := l.Validate(); err != nil {
-			return err
-		}
-	}
-	for i, p := range c.Profiles {
-		if _, err := p.Compile(false); err != nil {
-			name := p.Name
-			if name == "" {
-				name = fmt.Sprintf("#%d", i+1)
-			}
-			return fmt.Errorf("profile %s: %w", name, err)
-		}
-	}
-	return nil
+	r := Report{File: "configuration"}
+	ck := checker{report: &r, lines: tomlfile.Index(nil)}
+	ck.validate(c)
+	return r.Err()
 }
 
 // checkOrigin accepts a browser origin as browsers send it:
@@ -223,25 +256,6 @@ func (c *Config) Loopback() bool {
 	return strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
 }
 
-// HoldsKeys reports whether the configuration holds secrets itself: a
-// profile with a key, or a remote service's API key written inline
-// (api_key rather than api_key_file or api_key_env). Sections that add
-// secrets of their own belong here too.
-func (c *Config) HoldsKeys() bool {
-	for _, p := range c.Profiles {
-		if p.FileReadKey != "" || p.MetaReadKey != "" {
-			return true
-		}
-	}
-	if lm := c.Remote.Legitmark; lm != nil && lm.APIKey.Reveal() != "" {
-		return true
-	}
-	if lt := c.Remote.Legitimate; lt != nil && lt.APIKey.Reveal() != "" {
-		return true
-	}
-	return false
-}
-
 // CheckFile judges the permissions of the configuration file at path,
 // which c was loaded from, on POSIX systems: a file that group or others
 // may write is refused (anyone could add a profile or an allowed origin);
@@ -273,4 +287,96 @@ func (c *Config) CompileProfiles() (profile.Set, error) {
 		set = append(set, p)
 	}
 	return set, nil
+}
+
+// HoldsKeys reports whether the file itself holds key material: tag keys
+// or API secrets written inline rather than in a *_file or *_env source.
+// Sections that add secrets of their own belong here too.
+func (c *Config) HoldsKeys() bool {
+	for _, p := range c.Profiles {
+		if p.inline {
+			return true
+		}
+	}
+	if lm := c.Remote.Legitmark; lm != nil && (lm.APIKey.Reveal() != "" || lm.UserToken.Reveal() != "") {
+		return true
+	}
+	if l := c.Remote.Legitimate; l != nil && l.APIKey.Reveal() != "" {
+		return true
+	}
+	return false
+}
+
+// KeyFiles returns the files that hold keys, as resolved at load: a reload
+// watches them with the configuration file.
+func (c *Config) KeyFiles() []string {
+	var out []string
+	for i := range c.Profiles {
+		for _, s := range c.Profiles[i].secrets() {
+			if *s.file != "" {
+				out = append(out, *s.file)
+			}
+		}
+	}
+	return out
+}
+
+// validListen checks the listen address.
+func validListen(listen string, allowNonLoopback bool) (msg, fix string) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "not a host:port address", `write it as "127.0.0.1:7424"`
+	}
+	if port == "" {
+		return "no port", `write it as "127.0.0.1:7424"`
+	}
+	if !allowNonLoopback {
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Sprintf("%s is not a loopback address", host),
+				"listen on 127.0.0.1, or set allow_non_loopback = true to expose the API to the network"
+		}
+	}
+	return "", ""
+}
+
+// env reads the environment; tests replace it.
+type env struct {
+	getenv   func(string) (string, bool)
+	readFile func(string) ([]byte, error)
+	stat     func(string) (os.FileInfo, error)
+}
+
+func (e env) lookup(name string) (string, bool) {
+	if e.getenv != nil {
+		return e.getenv(name)
+	}
+	return os.LookupEnv(name)
+}
+
+func (e env) read(path string) ([]byte, error) {
+	if e.readFile != nil {
+		return e.readFile(path)
+	}
+	return os.ReadFile(path)
+}
+
+func (e env) statFile(path string) (os.FileInfo, error) {
+	if e.stat != nil {
+		return e.stat(path)
+	}
+	return os.Stat(path)
+}
+
+// errNoFile is returned for a configuration path that names nothing.
+var errNoFile = errors.New("config: no file name")
+
+// Profiles wraps profile specs (from a profile file, or built in code) as
+// configured profiles with inline keys.
+func Profiles(specs ...profile.Spec) []Profile {
+	out := make([]Profile, len(specs))
+	for i, s := range specs {
+		out[i] = Profile{Spec: s, inline: s.FileReadKey != "" || s.MetaReadKey != "" || s.AppMasterKey != "" || s.Key3 != "" || s.Key4 != ""}
+	}
+	return out
 }

@@ -1,6 +1,12 @@
 package config
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,21 +19,35 @@ allowed_origins = ["https://pos.example"]
 audit_max_age = "24h"
 simulate_interval = "500ms"
 exclude_readers = ["*SAM*"]
+metrics_public = true
+
+[log]
+level = "debug"
+file = "logs/nfcd.log"
 
 [[profile]]
 name = "p"
 mode = "enc"
-sdm_file_read_key = "00000000000000000000000000000000"
-sdm_meta_read_key = "00000000000000000000000000000000"
+sdm_file_read_key = "5ACE7E50AB65D5D51FD5BF5A16B8205B"
+sdm_meta_read_key = "0C3B25D92B38AE443229DD59AD34B85D"
+[profile.names]
+cmac = "c"
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:9000" || c.AuditMaxAge.Duration != 24*time.Hour || c.SimulateInterval.Duration != 500*time.Millisecond || len(c.Profiles) != 1 {
+	if c.Listen != "127.0.0.1:9000" || c.AuditMaxAge.Duration != 24*time.Hour || c.SimulateInterval.Duration != 500*time.Millisecond ||
+		len(c.Profiles) != 1 || !c.MetricsPublic || c.Log.Level != "debug" || c.Profiles[0].Names.CMAC != "c" {
 		t.Errorf("Parse = %+v", c)
+	}
+	if want := filepath.Join(".", "logs", "nfcd.log"); c.Log.File != want {
+		t.Errorf("log.file = %q, want %q (relative to the file)", c.Log.File, want)
 	}
 	if set, err := c.CompileProfiles(); err != nil || len(set) != 1 {
 		t.Errorf("CompileProfiles = %v, %v", set, err)
+	}
+	if !c.HoldsKeys() {
+		t.Error("HoldsKeys = false for inline keys")
 	}
 }
 
@@ -38,16 +58,244 @@ func TestParseRejects(t *testing.T) {
 		"unknown key":   {`lisen = "127.0.0.1:1"`, `unknown key "lisen"`},
 		"bad duration":  {`audit_max_age = "forever"`, `key "audit_max_age"`},
 		"syntax":        {`listen = `, "invalid TOML at line 1"},
-		"bad profile":   {"[[profile]]\nname = \"x\"\nmode = \"plain\"\n", "profile x"},
+		"bad profile":   {"[[profile]]\nname = \"x\"\nmode = \"plain\"\n", `profile "x"`},
 		"zero interval": {`simulate_interval = "0s"`, "simulate_interval"},
+		"log level":     {"[log]\nlevel = \"loud\"\n", "log.level"},
+		"empty glob":    {`include_readers = [""]`, "include_readers[0]"},
 	} {
 		_, err := Parse("nfcd.toml", []byte(tc.body))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Parse = %v, want an error containing %q", name, err, tc.want)
 		}
+		var ce *Error
+		if !errors.As(err, &ce) {
+			t.Errorf("%s: error %T, want *Error", name, err)
+		}
 	}
 	if _, err := Parse("nfcd.toml", []byte("listen = \"0.0.0.0:7424\"\nallow_non_loopback = true\n")); err != nil {
 		t.Errorf("allow_non_loopback: %v", err)
+	}
+}
+
+// secretKey must never appear in a problem.
+const secretKey = "5ACE7E50AB65D5D51FD5BF5A16B8205B"
+
+// TestCheckReportsEveryProblem: one pass finds every problem of a file,
+// each at its line, with a fix, and none quotes a key.
+func TestCheckReportsEveryProblem(t *testing.T) {
+	doc := `listen = "0.0.0.0:7424"       # line 1
+lisen = "127.0.0.1:1"
+simulate_interval = "0s"
+
+[log]
+levle = "debug"
+
+[[profile]]
+name = "good"
+mode = "enc"
+sdm_file_read_key = "` + secretKey + `"
+sdm_meta_read_key = "` + secretKey + `"
+
+[[profile]]
+name = "short-key"
+mode = "enc"
+sdm_file_read_key = "` + secretKey[:31] + `"
+sdm_meta_read_key = "` + secretKey + `"
+
+[[profile]]
+name = "bad-mode"
+mode = "` + secretKey + `x"
+sdm_file_read_key = "` + secretKey + `"
+`
+	_, r := CheckBytes("nfcd.toml", []byte(doc), env{})
+	want := []struct {
+		line int
+		key  string
+		msg  string
+	}{
+		{2, "lisen", `unknown key "lisen"`},
+		{6, "log.levle", `unknown key "log.levle"`},
+		{1, "listen", "listen: 0.0.0.0 is not a loopback address"},
+		{3, "simulate_interval", "must be positive"},
+		{17, "profile[1].sdm_file_read_key", `profile "short-key": sdm_file_read_key: want 32 hex digits, got 31`},
+		{22, "profile[2].mode", `profile "bad-mode": mode`},
+	}
+	errs := r.Errors()
+	if len(errs) != len(want) {
+		t.Fatalf("%d errors, want %d:\n%v", len(errs), len(want), errs)
+	}
+	for i, w := range want {
+		p := errs[i]
+		if p.Line != w.line || p.Key != w.key || !strings.Contains(p.Msg, w.msg) || p.Fix == "" {
+			t.Errorf("problem %d = %+v, want line %d key %s msg ~%q and a fix", i, p, w.line, w.key, w.msg)
+		}
+	}
+	if s := errs[0].Fix; !strings.Contains(s, `"listen"`) {
+		t.Errorf("unknown key fix = %q, want a suggestion of listen", s)
+	}
+	if s := errs[1].Fix; !strings.Contains(s, `"level"`) {
+		t.Errorf("unknown key fix = %q, want a suggestion of level", s)
+	}
+	err := r.Err()
+	for _, p := range r.Problems {
+		if strings.Contains(p.Msg+p.Fix, secretKey[:16]) {
+			t.Errorf("problem quotes key material: %+v", p)
+		}
+	}
+	if err == nil || strings.Contains(err.Error(), secretKey[:16]) {
+		t.Errorf("Err() = %v", err)
+	}
+}
+
+func TestKeySources(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "keys"), 0o700)
+	keyFile := filepath.Join(dir, "keys", "file.key")
+	os.WriteFile(keyFile, []byte(secretKey+"\n"), 0o600)
+	t.Setenv("NFCD_TEST_META_KEY", "0C3B25D92B38AE443229DD59AD34B85D")
+	path := filepath.Join(dir, "nfcd.toml")
+	os.WriteFile(path, []byte(`
+[[profile]]
+name = "p"
+mode = "enc"
+sdm_file_read_key_file = "keys/file.key"
+sdm_meta_read_key_env = "NFCD_TEST_META_KEY"
+`), 0o644)
+	c, r := Check(path)
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Problems) != 0 {
+		t.Errorf("problems: %v (keys out of the file need no warning)", r.Problems)
+	}
+	p := c.Profiles[0]
+	if p.FileReadKey != secretKey || p.MetaReadKey != "0C3B25D92B38AE443229DD59AD34B85D" || c.HoldsKeys() {
+		t.Errorf("resolved %q %q, HoldsKeys %v", p.FileReadKey, p.MetaReadKey, c.HoldsKeys())
+	}
+	if got := c.KeyFiles(); !slices.Equal(got, []string{keyFile}) {
+		t.Errorf("KeyFiles = %q, want [%s]", got, keyFile)
+	}
+
+	check := func(name, body string, want ...string) Report {
+		t.Helper()
+		os.WriteFile(path, []byte(body), 0o600)
+		_, r := Check(path)
+		err := r.Err()
+		for _, w := range want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v, want an error containing %q", name, err, w)
+			}
+		}
+		for _, p := range r.Problems {
+			if strings.Contains(p.Msg+p.Fix, secretKey[:16]) {
+				t.Errorf("%s: quotes the key: %+v", name, p)
+			}
+		}
+		return r
+	}
+	check("two sources", "[[profile]]\nmode = \"plain\"\nsdm_file_read_key = \""+secretKey+"\"\nsdm_file_read_key_file = \"keys/file.key\"\n",
+		"line 4: profile #1: sdm_file_read_key is set more than once")
+	check("missing file", "[[profile]]\nmode = \"plain\"\nsdm_file_read_key_file = \"nope\"\n",
+		"line 3", filepath.Join(dir, "nope")+" does not exist")
+	check("unset variable", "[[profile]]\nmode = \"plain\"\nsdm_file_read_key_env = \"NFCD_TEST_UNSET\"\n",
+		"line 3", "NFCD_TEST_UNSET is not set")
+	check("bad variable", "[[profile]]\nmode = \"plain\"\nsdm_file_read_key_env = \"1 x\"\n", "not a variable name")
+	os.WriteFile(keyFile, []byte(secretKey+"FF\n"), 0o600)
+	r = check("long key in file", "[[profile]]\nmode = \"plain\"\nsdm_file_read_key_file = \"keys/file.key\"\n",
+		"line 3: profile #1: sdm_file_read_key (from "+keyFile+"): want 32 hex digits, got 34")
+	if errs := r.Errors(); len(errs) != 1 || errs[0].Key != "profile[0].sdm_file_read_key_file" {
+		t.Errorf("long key in file: %+v", errs)
+	}
+	check("no key", "[[profile]]\nmode = \"plain\"\n", "sdm_file_read_key: missing")
+}
+
+func TestCheckWarnings(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no mode bits")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "nfcd.toml")
+	keyFile := filepath.Join(dir, "k")
+	os.WriteFile(keyFile, []byte(secretKey), 0o644)
+	os.WriteFile(path, []byte(`
+[[profile]]
+name = "a"
+mode = "enc"
+sdm_file_read_key = "`+secretKey+`"
+sdm_meta_read_key = "00000000000000000000000000000000"
+[[profile]]
+name = "a"
+mode = "plain"
+sdm_file_read_key_file = "k"
+`), 0o644)
+	_, r := Check(path)
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range r.Warnings() {
+		got = append(got, p.Key)
+	}
+	want := []string{"profile[1].sdm_file_read_key_file", "profile[0].sdm_meta_read_key", "profile[1].name", ""}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings at %q, want %q\n%v", got, want, r.Warnings())
+	}
+	os.Chmod(path, 0o640)
+	if _, r := Check(path); len(r.Warnings()) != 3 {
+		t.Errorf("mode 0640: %v", r.Warnings())
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "none.toml"))
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("Load of a missing file = %v", err)
+	}
+}
+
+// TestExample: the example loads as the defaults, and with every setting
+// uncommented it still loads; it mentions every key.
+func TestExample(t *testing.T) {
+	c, err := Parse("nfcd.toml", Example())
+	if err != nil {
+		t.Fatalf("example refused: %v", err)
+	}
+	d := Default()
+	if c.Listen != d.Listen || c.SimulateInterval != d.SimulateInterval || len(c.Profiles) != 0 {
+		t.Errorf("example = %+v, want the defaults", c)
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(string(Example()), "\n") {
+		if rest, ok := strings.CutPrefix(line, "#"); ok && rest != "" && rest[0] != ' ' {
+			line = rest
+		}
+		b.WriteString(line + "\n")
+	}
+	c, err = Parse("uncommented", []byte(b.String()))
+	if err != nil {
+		t.Fatalf("the example with every setting uncommented is refused: %v\n%s", err, b.String())
+	}
+	if len(c.Profiles) != 1 || c.Log.File == "" || len(c.AllowedOrigins) == 0 {
+		t.Errorf("uncommented example = %+v", c)
+	}
+	for _, k := range Keys() {
+		last := k[strings.LastIndexByte(k, '.')+1:]
+		if !strings.Contains(string(Example()), last) {
+			t.Errorf("the example does not mention %s", k)
+		}
+	}
+}
+
+// TestDocs: docs/config.md lists every key.
+func TestDocs(t *testing.T) {
+	b, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range Keys() {
+		if !strings.Contains(string(b), "`"+k+"`") {
+			t.Errorf("docs/config.md does not list `%s`", k)
+		}
 	}
 }
 
@@ -95,8 +343,6 @@ sr_per_hour = 10
 	}
 }
 
-// TestRemoteSection: [remote.legitimate] is parsed strictly, validated
-// with its defaults filled in, and no error quotes the API key.
 func TestRemoteSection(t *testing.T) {
 	c, err := Parse("nfcd.toml", []byte(`
 [remote.legitimate]

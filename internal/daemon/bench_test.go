@@ -145,7 +145,7 @@ sdm_meta_read_key = %q
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.SimulateInterval = config.Duration{Duration: time.Hour}
-	cfg.Profiles = specs
+	cfg.Profiles = config.Profiles(specs...)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)

@@ -221,7 +221,7 @@ func stationStartDaemon(t *testing.T, fakeURL string) (string, *simulate.Source)
 	}
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.Profiles = []profile.Spec{spec}
+	cfg.Profiles = config.Profiles(spec)
 	cfg.Remote.Legitmark = &legitmark.Config{BaseURL: fakeURL, IntentURL: fakeURL + "/intent", APIKeyFile: keyFile,
 		StationID: "kiosk-browser", PollMin: time.Second, PollMax: time.Second}
 	ctx, cancel := context.WithCancel(context.Background())

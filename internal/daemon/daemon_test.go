@@ -87,7 +87,7 @@ func startDaemonWith(t *testing.T, dir string, sim *simulate.Source, tok string,
 	}
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.Profiles = []profile.Spec{spec}
+	cfg.Profiles = config.Profiles(spec)
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -33,8 +33,8 @@ func TestPCSCDEndToEnd(t *testing.T) {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.IncludeReaders = []string{vpcdtest.Slot0}
-	cfg.Profiles = []profile.Spec{{Name: "factory", Match: "https://sdm.example/", LayoutSpec: ntag424.LayoutSpec{Mode: "enc"},
-		FileReadKey: "00000000000000000000000000000000", MetaReadKey: "00000000000000000000000000000000"}}
+	cfg.Profiles = config.Profiles(profile.Spec{Name: "factory", Match: "https://sdm.example/", LayoutSpec: ntag424.LayoutSpec{Mode: "enc"},
+		FileReadKey: "00000000000000000000000000000000", MetaReadKey: "00000000000000000000000000000000"})
 	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -56,7 +56,7 @@ func benchStartRemote(b *testing.B, dir string) *benchDaemon {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.SimulateInterval = config.Duration{Duration: time.Hour}
-	cfg.Profiles = []profile.Spec{{Name: "bench", Match: benchURL, LayoutSpec: ntag424.LayoutSpec{Mode: "plain"}, FileReadKey: hex.EncodeToString(key[:])}}
+	cfg.Profiles = config.Profiles(profile.Spec{Name: "bench", Match: benchURL, LayoutSpec: ntag424.LayoutSpec{Mode: "plain"}, FileReadKey: hex.EncodeToString(key[:])})
 	cfg.Remote.Legitimate = &remote.Legitimate{Config: verifyclient.Config{BaseURL: srv.URL}, Match: []string{benchURL}, Mode: remote.Confirm}
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)

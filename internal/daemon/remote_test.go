@@ -39,8 +39,8 @@ func remoteConfig(t *testing.T, srv *lt.Server, mode remote.Mode, maxAge time.Du
 	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.Profiles = []profile.Spec{{Name: "legit", Match: "https://legit.example/", LayoutSpec: ntag424.LayoutSpec{Mode: "plain"},
-		FileReadKey: hex.EncodeToString(remoteKey[:])}}
+	cfg.Profiles = config.Profiles(profile.Spec{Name: "legit", Match: "https://legit.example/", LayoutSpec: ntag424.LayoutSpec{Mode: "plain"},
+		FileReadKey: hex.EncodeToString(remoteKey[:])})
 	cfg.Remote.Legitimate = &remote.Legitimate{
 		Config: verifyclient.Config{BaseURL: srv.URL, Timeout: verifyclient.Duration{Duration: 500 * time.Millisecond}},
 		Match:  []string{"https://legit.example/"}, Mode: mode, OutboxMaxAge: verifyclient.Duration{Duration: maxAge},

@@ -164,7 +164,7 @@ func startCustom(t *testing.T, spec profile.Spec, mutate func(*config.Config)) *
 	}
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.Profiles = []profile.Spec{spec}
+	cfg.Profiles = config.Profiles(spec)
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -74,7 +74,8 @@ func (s *System) Listen(ctx context.Context, addr string) (PortState, error) {
 	return PortOther, nil
 }
 
-// Config loads the configuration file with the daemon's loader.
+// Config checks the configuration file as `nfcd config check` does: every
+// error, with its line and fix.
 func (s *System) Config(path string) ConfigInfo {
 	var ci ConfigInfo
 	st, err := os.Stat(path)
@@ -87,18 +88,30 @@ func (s *System) Config(path string) ConfigInfo {
 		return ci
 	}
 	ci.Mode = st.Mode()
-	cfg, err := config.Load(path)
-	if err != nil {
-		ci.Errors = []error{err}
+	cfg, r := config.Check(path)
+	for _, p := range r.Errors() {
+		ci.Errors = append(ci.Errors, problemError{path, p})
+	}
+	if len(ci.Errors) > 0 {
 		return ci
 	}
-	ci.Listen, ci.AllowedOrigins = cfg.Listen, cfg.AllowedOrigins
-	for _, p := range cfg.Profiles {
-		if p.FileReadKey != "" || p.MetaReadKey != "" {
-			ci.HoldsKeys = true
-		}
-	}
+	ci.Listen, ci.AllowedOrigins, ci.HoldsKeys = cfg.Listen, cfg.AllowedOrigins, cfg.HoldsKeys()
 	return ci
+}
+
+// problemError is a configuration problem as an error: "FILE: line N: what
+// is wrong (fix: …)".
+type problemError struct {
+	file string
+	p    config.Problem
+}
+
+func (e problemError) Error() string {
+	s := e.file + ": " + e.p.String()
+	if e.p.Fix != "" {
+		s += " (fix: " + e.p.Fix + ")"
+	}
+	return s
 }
 
 // Dir inspects a directory.
