@@ -71,6 +71,7 @@ var allowed = map[string][]string{
 	"internal/station":                 {"internal/legitmark", "internal/ws"},
 	// Operations: logs, metrics, health, the environment check, the
 	// service definition and packaging.
+	"internal/admin":             {},
 	"internal/buildinfo":         {},
 	"internal/logging":           {},
 	"internal/metrics":           {},
@@ -78,7 +79,7 @@ var allowed = map[string][]string{
 	"internal/servicedef":        {},
 	"internal/doctor":            {"internal/config", "internal/health"},
 	"internal/doctor/doctortest": {"internal/doctor"},
-	"internal/dist":              {"internal/servicedef"},
+	"internal/dist":              {"internal/config", "internal/servicedef"},
 	"tools/mkdeb":                {"internal/dist"},
 	// Wiring.
 	"internal/daemon": {"*"},

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/config"
 	"github.com/nfcd/nfcd/internal/servicedef"
 )
 
@@ -82,11 +83,9 @@ func Unit() (string, error) {
 	return l.Unit(), nil
 }
 
-// ExampleConfig returns the commented configuration the package installs.
-func ExampleConfig() []byte {
-	b, _ := files.ReadFile("files/nfcd.toml")
-	return b
-}
+// ExampleConfig returns the commented configuration the package installs:
+// the one `nfcd config example` prints.
+func ExampleConfig() []byte { return config.Example() }
 
 var (
 	reTagged = regexp.MustCompile(`^v?([0-9][0-9.]*)(?:-((?:alpha|beta|rc|pre)[0-9A-Za-z.]*))?(?:-([0-9]+)-g([0-9a-f]+))?(-dirty)?$`)
