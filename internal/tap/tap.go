@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -105,6 +106,9 @@ type Config struct {
 // Pipeline reads and verifies tags from a Source.
 type Pipeline struct {
 	cfg Config
+	// profiles is the current profile set (Config.Profiles, then whatever
+	// SetProfiles swapped in); each tag read loads it once.
+	profiles atomic.Pointer[profile.Set]
 
 	mu      sync.Mutex
 	readers map[string]*ReaderState
@@ -125,8 +129,20 @@ func New(cfg Config) *Pipeline {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Pipeline{cfg: cfg, readers: map[string]*ReaderState{}}
+	p := &Pipeline{cfg: cfg, readers: map[string]*ReaderState{}}
+	p.profiles.Store(&cfg.Profiles)
+	return p
 }
+
+// SetProfiles replaces the profile set while the pipeline runs (a
+// configuration reload): a read in flight finishes under the set it
+// started with, the next one uses set. No reader or tap is interrupted.
+func (p *Pipeline) SetProfiles(set profile.Set) {
+	p.profiles.Store(&set)
+}
+
+// Profiles returns the current profile set.
+func (p *Pipeline) Profiles() profile.Set { return *p.profiles.Load() }
 
 // ErrQueueFull is reported when a reader's events arrive faster than its
 // tags can be read.
@@ -266,6 +282,7 @@ func (p *Pipeline) read(ctx context.Context, ev reader.Event) (*Read, error) {
 		return nil, err
 	}
 	defer card.Close()
+	profiles := *p.profiles.Load()
 	rd := &Read{}
 	td, err := ntag424.ReadTag(ctx, card, ntag424.ReadOptions{
 		Originality: p.cfg.Originality,
@@ -273,7 +290,7 @@ func (p *Pipeline) read(ctx context.Context, ev reader.Event) (*Read, error) {
 		// Verify as soon as the URL is known: only a tag whose SUN does not
 		// vouch for a UID costs the extra GET DATA for the reader's one.
 		NeedUID: func(url string) bool {
-			rd.Outcome = p.cfg.Profiles.Verify(url)
+			rd.Outcome = profiles.Verify(url)
 			return !rd.Authentic()
 		},
 	})
@@ -283,7 +300,7 @@ func (p *Pipeline) read(ctx context.Context, ev reader.Event) (*Read, error) {
 	rd.URL, rd.APDUs, rd.APDUTime, rd.Originality = td.URL, td.APDUs, td.Timings.Total, td.Originality
 	if rd.Verdict == "" {
 		// NeedUID is not asked when GetVersion already gave the UID.
-		rd.Outcome = p.cfg.Profiles.Verify(td.URL)
+		rd.Outcome = profiles.Verify(td.URL)
 	}
 	if rd.Authentic() {
 		rd.UID = append([]byte(nil), rd.Result.UID[:]...)

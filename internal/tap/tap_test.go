@@ -86,3 +86,53 @@ func TestPipelineSimulated(t *testing.T) {
 		t.Errorf("counterfeit tap = %s/%s, %d APDUs, ctr %s, uid %X; want counterfeit/bad_mac, 3 APDUs, no counter, the reader's UID", c.Verdict, c.Reason, c.APDUs, c.Ctr(), c.UID)
 	}
 }
+
+// TestSetProfiles swaps the profile set while the pipeline runs: the reader
+// stays, and the next tap is judged by the new set.
+func TestSetProfiles(t *testing.T) {
+	spec := profile.Spec{Name: "old", Match: "https://t.example/", LayoutSpec: ntag424.LayoutSpec{Mode: "enc"}, FileReadKey: "00112233445566778899AABBCCDDEEFF", MetaReadKey: "FFEEDDCCBBAA99887766554433221100"}
+	l, k, _ := spec.Parts(false)
+	sim, err := simulate.New(simulate.Config{Layout: l, Keys: k, URL: "https://t.example/x", Dwell: 30 * time.Millisecond, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tap.New(tap.Config{Source: sim, Log: zaptest.NewLogger(t)}) // no profiles yet
+	events := make(chan tap.Event, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx, events)
+	read := func() *tap.Read {
+		t.Helper()
+		if err := sim.Tap(ctx, simulate.Genuine); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			select {
+			case ev := <-events:
+				if ev.Kind == event.ReaderRemoved {
+					t.Fatal("the reader went away")
+				}
+				if ev.Kind == event.TagRead {
+					return ev.Read
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no tag read")
+			}
+		}
+	}
+	if r := read(); r.Verdict != verdict.UnknownProfile {
+		t.Errorf("without profiles: %s, want unknown_profile", r.Verdict)
+	}
+	spec.Name = "new"
+	prof, err := spec.Compile(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetProfiles(profile.Set{prof})
+	if r := read(); r.Verdict != verdict.Authentic || r.Profile != "new" {
+		t.Errorf("after SetProfiles: %s by %q, want authentic by new", r.Verdict, r.Profile)
+	}
+	if got := p.Profiles(); len(got) != 1 || got[0].Name != "new" {
+		t.Errorf("Profiles() = %v", got)
+	}
+}
