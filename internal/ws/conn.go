@@ -171,6 +171,7 @@ func (s *Server) serveConn(wsc *websocket.Conn, cred credential, meter *frameMet
 		return
 	}
 	s.conns[c] = struct{}{}
+	s.cfg.Metrics.SetWSClients(len(s.conns))
 	// The hello is first in the fresh queue; its seq is the newest event
 	// so far, so the client knows where the stream stands.
 	hello := marshalFrame(TypeHello, "", s.seq, hb)
@@ -194,6 +195,7 @@ func (s *Server) serveConn(wsc *websocket.Conn, cred credential, meter *frameMet
 	c.log.Info("client disconnected", zap.Int("code", c.closeCode))
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.cfg.Metrics.SetWSClients(len(s.conns))
 	s.mu.Unlock()
 	close(c.done)
 }
@@ -246,6 +248,7 @@ func (c *conn) enqueue(m outMsg, seq uint64) {
 		}
 	}
 	c.queued.Add(-n)
+	c.s.cfg.Metrics.WSDropped()
 	if c.lagging.CompareAndSwap(false, true) {
 		n := errorFrame("", errorPayload{Code: CodeOverflow, Message: "send queue full; events dropped", Seq: seq})
 		select {
@@ -256,6 +259,7 @@ func (c *conn) enqueue(m outMsg, seq uint64) {
 		return
 	}
 	c.log.Warn("client too slow; closing")
+	c.s.cfg.Metrics.WSSlowClientClosed()
 	c.closeWith(CloseTryAgainLater, "client too slow")
 }
 

@@ -151,7 +151,7 @@ func (s *Server) originAllowed(r *http.Request, origin string) bool {
 	if !ok {
 		return false
 	}
-	_, ok = s.origins[n]
+	_, ok = (*s.origins.Load())[n]
 	return ok
 }
 

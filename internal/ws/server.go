@@ -153,6 +153,10 @@ type Config struct {
 	// connection each.
 	MaxConnsPerToken int
 
+	// Metrics counts clients, dropped messages and slow clients closed;
+	// nil counts nothing.
+	Metrics Metrics
+
 	// Now and Rand are injected by tests; time.Now and crypto/rand.Reader
 	// by default.
 	Now  func() time.Time
@@ -173,11 +177,11 @@ type Server struct {
 	cfg         Config
 	log         *zap.Logger
 	now         func() time.Time
-	origins     map[string]struct{} // normalized Config.AllowedOrigins
-	hostNames   map[string]struct{} // lower-cased Config.HostNames
-	defaultIP   net.IP              // IP of Config.Addr, if it is one
-	defaultPort string              // port of Config.Addr
-	stream      string              // random id of this event stream
+	origins     atomic.Pointer[map[string]struct{}] // normalized allowed origins; SetAllowedOrigins swaps them
+	hostNames   map[string]struct{}                 // lower-cased Config.HostNames
+	defaultIP   net.IP                              // IP of Config.Addr, if it is one
+	defaultPort string                              // port of Config.Addr
+	stream      string                              // random id of this event stream
 	upgrader    websocket.Upgrader
 	handler     http.Handler
 	sessions    sessionStore
@@ -261,13 +265,12 @@ func NewServer(cfg Config, log *zap.Logger) (*Server, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	origins := make(map[string]struct{}, len(cfg.AllowedOrigins))
-	for _, o := range cfg.AllowedOrigins {
-		n, ok := normalizeOrigin(o)
-		if !ok {
-			return nil, fmt.Errorf("ws: invalid allowed origin %q", o)
-		}
-		origins[n] = struct{}{}
+	origins, err := originSet(cfg.AllowedOrigins)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
 	}
 	hostNames := make(map[string]struct{}, len(cfg.HostNames))
 	for _, h := range cfg.HostNames {
@@ -289,7 +292,6 @@ func NewServer(cfg Config, log *zap.Logger) (*Server, error) {
 		shutdownReq: make(chan context.Context, 1),
 		maxFrame:    MaxFrameBytes,
 		now:         cfg.Now,
-		origins:     origins,
 		hostNames:   hostNames,
 		defaultIP:   net.ParseIP(host),
 		defaultPort: port,
@@ -298,6 +300,7 @@ func NewServer(cfg Config, log *zap.Logger) (*Server, error) {
 		conns:       make(map[*conn]struct{}),
 		ring:        make([]event, 0, cfg.HistorySize),
 	}
+	s.origins.Store(&origins)
 	s.sessions = sessionStore{now: cfg.Now, rand: cfg.Rand, ttl: cfg.SessionTTL, tokens: make(map[[32]byte]session)}
 	s.fails = failThrottle{now: cfg.Now, peers: make(map[string]*bucket)}
 	s.peerLog = logLimiter{now: cfg.Now, peers: make(map[string]*logState)}
