@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"time"
 
@@ -50,6 +51,16 @@ type Publisher interface {
 	Publish(typ string, payload any) uint64
 }
 
+// Metrics is what the stage reports to monitoring (internal/metrics
+// implements it). It is called after publication, off the readers' path.
+type Metrics interface {
+	// Tap counts a tag read that reached verdict on reader, took being the
+	// time from the card appearing to the verdict's publication.
+	Tap(reader, verdict string, took time.Duration)
+	// APDUError counts a read that failed on the status word sw.
+	APDUError(sw uint16)
+}
+
 // DefaultMaxBatch bounds the taps recorded in one ledger step.
 const DefaultMaxBatch = 32
 
@@ -67,7 +78,11 @@ type Config struct {
 	// Remote, if set, is the remote verifier slot (remote.go); nil keeps
 	// every verdict local at no extra cost.
 	Remote Remote
-	Log    *zap.Logger
+	// Metrics, if set, counts taps and failed reads.
+	Metrics Metrics
+	Log     *zap.Logger
+	// Now is the clock of the tap durations (default time.Now).
+	Now func() time.Time
 }
 
 // Stage is the verdict stage. Create it with New.
@@ -97,6 +112,9 @@ func New(cfg Config) *Stage {
 		cfg.Log = zap.NewNop()
 	}
 	cfg.Log = cfg.Log.Named("judge")
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	var id [6]byte
 	rand.Read(id[:])
 	return &Stage{cfg: cfg, signals: make(chan signal, 16), tapPrefix: hex.EncodeToString(id[:]) + "-"}
@@ -199,6 +217,10 @@ func (s *Stage) publish(ev *tap.Event, v *verdict.Verdict, recordErr error) {
 	case event.Error:
 		s.cfg.Log.Info("reader error", zap.String("reader", ev.Reader), zap.String("code", string(ev.Code)), zap.Error(ev.Err))
 		s.cfg.Publisher.Publish(event.Error.String(), event.ErrorPayload{Reader: ev.Reader, Code: ev.Code, Message: ev.Code.Message(), Detail: ev.Detail})
+		var se *ntag424.StatusError
+		if s.cfg.Metrics != nil && errors.As(ev.Err, &se) {
+			s.cfg.Metrics.APDUError(uint16(se.SW))
+		}
 	case event.CardPresent:
 		s.cfg.Publisher.Publish(ev.Kind.String(), readerPayload{Reader: ev.Reader, ATR: ntag424.Hex(ev.ATR)})
 	default:
@@ -224,6 +246,10 @@ func (s *Stage) publishVerdict(ev *tap.Event, v *verdict.Verdict, recordErr erro
 	})
 	if v.Verdict != verdict.Pending {
 		s.queueSignal(v.Reader, v.Verdict == verdict.Authentic)
+	}
+	if s.cfg.Metrics != nil {
+		// ev.Time is the local verdict, r.Elapsed after the card appeared.
+		s.cfg.Metrics.Tap(v.Reader, v.Verdict, s.cfg.Now().Sub(ev.Time)+r.Elapsed)
 	}
 	s.cfg.Log.Info("tag", zap.String("reader", v.Reader), zap.String("uid", v.UID), zap.Stringer("ctr", v.Ctr),
 		zap.String("verdict", v.Verdict), zap.String("reason", v.Reason), zap.Float64("latency_ms", ms(r.Elapsed)))

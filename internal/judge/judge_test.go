@@ -212,3 +212,48 @@ func TestRunStopsOnCancel(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+type metricsRecorder struct {
+	taps []string
+	took []time.Duration
+	sws  []uint16
+}
+
+func (m *metricsRecorder) Tap(reader, v string, took time.Duration) {
+	m.taps = append(m.taps, reader+"/"+v)
+	m.took = append(m.took, took)
+}
+
+func (m *metricsRecorder) APDUError(sw uint16) { m.sws = append(m.sws, sw) }
+
+// TestMetrics: every published verdict is counted with its final verdict
+// (after the replay check) and the time from the card appearing to the
+// publication; a tap without a verdict is not; a failed read counts its
+// status word.
+func TestMetrics(t *testing.T) {
+	m := &metricsRecorder{}
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	a := read("A", 5, verdict.Authentic)
+	a.Time = now.Add(-30 * time.Millisecond)
+	a.Read.Elapsed = 70 * time.Millisecond // the card appeared 100 ms before now
+	readErr := tap.Event{Kind: event.Error, Reader: "R", Code: event.CodeReadFailed, Detail: "6A82",
+		Err: &ntag424.StatusError{Cmd: "ISOSelectFile", SW: 0x6A82}}
+	run(t, judge.Config{Ledger: &ledger{marks: map[string]uint32{}}, Signer: signer{}, Publisher: &publisher{}, Metrics: m, Now: func() time.Time { return now }},
+		a, a, read("B", 0, verdict.Counterfeit), readErr)
+	if strings.Join(m.taps, " ") != "R/authentic R/replayed R/counterfeit" {
+		t.Errorf("taps %v", m.taps)
+	}
+	if m.took[0] != 100*time.Millisecond {
+		t.Errorf("first tap took %v, want 100ms", m.took[0])
+	}
+	if len(m.sws) != 1 || m.sws[0] != 0x6A82 {
+		t.Errorf("APDU errors %X, want [6A82]", m.sws)
+	}
+	// Without the ledger, an authentic tap reaches no verdict.
+	m = &metricsRecorder{}
+	run(t, judge.Config{Ledger: &ledger{fail: errors.New("disk")}, Signer: signer{}, Publisher: &publisher{}, Metrics: m},
+		read("A", 5, verdict.Authentic))
+	if len(m.taps) != 0 {
+		t.Errorf("a tap without a verdict was counted: %v", m.taps)
+	}
+}
