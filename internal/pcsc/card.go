@@ -3,6 +3,7 @@ package pcsc
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/ebfe/scard"
 	"go.uber.org/zap"
@@ -27,6 +28,9 @@ type Card struct {
 	release func(healthy bool)
 	h       *scard.Card
 	closed  bool
+	// trace, when set, logs every exchange (Options.TraceAPDU).
+	trace      *zap.Logger
+	traceState traceState
 }
 
 // Connect opens a shared-mode connection (T=1 or T=0, whichever the card
@@ -66,6 +70,9 @@ func (m *Monitor) connect(ctx context.Context, reader string, share scard.ShareM
 		return nil, err
 	}
 	c.release = func(healthy bool) { m.putContext(reader, sc, healthy) }
+	if m.opts.TraceAPDU {
+		c.trace = m.log.Named("apdu")
+	}
 	if m.opts.Feedback && c.quirks.Silence != nil && m.needsSilence(reader) {
 		if err := c.command(ctx, "silence reader", c.quirks.Silence); err != nil {
 			m.log.Warn("cannot silence reader", zap.String("reader", reader), zap.Error(err))
@@ -150,10 +157,17 @@ func (c *Card) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 		return nil, &Error{Op: "transmit", Kind: ErrClosed}
 	}
 	var rsp []byte
+	var start time.Time
+	if c.trace != nil {
+		start = time.Now()
+	}
 	err := guard("transmit", func() (err error) {
 		rsp, err = c.h.Transmit(apdu)
 		return err
 	})
+	if c.trace != nil {
+		c.traceExchange(apdu, rsp, err, time.Since(start))
+	}
 	if err != nil {
 		return nil, err
 	}

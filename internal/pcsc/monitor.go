@@ -61,6 +61,14 @@ type Options struct {
 	// bounds how long a lost wake-up could stall. Default DefaultWaitTimeout.
 	WaitTimeout time.Duration
 
+	// Metrics, if set, counts context resets and watched readers.
+	Metrics Metrics
+
+	// TraceAPDU logs every APDU exchanged with a card (command header,
+	// status word, timing; data only where it holds neither keys nor MACs:
+	// see traceFields), for support. Off by default.
+	TraceAPDU bool
+
 	// BackoffMin and BackoffMax bound the delay between attempts to
 	// re-establish the PC/SC context after the service went away. The delay
 	// doubles from BackoffMin to BackoffMax, so a restarted service is seen
@@ -83,6 +91,11 @@ type Monitor struct {
 	filter filter
 	events chan<- reader.Event // set by Run
 	ran    atomic.Bool
+
+	// metrics and state are what monitoring sees: counters, and the
+	// service state for health reports.
+	metrics Metrics
+	state   stateTracker
 
 	mu       sync.Mutex
 	readers  map[string]*ReaderInfo
@@ -187,6 +200,10 @@ func Open(ctx context.Context, log *zap.Logger, opts Options) (*Monitor, error) 
 		filter:   filter{include: opts.Include, exclude: opts.Exclude},
 		readers:  make(map[string]*ReaderInfo),
 		silenced: make(map[string]bool),
+		metrics:  opts.Metrics,
+	}
+	if m.metrics == nil {
+		m.metrics = nopMetrics{}
 	}
 	m.probe()
 	return m, nil
@@ -262,7 +279,9 @@ func (m *Monitor) Run(ctx context.Context, out chan<- reader.Event) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		m.state.set(lostState(err))
 		if healthy {
+			m.metrics.PCSCContextReset()
 			b.reset()
 			reported = false
 		}
@@ -319,6 +338,7 @@ func (m *Monitor) session(ctx context.Context) (healthy bool, err error) {
 		guard("release context", sc.Release)
 	}()
 
+	m.state.set(StateRunning)
 	pnp := []scard.ReaderState{{Reader: pnpReader, CurrentState: scard.StateUnaware}}
 	usePnP := !m.opts.ForcePolling && probePnP(sc, pnp)
 	m.log.Info("pcsc context established", zap.Bool("pnp", usePnP))
@@ -422,6 +442,7 @@ func (m *Monitor) reconcile(ctx context.Context, names []string, watches map[str
 			m.mu.Lock()
 			m.readers[name] = &ReaderInfo{Name: name}
 			m.mu.Unlock()
+			m.setReaders()
 			m.log.Info("reader added", zap.String("reader", name))
 			m.emit(ctx, reader.Event{Kind: event.ReaderAdded, Reader: name})
 			w = &readerWatch{}
@@ -450,6 +471,7 @@ func (m *Monitor) stopReader(runCtx context.Context, name string, w *readerWatch
 	delete(m.silenced, name)
 	m.mu.Unlock()
 	m.dropContexts(name)
+	m.setReaders()
 	m.log.Info("reader removed", zap.String("reader", name))
 	m.emit(runCtx, reader.Event{Kind: event.ReaderRemoved, Reader: name})
 }
