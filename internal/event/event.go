@@ -86,11 +86,20 @@ const (
 	CodeQueueFull Code = "queue_full"
 )
 
+// Error event codes of the daemon as a whole.
+const (
+	// CodeConfigRejected: a changed configuration file was refused (it has
+	// errors); the daemon keeps running on the configuration it had. The
+	// problems are in its log and in `nfcd config check`.
+	CodeConfigRejected Code = "config_rejected"
+)
+
 var messages = map[Code]string{
 	CodeReadFailed:       "the tag could not be read; tap again",
 	CodeStoreUnavailable: "the replay check could not be recorded; tap again",
 	CodeReaderFailed:     "the reader or the smart-card service failed; retrying",
 	CodeQueueFull:        "taps arrived faster than they could be read; one was dropped",
+	CodeConfigRejected:   "the changed configuration was refused; the running one is kept",
 }
 
 // Message returns the fixed text sent with c.
