@@ -72,6 +72,7 @@ var allowed = map[string][]string{
 	// Operations: logs, metrics, health, the environment check, the
 	// service definition and packaging.
 	"internal/admin":             {},
+	"internal/filewatch":         {},
 	"internal/buildinfo":         {},
 	"internal/logging":           {},
 	"internal/metrics":           {},
