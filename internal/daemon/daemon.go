@@ -3,7 +3,9 @@
 // simulated reader) → tag reads (internal/tap) → the verdict stage
 // (internal/judge: the replay ledger in internal/store, the remote
 // verifier slot in internal/remoteverify, the verdict signature) → the
-// WebSocket API (internal/ws) and its requests.
+// WebSocket API (internal/ws) and its requests; beside them /metrics,
+// /healthz, the local admin API (internal/admin) and the configuration
+// reload (reload.go).
 package daemon
 
 import (
@@ -11,18 +13,27 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/nfcd/nfcd/internal/admin"
+	"github.com/nfcd/nfcd/internal/buildinfo"
 	"github.com/nfcd/nfcd/internal/config"
+	"github.com/nfcd/nfcd/internal/filewatch"
+	"github.com/nfcd/nfcd/internal/health"
 	"github.com/nfcd/nfcd/internal/history"
 	"github.com/nfcd/nfcd/internal/judge"
 	"github.com/nfcd/nfcd/internal/legitmark"
+	"github.com/nfcd/nfcd/internal/logging"
+	"github.com/nfcd/nfcd/internal/metrics"
 	"github.com/nfcd/nfcd/internal/pcsc"
 	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/reader"
@@ -62,10 +73,35 @@ const ReadersListType = "readers.list"
 // Options configures Run.
 type Options struct {
 	Config config.Config
-	// ConfigFile is the file Config was loaded from ("" for none); its
-	// permissions are checked (config.CheckFile).
+	// ConfigFile is where Config came from: its permissions are checked
+	// (config.CheckFile), and the daemon rereads it when it changes, when
+	// Reload delivers and on `nfcd config reload`. "" means no file (the
+	// defaults): there is nothing to reload.
 	ConfigFile string
-	StateDir   string
+	// ConfigOptional makes a missing ConfigFile mean the defaults, as for
+	// the packaged default path, instead of an error.
+	ConfigOptional bool
+	// Override, if set, is applied to every configuration read from
+	// ConfigFile on reload, as it was to Config: command-line flags win
+	// over the file.
+	Override func(*config.Config)
+	// Reload asks for the configuration file to be reread (SIGHUP).
+	Reload <-chan struct{}
+	// OnConfig is called with every configuration the daemon applies: the
+	// one it starts with and each reloaded one (the log level is the
+	// caller's).
+	OnConfig func(config.Config)
+	// NoWatch disables watching ConfigFile for changes.
+	NoWatch bool
+	// Metrics receives the daemon's metrics and is served at /metrics; nil
+	// means a registry of the daemon's own.
+	Metrics *metrics.Metrics
+	// TraceAPDU logs every APDU without keys or MACs (pcsc.Options).
+	TraceAPDU bool
+	// AdminHandlers are more admin API methods (internal/admin) to serve
+	// beside the daemon's own.
+	AdminHandlers []AdminHandler
+	StateDir      string
 	// Simulate replaces the PC/SC readers with a simulated reader and a
 	// demo profile whose keys are generated on first start.
 	Simulate bool
@@ -87,6 +123,7 @@ type daemon struct {
 	opts     Options
 	log      *zap.Logger
 	store    *store.Store
+	ledger   *healthLedger
 	signer   *verdict.Signer
 	server   *ws.Server
 	pipeline *tap.Pipeline
@@ -99,6 +136,25 @@ type daemon struct {
 	// is off; fake is the in-process service of RemoteFake.
 	verifier *remoteverify.Verifier
 	fake     *legitimatetest.Server
+	metrics  *metrics.Metrics
+	// mon is the PC/SC monitor; nil with a simulated or injected source.
+	mon *pcsc.Monitor
+	// demo is the simulated reader's demo profile, kept first on reload.
+	demo    *profile.Profile
+	started time.Time
+
+	admin   *admin.Server
+	adminLn net.Listener
+	watcher *filewatch.Watcher
+	// reloads carries reload requests to the serve loop, which applies
+	// them one at a time.
+	reloads chan reloadRequest
+
+	// metricsPublic is config metrics_public, swapped on reload.
+	metricsPublic atomic.Bool
+
+	cfgMu sync.Mutex
+	cfg   config.Config // the configuration in force
 }
 
 // Run runs the daemon until ctx is done, then shuts down cleanly within
@@ -107,7 +163,11 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Log == nil {
 		opts.Log = zap.NewNop()
 	}
-	d := &daemon{opts: opts, log: opts.Log}
+	if opts.Metrics == nil {
+		bi := buildinfo.Get()
+		opts.Metrics = metrics.New(metrics.Build{Version: bi.Version, Commit: bi.Commit})
+	}
+	d := &daemon{opts: opts, log: opts.Log, metrics: opts.Metrics, cfg: opts.Config, started: time.Now(), reloads: make(chan reloadRequest)}
 	if err := d.start(); err != nil {
 		return err
 	}
@@ -130,7 +190,7 @@ func (d *daemon) start() (err error) {
 	if tightened {
 		d.log.Warn("state directory was accessible by other users; made it private (0700)", zap.String("dir", paths.Dir))
 	}
-	if f := d.opts.ConfigFile; f != "" {
+	if f := d.opts.ConfigFile; f != "" && !(d.opts.ConfigOptional && missing(f)) {
 		warning, err := config.CheckFile(f, &cfg)
 		if err != nil {
 			return err
@@ -155,8 +215,10 @@ func (d *daemon) start() (err error) {
 	if err != nil {
 		return err
 	}
+	d.metricsPublic.Store(cfg.MetricsPublic)
 	d.pipeline = tap.New(tap.Config{Source: src, Profiles: profiles, Originality: cfg.Originality, Log: d.log})
-	stage := judge.Config{Ledger: d.store, Signer: d.signer, Log: d.log}
+	stage := judge.Config{Signer: d.signer, Metrics: d.metrics, Log: d.log}
+	var ledger judge.Ledger = d.store
 	if d.verifier, err = d.remote(src); err != nil {
 		return err
 	}
@@ -167,8 +229,10 @@ func (d *daemon) start() (err error) {
 	}()
 	if d.verifier != nil {
 		// One commit records a batch and queues its remote verifications.
-		stage.Ledger, stage.Remote = d.verifier.Ledger(d.store), d.verifier
+		ledger, stage.Remote = d.verifier.Ledger(d.store), d.verifier
 	}
+	d.ledger = &healthLedger{Ledger: ledger}
+	stage.Ledger = d.ledger
 	if sg, ok := src.(reader.Signaler); ok && cfg.Feedback {
 		stage.Signaler = sg
 	}
@@ -179,8 +243,7 @@ func (d *daemon) start() (err error) {
 		d.ln.Close()
 		return err
 	}
-	pages := http.NewServeMux()
-	pages.Handle("/", web.Handler())
+	pages := d.pages()
 	tokens := token.Open(paths.Tokens)
 	d.server, err = ws.NewServer(ws.Config{
 		Addr:             d.ln.Addr().String(),
@@ -191,6 +254,7 @@ func (d *daemon) start() (err error) {
 		CheckToken:       tokens.Check,
 		Hello:            d.hello,
 		Static:           pages,
+		Metrics:          d.metrics,
 	}, d.log)
 	if err != nil {
 		d.ln.Close()
@@ -213,7 +277,13 @@ func (d *daemon) start() (err error) {
 	// `nfcd token revoke` edits the token file from another process: the
 	// watcher closes the revoked token's live connections.
 	d.tokens = &token.Watcher{Store: tokens, Log: d.log, Changed: func() { d.server.Reauthorize(tokens.Has) }}
-	d.log.Info("ready", zap.Stringer("addr", d.ln.Addr()), zap.Int("profiles", len(profiles)), zap.String("key_id", d.signer.KeyID()))
+	d.startAdmin(paths)
+	d.startWatch()
+	if d.opts.OnConfig != nil {
+		d.opts.OnConfig(cfg)
+	}
+	d.log.Info("ready", zap.Stringer("addr", d.ln.Addr()), zap.Int("profiles", len(profiles)), zap.String("key_id", d.signer.KeyID()),
+		zap.String("version", d.opts.Version), zap.Duration("startup", time.Since(d.started)), logging.ServiceEvent)
 	return nil
 }
 
@@ -308,6 +378,16 @@ func (d *daemon) listenIPs() []net.IP {
 	return ips
 }
 
+// pages serves what the listener offers besides the WebSocket API: the
+// kiosk page and the JS client, /healthz and /metrics.
+func (d *daemon) pages() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", health.Handler(d.health))
+	mux.Handle("/metrics", d.metricsHandler())
+	mux.Handle("/", web.Handler())
+	return mux
+}
+
 // source returns the profiles and the readers: the configured PC/SC
 // readers, or the simulated reader with its demo profile first.
 func (d *daemon) source(paths statedir.Paths) (profile.Set, reader.Source, error) {
@@ -324,16 +404,20 @@ func (d *daemon) source(paths statedir.Paths) (profile.Set, reader.Source, error
 		if err != nil {
 			return nil, nil, err
 		}
+		d.demo = &demo
 		return append(profile.Set{demo}, profiles...), sim, nil
 	}
 	mon, err := pcsc.Open(context.Background(), d.log, pcsc.Options{
-		Include:  cfg.IncludeReaders,
-		Exclude:  cfg.ExcludeReaders,
-		Feedback: cfg.Feedback,
+		Include:   cfg.IncludeReaders,
+		Exclude:   cfg.ExcludeReaders,
+		Feedback:  cfg.Feedback,
+		Metrics:   d.metrics,
+		TraceAPDU: d.opts.TraceAPDU,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
+	d.mon = mon
 	return profiles, mon.Source(), nil
 }
 
@@ -430,6 +514,25 @@ func (d *daemon) serve(ctx context.Context) error {
 	} else {
 		stationDone <- nil
 	}
+	// The admin API and the file watch end with the run.
+	var aux sync.WaitGroup
+	defer aux.Wait()
+	if d.adminLn != nil {
+		aux.Add(1)
+		go func() {
+			defer aux.Done()
+			if err := d.admin.Serve(runCtx, d.adminLn); err != nil {
+				d.log.Warn("admin api stopped", zap.Error(err))
+			}
+		}()
+	}
+	if d.watcher != nil {
+		aux.Add(1)
+		go func() {
+			defer aux.Done()
+			d.watcher.Run(runCtx, func() { d.requestReload(runCtx, reasonFile) })
+		}()
+	}
 	go func() {
 		err := d.pipeline.Run(runCtx, taps)
 		close(taps) // the stage settles what is queued, then returns
@@ -455,6 +558,10 @@ loop:
 			if _, err := d.store.Prune(); err != nil {
 				d.log.Warn("audit prune failed", zap.Error(err))
 			}
+		case <-d.opts.Reload:
+			d.reload(reasonSignal)
+		case req := <-d.reloads:
+			req.reply <- d.reload(req.reason)
 		case runErr = <-pipeDone:
 			pipeDone <- runErr
 			break loop
@@ -499,7 +606,14 @@ loop:
 	if errors.Is(runErr, context.Canceled) {
 		runErr = nil
 	}
+	d.log.Info("stopped", zap.Duration("uptime", time.Since(d.started)), logging.ServiceEvent)
 	return runErr
+}
+
+// missing reports whether nothing exists at path.
+func missing(path string) bool {
+	_, err := os.Stat(path)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // await returns what done delivers, or ok false when ctx is done first.

@@ -69,6 +69,16 @@ func startDaemonIn(t *testing.T, dir string, sim *simulate.Source, tok string) *
 // startDaemonWith is startDaemonIn with a change to the configuration.
 func startDaemonWith(t *testing.T, dir string, sim *simulate.Source, tok string, mutate func(*config.Config)) *harness {
 	t.Helper()
+	return startDaemonOpts(t, dir, sim, tok, func(o *Options) {
+		if mutate != nil {
+			mutate(&o.Config)
+		}
+	})
+}
+
+// startDaemonOpts is startDaemonIn with the options changed by mutate.
+func startDaemonOpts(t *testing.T, dir string, sim *simulate.Source, tok string, mutate func(*Options)) *harness {
+	t.Helper()
 	spec := testSpec
 	l, k, err := spec.Parts(false)
 	if err != nil {
@@ -88,17 +98,16 @@ func startDaemonWith(t *testing.T, dir string, sim *simulate.Source, tok string,
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Profiles = config.Profiles(spec)
-	if mutate != nil {
-		mutate(&cfg)
-	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	h.logs = logs
 	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
-	go func() {
-		h.done <- Run(ctx, Options{Config: cfg, StateDir: h.dir, Source: sim, Version: "test", Log: zap.New(core), Ready: func(u string) { ready <- u }})
-	}()
+	opts := Options{Config: cfg, StateDir: h.dir, Source: sim, Version: "test", Log: zap.New(core), Ready: func(u string) { ready <- u }}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	go func() { h.done <- Run(ctx, opts) }()
 	select {
 	case h.url = <-ready:
 	case err := <-h.done:

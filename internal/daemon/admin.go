@@ -1,0 +1,194 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/nfcd/nfcd/internal/admin"
+	"github.com/nfcd/nfcd/internal/history"
+	"github.com/nfcd/nfcd/internal/statedir"
+	"github.com/nfcd/nfcd/internal/token"
+	"github.com/nfcd/nfcd/internal/verdict"
+)
+
+// Admin methods (internal/admin) of the running daemon. Commands that
+// need the state directory call them while a daemon holds it.
+const (
+	AdminStatus       = "status"        // → Status
+	AdminHistoryQuery = "history.query" // history.Query → history.Result
+	AdminKeyShow      = "key.show"      // → KeyInfo
+	AdminTokenCreate  = "token.create"  // TokenRequest → TokenCreated
+	AdminTokenList    = "token.list"    // → []TokenInfo
+	AdminTokenRevoke  = "token.revoke"  // TokenRequest → {}
+	AdminConfigReload = "config.reload" // → ReloadResult
+)
+
+// Status describes the running daemon.
+type Status struct {
+	PID        int       `json:"pid"`
+	Version    string    `json:"version"`
+	StateDir   string    `json:"state_dir"`
+	ConfigFile string    `json:"config_file"`
+	Listen     string    `json:"listen"`
+	Started    time.Time `json:"started"`
+	PCSC       string    `json:"pcsc"`
+	Readers    int       `json:"readers"`
+}
+
+// KeyInfo is the verdict public key.
+type KeyInfo struct {
+	Alg       string `json:"alg"`
+	KeyID     string `json:"key_id"`
+	PublicKey string `json:"public_key"` // base64url, no padding
+	PublicHex string `json:"public_hex"`
+}
+
+// TokenRequest names a token.
+type TokenRequest struct {
+	Name string `json:"name"`
+}
+
+// TokenCreated is a new token, shown once.
+type TokenCreated struct {
+	Name  string `json:"name"`
+	Token string `json:"token"`
+}
+
+// TokenInfo lists a token without the token itself.
+type TokenInfo struct {
+	Name    string    `json:"name"`
+	ID      string    `json:"id"`
+	Created time.Time `json:"created"`
+}
+
+// KeyInfoOf describes the verdict public key pub.
+func KeyInfoOf(pub []byte) KeyInfo {
+	return KeyInfo{Alg: verdict.Alg, KeyID: verdict.KeyID(pub), PublicKey: base64.RawURLEncoding.EncodeToString(pub), PublicHex: hex.EncodeToString(pub)}
+}
+
+// startAdmin registers the admin methods and opens the admin channel of
+// the state directory. Parts of the daemon with commands of their own (an
+// outbox: "outbox.list", …) register theirs here with d.admin.Handle. A daemon without it still serves taps: commands
+// then say that the store is held.
+func (d *daemon) startAdmin(paths statedir.Paths) {
+	d.admin = admin.NewServer(d.log)
+	d.admin.Handle(AdminStatus, d.adminStatus)
+	d.admin.Handle(AdminHistoryQuery, d.adminHistory)
+	d.admin.Handle(AdminKeyShow, func(context.Context, json.RawMessage) (any, error) {
+		return KeyInfoOf(d.signer.Public()), nil
+	})
+	d.admin.Handle(AdminTokenCreate, d.adminTokenCreate)
+	d.admin.Handle(AdminTokenList, d.adminTokenList)
+	d.admin.Handle(AdminTokenRevoke, d.adminTokenRevoke)
+	d.admin.Handle(AdminConfigReload, func(ctx context.Context, _ json.RawMessage) (any, error) {
+		return d.requestReload(ctx, reasonAdmin)
+	})
+	for _, h := range d.opts.AdminHandlers {
+		d.admin.Handle(h.Method, h.Handler)
+	}
+	path := admin.Path(paths.Dir)
+	ln, err := admin.Listen(path)
+	if err != nil {
+		d.log.Warn("admin api unavailable; commands cannot reach this daemon", zap.String("path", path), zap.Error(err))
+		return
+	}
+	d.adminLn = ln
+	d.log.Info("admin api", zap.String("path", path))
+}
+
+// AdminHandler is an admin method that the caller of Run adds.
+type AdminHandler struct {
+	Method  string
+	Handler admin.Handler
+}
+
+// decode decodes an admin request strictly.
+func decode(req json.RawMessage, v any) error {
+	if len(req) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(req))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return admin.Errorf(admin.CodeBadRequest, "invalid request: %v", err)
+	}
+	return nil
+}
+
+func (d *daemon) adminStatus(context.Context, json.RawMessage) (any, error) {
+	st := Status{PID: os.Getpid(), Version: d.opts.Version, StateDir: d.opts.StateDir, ConfigFile: d.opts.ConfigFile,
+		Listen: d.ln.Addr().String(), Started: d.started.UTC(), PCSC: "simulated", Readers: len(d.pipeline.Readers())}
+	if d.mon != nil {
+		s, _ := d.mon.ServiceState()
+		st.PCSC = s.String()
+	}
+	return st, nil
+}
+
+func (d *daemon) adminHistory(ctx context.Context, req json.RawMessage) (any, error) {
+	var q history.Query
+	if err := decode(req, &q); err != nil {
+		return nil, err
+	}
+	sq, err := q.StoreQuery(time.Now())
+	if err != nil {
+		return nil, admin.Errorf(admin.CodeBadRequest, "%v", err)
+	}
+	es, err := d.store.Query(sq)
+	if err != nil {
+		return nil, err
+	}
+	return history.Result{Entries: history.Entries(es)}, nil
+}
+
+func (d *daemon) adminTokenCreate(_ context.Context, req json.RawMessage) (any, error) {
+	var r TokenRequest
+	if err := decode(req, &r); err != nil {
+		return nil, err
+	}
+	tok, err := d.tokens.Store.Create(r.Name)
+	if errors.Is(err, token.ErrExists) || errors.Is(err, token.ErrInvalidName) {
+		return nil, admin.Errorf(admin.CodeBadRequest, "%v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.log.Info("token created", zap.String("name", r.Name))
+	return TokenCreated{Name: r.Name, Token: tok}, nil
+}
+
+func (d *daemon) adminTokenList(context.Context, json.RawMessage) (any, error) {
+	infos, err := d.tokens.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TokenInfo, 0, len(infos))
+	for _, in := range infos {
+		out = append(out, TokenInfo{Name: in.Name, ID: in.ID, Created: in.Created.UTC()})
+	}
+	return out, nil
+}
+
+func (d *daemon) adminTokenRevoke(_ context.Context, req json.RawMessage) (any, error) {
+	var r TokenRequest
+	if err := decode(req, &r); err != nil {
+		return nil, err
+	}
+	err := d.tokens.Store.Revoke(r.Name)
+	if errors.Is(err, token.ErrNotFound) || errors.Is(err, token.ErrInvalidName) {
+		return nil, admin.Errorf(admin.CodeBadRequest, "%v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.log.Info("token revoked", zap.String("name", r.Name))
+	return struct{}{}, nil
+}

@@ -1,0 +1,79 @@
+package daemon
+
+import (
+	"context"
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nfcd/nfcd/internal/health"
+	"github.com/nfcd/nfcd/internal/judge"
+	"github.com/nfcd/nfcd/internal/pcsc"
+	"github.com/nfcd/nfcd/internal/verdict"
+)
+
+// healthLedger is the replay ledger as health sees it: whether its last
+// durable step succeeded.
+type healthLedger struct {
+	judge.Ledger
+	failed atomic.Bool
+}
+
+func (l *healthLedger) Record(ctx context.Context, vs []*verdict.Verdict) error {
+	err := l.Ledger.Record(ctx, vs)
+	l.failed.Store(err != nil)
+	return err
+}
+
+// pcscStates maps the monitor's view of the PC/SC service to the health
+// document's.
+var pcscStates = map[pcsc.ServiceState]health.PCSCState{
+	pcsc.StateStarting:  health.PCSCStarting,
+	pcsc.StateRunning:   health.PCSCRunning,
+	pcsc.StateNoService: health.PCSCNoService,
+	pcsc.StateDenied:    health.PCSCDenied,
+}
+
+// health reports whether the daemon can serve taps (/healthz).
+func (d *daemon) health(context.Context) health.Report {
+	r := health.Report{Version: d.opts.Version, Time: time.Now().UTC()}
+	if d.mon != nil {
+		st, since := d.mon.ServiceState()
+		r.PCSC = health.PCSC{State: pcscStates[st], Since: since.UTC()}
+	} else {
+		r.PCSC = health.PCSC{State: health.PCSCSimulated, Since: d.started.UTC()}
+	}
+	for _, rd := range d.pipeline.Readers() {
+		r.Readers = append(r.Readers, health.Reader{Name: rd.Name, CardPresent: rd.CardPresent})
+	}
+	r.Store.OK = !d.ledger.failed.Load()
+	return r
+}
+
+// metricsHandler serves /metrics to loopback clients that present an API
+// token (Authorization: Bearer), or to every loopback client when
+// metrics_public is set. The listener may be exposed with
+// allow_non_loopback; the metrics never are.
+func (d *daemon) metricsHandler() http.Handler {
+	h := d.metrics.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			http.Error(w, "metrics are served to loopback clients only", http.StatusForbidden)
+			return
+		}
+		if !d.metricsPublic.Load() {
+			scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+			_, ok := d.tokens.Store.Check(strings.TrimSpace(tok))
+			if subtle.ConstantTimeCompare([]byte(strings.ToLower(scheme)), []byte("bearer")) != 1 || !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="nfcd"`)
+				http.Error(w, "an API token is required (Authorization: Bearer …), or set metrics_public = true", http.StatusUnauthorized)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
