@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/daemon"
 	"github.com/nfcd/nfcd/internal/history"
 	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/store"
@@ -29,7 +28,8 @@ var tokenCmd = &command{
 	synopsis: "nfcd token create|list|revoke [flags]",
 	about: `API tokens let POS software and other local clients connect to the WebSocket
 API. Only a hash of each token is kept. Changes take effect in a running
-daemon at once.`,
+daemon at once: while one runs on the state directory, the commands go
+through it (root or the service account), so the files stay the service's.`,
 	example: "nfcd token create --name pos-1",
 	subs:    []*command{tokenCreateCmd, tokenListCmd, tokenRevokeCmd},
 }
@@ -98,13 +98,24 @@ func init() {
 		if name == "" {
 			return usageError("--name is required")
 		}
-		ts, err := tokens(true)
+		d, err := stateDir(dir)
 		if err != nil {
 			return err
 		}
-		tok, err := ts.Create(name)
+		var created daemon.TokenCreated
+		running, err := callDaemon(d, daemon.AdminTokenCreate, daemon.TokenRequest{Name: name}, &created)
 		if err != nil {
 			return err
+		}
+		tok := created.Token
+		if !running {
+			ts, err := tokens(true)
+			if err != nil {
+				return err
+			}
+			if tok, err = ts.Create(name); err != nil {
+				return err
+			}
 		}
 		if asJSON {
 			return writeJSON(e.stdout, map[string]string{"name": name, "token": tok})
@@ -114,13 +125,27 @@ func init() {
 		return nil
 	}
 	tokenListCmd.run = func(e *env, _ []string) error {
-		ts, err := tokens(false)
+		d, err := stateDir(dir)
 		if err != nil {
 			return err
 		}
-		infos, err := ts.List()
+		var infos []daemon.TokenInfo
+		running, err := callDaemon(d, daemon.AdminTokenList, nil, &infos)
 		if err != nil {
 			return err
+		}
+		if !running {
+			ts, err := tokens(false)
+			if err != nil {
+				return err
+			}
+			local, err := ts.List()
+			if err != nil {
+				return err
+			}
+			for _, in := range local {
+				infos = append(infos, daemon.TokenInfo{Name: in.Name, ID: in.ID, Created: in.Created})
+			}
 		}
 		if asJSON {
 			for _, in := range infos {
@@ -141,12 +166,22 @@ func init() {
 		if name == "" {
 			return usageError("--name is required")
 		}
-		ts, err := tokens(false)
+		d, err := stateDir(dir)
 		if err != nil {
 			return err
 		}
-		if err := ts.Revoke(name); err != nil {
+		running, err := callDaemon(d, daemon.AdminTokenRevoke, daemon.TokenRequest{Name: name}, nil)
+		if err != nil {
 			return err
+		}
+		if !running {
+			ts, err := tokens(false)
+			if err != nil {
+				return err
+			}
+			if err := ts.Revoke(name); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(e.stdout, "revoked token %q\n", name)
 		return nil
@@ -182,10 +217,10 @@ var keyShowCmd = &command{
 	summary:  "print the public key that verifies signed verdicts",
 	synopsis: "nfcd key show [--state-dir DIR] [--json]",
 	about: `Prints the public key POS backends use to check signed verdicts
-(docs/signed-verdicts.md) and, once the daemon has listened beyond loopback
-with its self-signed certificate, the certificate's SHA-256 fingerprint,
-which network clients pin. It reads the state directory and never creates
-one.`,
+(docs/signed-verdicts.md) and, once the daemon has listened beyond loopback,
+the SHA-256 fingerprint of its TLS certificate, which network clients pin:
+the running daemon's, or those in the state directory when no daemon runs
+there (it never creates one).`,
 	example: "nfcd key show --state-dir /var/lib/nfcd",
 	maxArgs: 0,
 }
@@ -202,33 +237,40 @@ func init() {
 		if err != nil {
 			return err
 		}
-		if err := requireDir(d); err != nil {
-			return err
-		}
-		pub, err := statedir.PathsOf(d).ReadPublicKey()
-		if errors.Is(err, verdict.ErrNoKey) {
-			return fmt.Errorf("%s holds no verdict key yet: it is created when the daemon first starts there", d)
-		}
+		var ki daemon.KeyInfo
+		running, err := callDaemon(d, daemon.AdminKeyShow, nil, &ki)
 		if err != nil {
 			return err
 		}
-		id := verdict.KeyID(pub)
-		b64 := base64.RawURLEncoding.EncodeToString(pub)
-		paths := statedir.PathsOf(d)
-		fp, err := tlscert.ReadFingerprint(paths.TLS, paths.TLSCert)
-		if err != nil && !errors.Is(err, tlscert.ErrNoCertificate) {
-			return err
+		if !running {
+			if err := requireDir(d); err != nil {
+				return err
+			}
+			pub, err := statedir.PathsOf(d).ReadPublicKey()
+			if errors.Is(err, verdict.ErrNoKey) {
+				return fmt.Errorf("%s holds no verdict key yet: it is created when the daemon first starts there", d)
+			}
+			if err != nil {
+				return err
+			}
+			ki = daemon.KeyInfoOf(pub)
+			paths := statedir.PathsOf(d)
+			fp, err := tlscert.ReadFingerprint(paths.TLS, paths.TLSCert)
+			if err != nil && !errors.Is(err, tlscert.ErrNoCertificate) {
+				return err
+			}
+			ki.TLSSHA256 = fp
 		}
 		if asJSON {
-			out := map[string]string{"alg": verdict.Alg, "key_id": id, "public_key": b64, "public_hex": hex.EncodeToString(pub)}
-			if fp != "" {
-				out["tls_sha256"] = fp
+			out := map[string]string{"alg": ki.Alg, "key_id": ki.KeyID, "public_key": ki.PublicKey, "public_hex": ki.PublicHex}
+			if ki.TLSSHA256 != "" {
+				out["tls_sha256"] = ki.TLSSHA256
 			}
 			return writeJSON(e.stdout, out)
 		}
-		fmt.Fprintf(e.stdout, "key_id      %s\nalg         %s\npublic_key  %s\npublic_hex  %s\n", id, verdict.Alg, b64, hex.EncodeToString(pub))
-		if fp != "" {
-			fmt.Fprintf(e.stdout, "tls_sha256  %s\n", fp)
+		fmt.Fprintf(e.stdout, "key_id      %s\nalg         %s\npublic_key  %s\npublic_hex  %s\n", ki.KeyID, ki.Alg, ki.PublicKey, ki.PublicHex)
+		if ki.TLSSHA256 != "" {
+			fmt.Fprintf(e.stdout, "tls_sha256  %s\n", ki.TLSSHA256)
 		}
 		return nil
 	}
@@ -239,8 +281,8 @@ var historyCmd = &command{
 	summary:  "print the audit log",
 	synopsis: "nfcd history [--uid HEX] [--since DURATION|TIME] [--limit N] [--state-dir DIR] [--json]",
 	about: `Prints the verdicts of past taps, newest first, from the audit log in the
-state directory (read-only). While the daemon runs, query it with the
-WebSocket request history.query instead.`,
+state directory: through the daemon running on it (root or the service
+account), or read-only from the store when no daemon runs there.`,
 	example: "nfcd history --since 1h --uid 04518DFAA96180",
 	maxArgs: 0,
 }
@@ -265,26 +307,28 @@ func init() {
 		if err != nil {
 			return err
 		}
-		if err := requireDir(d); err != nil {
-			return err
-		}
-		st, err := store.OpenReadOnly(statedir.PathsOf(d).DB, store.Options{Timeout: 500 * time.Millisecond})
-		switch {
-		case errors.Is(err, store.ErrLocked):
-			return fmt.Errorf("the running nfcd holds %s: query it with the WebSocket request history.query, or stop it first", statedir.PathsOf(d).DB)
-		case errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("%s holds no audit log yet: it is created when the daemon first starts there", d)
-		case err != nil:
-			return err
-		}
-		defer st.Close()
-		es, err := st.Query(sq)
+		var res history.Result
+		running, err := callDaemon(d, daemon.AdminHistoryQuery, q, &res)
 		if err != nil {
 			return err
 		}
-		entries := history.Entries(es)
+		if !running {
+			if err := requireDir(d); err != nil {
+				return err
+			}
+			st, err := openStore(d)
+			if err != nil {
+				return err
+			}
+			es, err := st.Query(sq)
+			st.Close()
+			if err != nil {
+				return err
+			}
+			res.Entries = history.Entries(es)
+		}
 		if asJSON {
-			for _, en := range entries {
+			for _, en := range res.Entries {
 				if err := writeJSON(e.stdout, en); err != nil {
 					return err
 				}
@@ -293,12 +337,16 @@ func init() {
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "TIME\tREADER\tUID\tCTR\tVERDICT\tREASON")
-		for i, en := range entries {
+		for _, en := range res.Entries {
 			reason := en.Reason
 			if en.Detail != "" {
 				reason += " (" + en.Detail + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", es[i].Time.UTC().Format(humanTime), en.Reader, en.UID, en.Ctr, en.Verdict, reason)
+			tm := en.Time
+			if t, err := time.Parse(time.RFC3339, en.Time); err == nil {
+				tm = t.UTC().Format(humanTime)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", tm, en.Reader, en.UID, en.Ctr, en.Verdict, reason)
 		}
 		return tw.Flush()
 	}

@@ -68,7 +68,7 @@ func perfBuild(tb testing.TB) string {
 		tb.Skipf("go tool not found: %v", err)
 	}
 	bin := filepath.Join(tb.TempDir(), "nfcd")
-	cmd := exec.Command(goTool, "build", "-ldflags=-s -w -X main.version=perf", "-o", bin, ".")
+	cmd := exec.Command(goTool, "build", "-ldflags=-s -w -X github.com/nfcd/nfcd/internal/buildinfo.Version=perf", "-o", bin, ".")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -63,7 +63,9 @@ func serviceConfig(rf *runFlags) (servicedef.Definition, error) {
 	if runtime.GOOS == "linux" {
 		o.User = servicedef.LinuxUser()
 	}
-	o.ExtraArgs = rf.extraArgs()
+	if o.ExtraArgs, err = rf.extraArgs(); err != nil {
+		return nil, err
+	}
 	return servicedef.For(runtime.GOOS, o)
 }
 
@@ -114,22 +116,43 @@ func init() {
 }
 
 // extraArgs are the run flags other than --config and --state-dir, as the
-// service passes them to `nfcd run`.
-func (rf *runFlags) extraArgs() []string {
+// service passes them to `nfcd run`. A log file path is made absolute: the
+// service starts in / (C:\Windows\system32).
+func (rf *runFlags) extraArgs() ([]string, error) {
 	var args []string
-	if rf.listen != "" {
-		args = append(args, "--listen="+rf.listen)
+	str := func(name, v string) {
+		if v != "" {
+			args = append(args, "--"+name+"="+v)
+		}
 	}
-	if rf.simulate {
-		args = append(args, "--simulate")
+	num := func(name string, v int) {
+		if v != 0 {
+			args = append(args, fmt.Sprintf("--%s=%d", name, v))
+		}
 	}
-	if rf.remoteFake {
-		args = append(args, "--remote-fake")
+	boolFlag := func(name string, v bool) {
+		if v {
+			args = append(args, "--"+name)
+		}
 	}
-	if rf.logLevel != "" && rf.logLevel != "info" {
-		args = append(args, "--log-level="+rf.logLevel)
+	str("listen", rf.listen)
+	boolFlag("simulate", rf.simulate)
+	boolFlag("remote-fake", rf.remoteFake)
+	boolFlag("trace-apdu", rf.traceAPDU)
+	str("log-level", rf.logLevel)
+	str("log-format", rf.logFormat)
+	if rf.logFile != "" {
+		abs, err := filepath.Abs(rf.logFile)
+		if err != nil {
+			return nil, err
+		}
+		str("log-file", abs)
 	}
-	return args
+	num("log-max-size", rf.logMaxSize)
+	num("log-max-backups", rf.logMaxBackups)
+	num("log-max-age", rf.logMaxAge)
+	boolFlag("log-uids", rf.logUIDs)
+	return args, nil
 }
 
 func controlService(e *env, action string, rf *runFlags) error {

@@ -1,12 +1,15 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,9 +57,8 @@ func (p Problem) String() string {
 	return p.Msg
 }
 
-// Report is every problem of one configuration file, in the order of the
-// checks: decoding (syntax, unknown keys), then the keys' sources, then
-// each setting.
+// Report is every problem of one configuration file, by line; those about
+// the whole file (its permissions) come last.
 type Report struct {
 	File     string    `json:"file"`
 	Problems []Problem `json:"problems"`
@@ -156,6 +158,20 @@ func Check(path string) (Config, Report) {
 	return c, r
 }
 
+// sortProblems orders problems by line, those of the whole file last.
+func sortProblems(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		la, lb := a.Line, b.Line
+		if la == 0 {
+			la = math.MaxInt
+		}
+		if lb == 0 {
+			lb = math.MaxInt
+		}
+		return cmp.Compare(la, lb)
+	})
+}
+
 // CheckBytes checks the configuration b as Check does, without the
 // permission warnings of the file itself; name labels it and relative
 // paths in it are relative to name's directory.
@@ -175,6 +191,7 @@ func CheckBytes(name string, b []byte, e env) (Config, Report) {
 	}
 	ck.resolveSecrets(&c)
 	ck.validate(&c)
+	sortProblems(r.Problems)
 	return c, r
 }
 

@@ -113,10 +113,10 @@ sdm_file_read_key = "` + secretKey + `"
 		key  string
 		msg  string
 	}{
-		{2, "lisen", `unknown key "lisen"`},
-		{6, "log.levle", `unknown key "log.levle"`},
 		{1, "listen", "listen: 0.0.0.0 is not a loopback address"},
+		{2, "lisen", `unknown key "lisen"`},
 		{3, "simulate_interval", "must be positive"},
+		{6, "log.levle", `unknown key "log.levle"`},
 		{17, "profile[1].sdm_file_read_key", `profile "short-key": sdm_file_read_key: want 32 hex digits, got 31`},
 		{22, "profile[2].mode", `profile "bad-mode": mode`},
 	}
@@ -130,10 +130,10 @@ sdm_file_read_key = "` + secretKey + `"
 			t.Errorf("problem %d = %+v, want line %d key %s msg ~%q and a fix", i, p, w.line, w.key, w.msg)
 		}
 	}
-	if s := errs[0].Fix; !strings.Contains(s, `"listen"`) {
+	if s := errs[1].Fix; !strings.Contains(s, `"listen"`) {
 		t.Errorf("unknown key fix = %q, want a suggestion of listen", s)
 	}
-	if s := errs[1].Fix; !strings.Contains(s, `"level"`) {
+	if s := errs[3].Fix; !strings.Contains(s, `"level"`) {
 		t.Errorf("unknown key fix = %q, want a suggestion of level", s)
 	}
 	err := r.Err()
@@ -236,7 +236,7 @@ sdm_file_read_key_file = "k"
 	for _, p := range r.Warnings() {
 		got = append(got, p.Key)
 	}
-	want := []string{"profile[1].sdm_file_read_key_file", "profile[0].sdm_meta_read_key", "profile[1].name", ""}
+	want := []string{"profile[0].sdm_meta_read_key", "profile[1].name", "profile[1].sdm_file_read_key_file", ""}
 	if !slices.Equal(got, want) {
 		t.Errorf("warnings at %q, want %q\n%v", got, want, r.Warnings())
 	}

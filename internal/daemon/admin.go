@@ -15,6 +15,7 @@ import (
 	"github.com/nfcd/nfcd/internal/admin"
 	"github.com/nfcd/nfcd/internal/history"
 	"github.com/nfcd/nfcd/internal/statedir"
+	"github.com/nfcd/nfcd/internal/tlscert"
 	"github.com/nfcd/nfcd/internal/token"
 	"github.com/nfcd/nfcd/internal/verdict"
 )
@@ -49,6 +50,9 @@ type KeyInfo struct {
 	KeyID     string `json:"key_id"`
 	PublicKey string `json:"public_key"` // base64url, no padding
 	PublicHex string `json:"public_hex"`
+	// TLSSHA256 is the fingerprint of the TLS certificate network clients
+	// pin; "" while the daemon has never listened beyond loopback.
+	TLSSHA256 string `json:"tls_sha256,omitempty"`
 }
 
 // TokenRequest names a token.
@@ -83,7 +87,13 @@ func (d *daemon) startAdmin(paths statedir.Paths) {
 	d.admin.Handle(AdminStatus, d.adminStatus)
 	d.admin.Handle(AdminHistoryQuery, d.adminHistory)
 	d.admin.Handle(AdminKeyShow, func(context.Context, json.RawMessage) (any, error) {
-		return KeyInfoOf(d.signer.Public()), nil
+		ki := KeyInfoOf(d.signer.Public())
+		if d.tls != nil && len(d.tls.Certificates) > 0 {
+			ki.TLSSHA256 = tlscert.Fingerprint(d.tls.Certificates[0].Certificate[0])
+		} else if fp, err := tlscert.ReadFingerprint(paths.TLS, paths.TLSCert); err == nil {
+			ki.TLSSHA256 = fp
+		}
+		return ki, nil
 	})
 	d.admin.Handle(AdminTokenCreate, d.adminTokenCreate)
 	d.admin.Handle(AdminTokenList, d.adminTokenList)
