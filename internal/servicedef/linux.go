@@ -105,6 +105,9 @@ func (s *LinuxService) Unit() string {
 		cmd = append(cmd, systemdQuote(a))
 	}
 	w("ExecStart=%s", strings.Join(cmd, " "))
+	// nfcd rereads its configuration and reopens its log file on SIGHUP
+	// (systemctl reload nfcd).
+	w("ExecReload=/bin/kill -HUP $MAINPID")
 	if u := s.opts.User; u != "" {
 		w("User=%s", u)
 		w("Group=%s", u)
