@@ -175,3 +175,28 @@ func TestHistoryStoreHeld(t *testing.T) {
 		t.Errorf("history waited %v on the lock", took)
 	}
 }
+
+// TestDefaultConfigOptional: the service's default configuration file may
+// be missing (the defaults apply); any other named file may not.
+func TestDefaultConfigOptional(t *testing.T) {
+	def := defaultConfigPath()
+	if def == "" {
+		t.Skip("no default configuration path on this OS")
+	}
+	if _, err := os.Stat(def); err == nil {
+		t.Skipf("%s exists on this machine", def)
+	}
+	rf := runFlags{configFile: def}
+	cfg, _, err := rf.loadConfig()
+	if err != nil || cfg.Listen != config.DefaultListen {
+		t.Errorf("missing default file: %+v, %v; want the defaults", cfg, err)
+	}
+	rf = runFlags{configFile: filepath.Join(t.TempDir(), "nfcd.toml")}
+	if _, _, err := rf.loadConfig(); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing named file: %v", err)
+	}
+	rf = runFlags{listen: "0.0.0.0:1"}
+	if _, _, err := rf.loadConfig(); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
+		t.Errorf("--listen 0.0.0.0:1: %v", err)
+	}
+}

@@ -205,10 +205,7 @@ func splitKey(s string) []string {
 			s = s[end:]
 		}
 		parts = append(parts, part)
-		s = strings.TrimSpace(s)
-		if strings.HasPrefix(s, ".") {
-			s = s[1:]
-		}
+		s = strings.TrimPrefix(strings.TrimSpace(s), ".")
 	}
 }
 
