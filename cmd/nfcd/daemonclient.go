@@ -19,7 +19,7 @@ import (
 // not answer is reported with what holds it. A command of a later part
 // (nfcd outbox …) follows the same pattern:
 //
-//	running, err := callDaemon(dir, "outbox.list", req, &res)
+//	running, err := callDaemon(dir, "outbox.status", req, &res)
 //	if !running {
 //		st, err := openStore(dir) // or the part's own files
 //		…
@@ -52,14 +52,21 @@ func openStore(dir string) (*store.Store, error) {
 	st, err := store.OpenReadOnly(path, store.Options{Timeout: -1})
 	switch {
 	case errors.Is(err, store.ErrLocked):
-		holder := store.LockHolder(path)
-		if holder == "" {
-			holder = "another process (run as root to see which)"
-		}
-		return nil, fmt.Errorf("%s is locked by %s, which does not answer on the admin API %s: an nfcd older than this command, or one that is stuck; stop it and try again",
-			path, holder, admin.Path(dir))
+		return nil, lockedError(dir)
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%s holds no audit log yet: it is created when the daemon first starts there", dir)
 	}
 	return st, err
+}
+
+// lockedError says that the store of dir is held by a process that did not
+// answer on the admin API, and which process that is.
+func lockedError(dir string) error {
+	path := statedir.PathsOf(dir).DB
+	holder := store.LockHolder(path)
+	if holder == "" {
+		holder = "another process (run as root to see which)"
+	}
+	return fmt.Errorf("%s is locked by %s, which does not answer on the admin API %s: an nfcd older than this command, or one that is stuck; stop it and try again",
+		path, holder, admin.Path(dir))
 }

@@ -130,6 +130,12 @@ func TestCommandsWhileDaemonRuns(t *testing.T) {
 	if out, _, err := runCLI(t, "", "config", "reload", "--state-dir", dir); err != nil || !strings.Contains(out, "nothing to reload") {
 		t.Errorf("config reload: %v %s", err, out)
 	}
+	if out, _, err := runCLI(t, "", "outbox", "list", "--state-dir", dir); err != nil || !strings.HasPrefix(out, "ID") {
+		t.Errorf("outbox list: %v %s", err, out)
+	}
+	if _, _, err := runCLI(t, "", "outbox", "drop", "99", "--state-dir", dir); err == nil || !strings.Contains(err.Error(), "no outbox item 99") {
+		t.Errorf("outbox drop of no item: %v", err)
+	}
 }
 
 // TestHistoryStoreHeld: a store held by a process that does not answer on

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nfcd/nfcd/internal/buildinfo"
 	"github.com/nfcd/nfcd/internal/config"
+	"github.com/nfcd/nfcd/internal/daemon"
 	"github.com/nfcd/nfcd/internal/remote"
 	"github.com/nfcd/nfcd/internal/remoteverify"
 	"github.com/nfcd/nfcd/internal/statedir"
@@ -68,9 +69,9 @@ var outboxCmd = &command{
 	summary:  "show and manage the taps waiting for remote verification",
 	synopsis: "nfcd outbox list|retry|drop [flags]",
 	about: `Taps waiting for the remote service are kept in the outbox of the state
-directory until they settle. These commands work on the state directory of
-a daemon that is not running; a running daemon answers the WebSocket
-requests outbox.status, outbox.retry and outbox.drop instead.`,
+directory until they settle. While a daemon runs on the state directory the
+commands go through it (root or the service account); otherwise they work on
+the state directory themselves.`,
 	example: "nfcd outbox list --json",
 	subs:    []*command{outboxListCmd, outboxRetryCmd, outboxDropCmd},
 }
@@ -226,18 +227,32 @@ func init() {
 		fs.BoolVar(&asJSON, "json", false, "print the final verdict as a JSON object")
 	}
 	outboxListCmd.run = func(e *env, _ []string) error {
-		st, err := openOutbox(dir, true)
+		d, err := stateDir(dir)
 		if err != nil {
 			return err
 		}
-		defer st.Close()
-		items, err := st.Outbox()
+		var status remoteverify.Status
+		running, err := callDaemon(d, daemon.AdminOutboxStatus, nil, &status)
 		if err != nil {
 			return err
+		}
+		if !running {
+			st, err := openOutbox(dir, true)
+			if err != nil {
+				return err
+			}
+			items, err := st.Outbox()
+			st.Close()
+			if err != nil {
+				return err
+			}
+			for i := range items {
+				status.Items = append(status.Items, remoteverify.StatusOf(&items[i], false))
+			}
 		}
 		if asJSON {
-			for i := range items {
-				if err := writeJSON(e.stdout, remoteverify.StatusOf(&items[i], false)); err != nil {
+			for _, s := range status.Items {
+				if err := writeJSON(e.stdout, s); err != nil {
 					return err
 				}
 			}
@@ -245,8 +260,7 @@ func init() {
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tSTATE\tATTEMPTS\tUID\tCTR\tVERDICT\tCREATED\tNEXT\tLAST ERROR")
-		for i := range items {
-			s := remoteverify.StatusOf(&items[i], false)
+		for _, s := range status.Items {
 			ctr, next := "-", "now"
 			if s.Ctr != nil {
 				ctr = strconv.FormatUint(uint64(*s.Ctr), 10)
@@ -264,6 +278,18 @@ func init() {
 		if err != nil {
 			return err
 		}
+		d, err := stateDir(dir)
+		if err != nil {
+			return err
+		}
+		running, err := callDaemon(d, daemon.AdminOutboxRetry, daemon.OutboxRequest{ID: id}, nil)
+		if err != nil {
+			return err
+		}
+		if running {
+			fmt.Fprintf(e.stdout, "outbox item %d is due now\n", id)
+			return nil
+		}
 		st, err := openOutbox(dir, false)
 		if err != nil {
 			return err
@@ -279,6 +305,22 @@ func init() {
 		id, err := itemID(args)
 		if err != nil {
 			return err
+		}
+		d, err := stateDir(dir)
+		if err != nil {
+			return err
+		}
+		running, err := callDaemon(d, daemon.AdminOutboxDrop, daemon.OutboxRequest{ID: id}, nil)
+		if err != nil {
+			return err
+		}
+		if running {
+			// The daemon settles the tap and publishes its verdict.updated.
+			if asJSON {
+				return writeJSON(e.stdout, map[string]any{"id": id})
+			}
+			fmt.Fprintf(e.stdout, "dropped outbox item %d; its tap settles unverified\n", id)
+			return nil
 		}
 		st, err := openOutbox(dir, false)
 		if err != nil {
@@ -331,7 +373,9 @@ func openOutbox(dir string, readOnly bool) (*store.Store, error) {
 		return nil, err
 	}
 	path := statedir.PathsOf(d).DB
-	opts := store.Options{Timeout: 500 * time.Millisecond}
+	// Never wait on the lock: a holder that did not answer on the admin
+	// API is named.
+	opts := store.Options{Timeout: -1}
 	var st *store.Store
 	if readOnly {
 		st, err = store.OpenReadOnly(path, opts)
@@ -342,7 +386,7 @@ func openOutbox(dir string, readOnly bool) (*store.Store, error) {
 	}
 	switch {
 	case errors.Is(err, store.ErrLocked):
-		return nil, fmt.Errorf("the running nfcd holds %s: use the WebSocket requests outbox.status, outbox.retry and outbox.drop, or stop it first", path)
+		return nil, lockedError(d)
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%s holds no database yet: it is created when the daemon first starts there", d)
 	}

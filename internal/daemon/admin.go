@@ -14,6 +14,7 @@ import (
 
 	"github.com/nfcd/nfcd/internal/admin"
 	"github.com/nfcd/nfcd/internal/history"
+	"github.com/nfcd/nfcd/internal/remoteverify"
 	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/tlscert"
 	"github.com/nfcd/nfcd/internal/token"
@@ -30,7 +31,15 @@ const (
 	AdminTokenList    = "token.list"    // → []TokenInfo
 	AdminTokenRevoke  = "token.revoke"  // TokenRequest → {}
 	AdminConfigReload = "config.reload" // → ReloadResult
+	AdminOutboxStatus = "outbox.status" // → remoteverify.Status
+	AdminOutboxRetry  = "outbox.retry"  // OutboxRequest → OutboxRequest
+	AdminOutboxDrop   = "outbox.drop"   // OutboxRequest → OutboxRequest
 )
+
+// OutboxRequest names an outbox item.
+type OutboxRequest struct {
+	ID uint64 `json:"id"`
+}
 
 // Status describes the running daemon.
 type Status struct {
@@ -101,6 +110,9 @@ func (d *daemon) startAdmin(paths statedir.Paths) {
 	d.admin.Handle(AdminConfigReload, func(ctx context.Context, _ json.RawMessage) (any, error) {
 		return d.requestReload(ctx, reasonAdmin)
 	})
+	d.admin.Handle(AdminOutboxStatus, d.adminOutboxStatus)
+	d.admin.Handle(AdminOutboxRetry, d.adminOutboxRetry)
+	d.admin.Handle(AdminOutboxDrop, d.adminOutboxDrop)
 	for _, h := range d.opts.AdminHandlers {
 		d.admin.Handle(h.Method, h.Handler)
 	}
@@ -201,4 +213,63 @@ func (d *daemon) adminTokenRevoke(_ context.Context, req json.RawMessage) (any, 
 	}
 	d.log.Info("token revoked", zap.String("name", r.Name))
 	return struct{}{}, nil
+}
+
+// adminOutboxStatus lists the remote-verification outbox: the verifier's
+// view, or the store's when remote verification is off (items left by an
+// earlier configuration).
+func (d *daemon) adminOutboxStatus(context.Context, json.RawMessage) (any, error) {
+	if d.verifier != nil {
+		return d.verifier.Status(), nil
+	}
+	items, err := d.store.Outbox()
+	if err != nil {
+		return nil, err
+	}
+	out := remoteverify.Status{Count: len(items), Items: []remoteverify.ItemStatus{}}
+	for i := range items {
+		out.Items = append(out.Items, remoteverify.StatusOf(&items[i], false))
+	}
+	return out, nil
+}
+
+func (d *daemon) adminOutboxRetry(_ context.Context, req json.RawMessage) (any, error) {
+	var r OutboxRequest
+	if err := decode(req, &r); err != nil {
+		return nil, err
+	}
+	var err error
+	if d.verifier != nil {
+		err = d.verifier.Retry(r.ID)
+	} else {
+		err = remoteverify.RetryStored(d.store, r.ID)
+	}
+	if errors.Is(err, remoteverify.ErrNoItem) {
+		return nil, admin.Errorf(admin.CodeBadRequest, "no outbox item %d (nfcd outbox list shows them)", r.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (d *daemon) adminOutboxDrop(_ context.Context, req json.RawMessage) (any, error) {
+	var r OutboxRequest
+	if err := decode(req, &r); err != nil {
+		return nil, err
+	}
+	var err error
+	if d.verifier != nil {
+		err = d.verifier.Drop(r.ID)
+	} else {
+		_, err = remoteverify.DropStored(d.store, r.ID, time.Now())
+	}
+	if errors.Is(err, remoteverify.ErrNoItem) {
+		return nil, admin.Errorf(admin.CodeBadRequest, "no outbox item %d (nfcd outbox list shows them)", r.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.log.Info("outbox item dropped", zap.Uint64("id", r.ID))
+	return r, nil
 }

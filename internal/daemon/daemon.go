@@ -230,6 +230,7 @@ func (d *daemon) start() (err error) {
 	if d.verifier != nil {
 		// One commit records a batch and queues its remote verifications.
 		ledger, stage.Remote = d.verifier.Ledger(d.store), d.verifier
+		d.metrics.SetOutbox(d.outboxGauge)
 	}
 	d.ledger = &healthLedger{Ledger: ledger}
 	stage.Ledger = d.ledger

@@ -12,6 +12,7 @@ import (
 	"github.com/nfcd/nfcd/internal/health"
 	"github.com/nfcd/nfcd/internal/judge"
 	"github.com/nfcd/nfcd/internal/pcsc"
+	"github.com/nfcd/nfcd/internal/store"
 	"github.com/nfcd/nfcd/internal/verdict"
 )
 
@@ -50,7 +51,28 @@ func (d *daemon) health(context.Context) health.Report {
 		r.Readers = append(r.Readers, health.Reader{Name: rd.Name, CardPresent: rd.CardPresent})
 	}
 	r.Store.OK = !d.ledger.failed.Load()
+	if d.verifier != nil {
+		st := d.verifier.Status()
+		r.Remote = health.Remote{Configured: true, Reachable: true, OutboxDepth: st.Count}
+		for _, it := range st.Items {
+			// The verifier marks the taps it could not deliver and pauses.
+			if it.State == store.OutboxUnreachable {
+				r.Remote.Reachable = false
+				break
+			}
+		}
+	}
 	return r
+}
+
+// outboxGauge reports the remote-verification outbox to /metrics: how many
+// taps wait and since when the oldest.
+func (d *daemon) outboxGauge() (int, time.Time) {
+	st := d.verifier.Status()
+	if len(st.Items) == 0 {
+		return st.Count, time.Time{}
+	}
+	return st.Count, st.Items[0].Created
 }
 
 // metricsHandler serves /metrics to loopback clients that present an API

@@ -342,3 +342,18 @@ func TestAdminAPI(t *testing.T) {
 		t.Errorf("after stop: %v, want ErrNotRunning", err)
 	}
 }
+
+// health fetches /healthz of the running daemon.
+func (h *harness) health() health.Report {
+	h.t.Helper()
+	resp, err := http.Get(h.url + "healthz")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r health.Report
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}

@@ -6,7 +6,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +18,12 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/nfcd/nfcd/internal/admin"
 	"github.com/nfcd/nfcd/internal/config"
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/remote"
+	"github.com/nfcd/nfcd/internal/remoteverify"
 	"github.com/nfcd/nfcd/internal/simulate"
 	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/token"
@@ -293,6 +298,30 @@ func TestRemoteConfirm(t *testing.T) {
 	st := res["payload"].(map[string]any)
 	if res["type"] != "result" || st["enabled"] != true || st["mode"] != "confirm" || st["count"] != 0.0 {
 		t.Errorf("outbox.status: %v", res)
+	}
+	// The same through the admin API (nfcd outbox), and in /healthz.
+	ac := admin.NewClient(admin.Path(h.dir))
+	var ost remoteverify.Status
+	if err := ac.Call(context.Background(), AdminOutboxStatus, nil, &ost); err != nil || !ost.Enabled || ost.Mode != "confirm" || ost.Count != 0 {
+		t.Errorf("admin outbox.status: %+v, %v", ost, err)
+	}
+	var ae *admin.Error
+	if err := ac.Call(context.Background(), AdminOutboxDrop, OutboxRequest{ID: 999}, nil); !errors.As(err, &ae) || ae.Code != admin.CodeBadRequest {
+		t.Errorf("admin outbox.drop of no item: %v", err)
+	}
+	if hr := h.health(); !hr.Remote.Configured || !hr.Remote.Reachable || hr.Remote.OutboxDepth != 0 {
+		t.Errorf("/healthz remote: %+v", hr.Remote)
+	}
+	req, _ := http.NewRequest(http.MethodGet, h.url+"metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Error(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "nfcd_outbox_depth 0\n") || !strings.Contains(string(b), `verdict="authentic"`) {
+			t.Errorf("/metrics lacks the outbox or the taps:\n%s", b)
+		}
 	}
 	for _, e := range h.logs.All() {
 		line := mustJSON(e.ContextMap()) + e.Message
