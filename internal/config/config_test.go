@@ -244,6 +244,16 @@ sdm_file_read_key_file = "k"
 	if _, r := Check(path); len(r.Warnings()) != 3 {
 		t.Errorf("mode 0640: %v", r.Warnings())
 	}
+	// An API key written inline is key material too.
+	os.WriteFile(path, []byte("[remote.legitimate]\nbase_url = \"https://a.example/v1\"\napi_key = \"sekrit-api-key-1\"\n"), 0o644)
+	os.Chmod(path, 0o644) // WriteFile keeps the mode of an existing file
+	if _, r := Check(path); len(r.Warnings()) != 1 || !strings.Contains(r.Warnings()[0].Msg, "other users can read it") {
+		t.Errorf("inline API key, mode 0644: %v", r.Problems)
+	}
+	os.WriteFile(path, []byte("[remote.legitimate]\nbase_url = \"https://a.example/v1\"\napi_key_env = \"LEGITIMATE_KEY\"\n"), 0o644)
+	if _, r := Check(path); len(r.Problems) != 0 {
+		t.Errorf("API key from the environment, mode 0644: %v", r.Problems)
+	}
 }
 
 func TestLoadMissing(t *testing.T) {
