@@ -203,10 +203,25 @@ func decodeProblem(name string, err error) Problem {
 	msg := strings.TrimPrefix(err.Error(), name+": ")
 	p := Problem{Severity: SeverityError, Msg: msg,
 		Fix: `check that line: strings in double quotes, arrays in [ ], durations as strings ("3s"), one key = value per line`}
+	var te *tomlfile.Error
+	if errors.As(err, &te) {
+		p.Line, p.Key = te.Line, te.Key
+		if strings.HasPrefix(te.Msg, "wrong type") {
+			p.Fix = "give the value the type docs/config.md lists for " + orKey(te.Key)
+		}
+		return p
+	}
 	if m := lineOf.FindStringSubmatch(msg); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 	}
 	return p
+}
+
+func orKey(k string) string {
+	if k == "" {
+		return "the key"
+	}
+	return k
 }
 
 // checker collects the problems of one file.
