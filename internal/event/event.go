@@ -26,6 +26,11 @@ const (
 	// VerdictUpdated settles a TagRead later (a remote verification): the
 	// same tap, its final verdict.
 	VerdictUpdated
+	// ServiceChanged: the state of the service behind the readers (the
+	// PC/SC service) changed. When the service goes away, its readers
+	// are reported removed first; when it is back, this event comes
+	// before the readers are added again.
+	ServiceChanged
 )
 
 var names = [...]struct{ wire, watch string }{
@@ -37,6 +42,9 @@ var names = [...]struct{ wire, watch string }{
 	Error:         {"error", "error"},
 
 	VerdictUpdated: {"verdict.updated", "verdict_updated"},
+	// ServiceChanged is named for what it reports: the "pcsc" state of
+	// hello and readers.list.
+	ServiceChanged: {"pcsc.changed", "pcsc"},
 }
 
 // String returns the kind's name on the WebSocket API, e.g. "reader.added".

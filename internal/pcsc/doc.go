@@ -24,4 +24,13 @@
 // survives removal; the pcsc-lite event counter in the high 16 bits of the
 // state) are handled here so that no caller ever meets them (ebfe/scard
 // scard.go and pcsc-lite src/winscard_clnt.c; each is pinned by a test).
+//
+// The Monitor reports the state of the PC/SC service itself (running, or
+// gone and being retried) as event.ServiceChanged events; [ServiceHint]
+// tells people how to start the service on this OS.
+//
+// On Linux and macOS ebfe/scard needs cgo. A build without cgo
+// (CGO_ENABLED=0, e.g. a kiosk image without a C toolchain) keeps the rest
+// of nfcd: [Open] then returns [ErrNotBuilt], which matches
+// errors.ErrUnsupported (nopcsc.go). Windows needs no cgo.
 package pcsc

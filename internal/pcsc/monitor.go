@@ -1,3 +1,5 @@
+//go:build cgo || windows
+
 package pcsc
 
 import (
@@ -20,68 +22,11 @@ import (
 // or removed (pcsc-lite winscard_clnt.c SCardGetStatusChange, and Windows).
 const pnpReader = `\\?PnP?\Notification`
 
-// Defaults for Options.
-const (
-	DefaultPollInterval = time.Second
-	DefaultWaitTimeout  = 5 * time.Second
-	DefaultBackoffMin   = 100 * time.Millisecond
-	DefaultBackoffMax   = time.Second
-)
-
 // spinGap is how long a reader goroutine pauses after a GetStatusChange that
 // returned at once without any change, so that a stack which keeps
 // reporting "changed" (e.g. an event counter we failed to carry over) cannot
 // turn the loop into a busy poll.
 const spinGap = 20 * time.Millisecond
-
-// Options configures a Monitor. The zero value watches every reader.
-type Options struct {
-	// Include and Exclude select readers by name with case-insensitive globs
-	// ('*' any run, '?' one character; nothing else is special). A reader
-	// is watched if it matches some Include pattern (or Include is empty)
-	// and no Exclude pattern, e.g. Exclude: []string{"*SAM*"} skips SAM
-	// slots.
-	Include, Exclude []string
-
-	// Feedback enables reader LED/buzzer control: silencing the reader's own
-	// detection beep on first Connect and Monitor.Feedback. Off by default.
-	Feedback bool
-
-	// ForcePolling ignores PnP notification and re-lists readers every
-	// PollInterval, as is done anyway where PnP is unsupported.
-	ForcePolling bool
-
-	// PollInterval bounds how long a new reader can go unnoticed: the
-	// reader list is re-read at least this often (PnP changes are seen at
-	// once). Default DefaultPollInterval.
-	PollInterval time.Duration
-
-	// WaitTimeout is the timeout of each per-reader SCardGetStatusChange.
-	// Card changes and cancellation end the wait early; the timeout only
-	// bounds how long a lost wake-up could stall. Default DefaultWaitTimeout.
-	WaitTimeout time.Duration
-
-	// Metrics, if set, counts context resets and watched readers.
-	Metrics Metrics
-
-	// TraceAPDU logs every APDU exchanged with a card (command header,
-	// status word, timing; data only where it holds neither keys nor MACs:
-	// see traceFields), for support. Off by default.
-	TraceAPDU bool
-
-	// BackoffMin and BackoffMax bound the delay between attempts to
-	// re-establish the PC/SC context after the service went away. The delay
-	// doubles from BackoffMin to BackoffMax, so a restarted service is seen
-	// within about BackoffMax. Defaults DefaultBackoffMin, DefaultBackoffMax.
-	BackoffMin, BackoffMax time.Duration
-}
-
-// ReaderInfo is a snapshot of one watched reader.
-type ReaderInfo struct {
-	Name        string
-	CardPresent bool
-	ATR         []byte // of the card present, nil if none
-}
 
 // Monitor watches PC/SC readers and reports changes as reader events.
 // Create it with Open, then call Run once.
@@ -235,6 +180,24 @@ func (m *Monitor) probe() {
 	m.log.Info("pcsc service reachable", zap.Strings("readers", names))
 }
 
+// Service returns the state of the PC/SC service as Run last saw it, in
+// the words of the tap pipeline and the WebSocket API (ServiceState has
+// it with the time it began).
+func (m *Monitor) Service() reader.Service {
+	s, _ := m.state.get()
+	return s.Reader()
+}
+
+// setService records the service state and reports a change as an
+// event.ServiceChanged.
+func (m *Monitor) setService(ctx context.Context, s ServiceState) {
+	prev, _ := m.state.get()
+	m.state.set(s)
+	if prev != s {
+		m.emit(ctx, reader.Event{Kind: event.ServiceChanged, Service: s.Reader()})
+	}
+}
+
 // Readers returns the watched readers, sorted by name.
 func (m *Monitor) Readers() []ReaderInfo {
 	m.mu.Lock()
@@ -264,8 +227,11 @@ func (m *Monitor) Readers() []ReaderInfo {
 // nil then; cancellation is not an error. Events are never dropped: a full
 // out blocks the reader that produced the event. When the PC/SC service
 // goes away (pcscd killed or restarted, SCardSvr stopped) it reports the
-// readers as removed, sends one event.Error, and re-establishes its context
-// with capped exponential backoff. Run may be called only once; it does not
+// readers as removed, sends one event.Error and an event.ServiceChanged
+// (reader.ServiceDown, or ServiceDenied when pcscd refuses this process),
+// and re-establishes its context with capped
+// exponential backoff; once it has one it sends event.ServiceChanged
+// (reader.ServiceRunning) again. Run may be called only once; it does not
 // close out.
 func (m *Monitor) Run(ctx context.Context, out chan<- reader.Event) error {
 	if !m.ran.CompareAndSwap(false, true) {
@@ -279,19 +245,19 @@ func (m *Monitor) Run(ctx context.Context, out chan<- reader.Event) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		m.state.set(lostState(err))
 		if healthy {
 			m.metrics.PCSCContextReset()
 			b.reset()
 			reported = false
 		}
 		if !reported {
-			m.log.Warn("pcsc service lost; retrying", zap.Error(err))
+			m.log.Warn("pcsc service lost; retrying", zap.Error(err), zap.String("hint", ServiceHint()))
 			m.emit(ctx, reader.Event{Kind: event.Error, Err: err})
 			reported = true
 		} else {
 			m.log.Debug("pcsc service still unavailable", zap.Error(err))
 		}
+		m.setService(ctx, lostState(err))
 		if !sleep(ctx, b.next()) {
 			return nil
 		}
@@ -328,6 +294,7 @@ func (m *Monitor) session(ctx context.Context) (healthy bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	m.setService(ctx, StateRunning)
 	stopCancel := cancelOnDone(ctx, sc)
 	watches := make(map[string]*readerWatch)
 	defer func() {
@@ -338,7 +305,6 @@ func (m *Monitor) session(ctx context.Context) (healthy bool, err error) {
 		guard("release context", sc.Release)
 	}()
 
-	m.state.set(StateRunning)
 	pnp := []scard.ReaderState{{Reader: pnpReader, CurrentState: scard.StateUnaware}}
 	usePnP := !m.opts.ForcePolling && probePnP(sc, pnp)
 	m.log.Info("pcsc context established", zap.Bool("pnp", usePnP))

@@ -1,9 +1,6 @@
 package pcsc
 
-import (
-	"sync"
-	"time"
-)
+import "github.com/nfcd/nfcd/internal/reader"
 
 // ServiceState is the PC/SC service as a Monitor sees it, for health
 // reports.
@@ -37,6 +34,20 @@ func (s ServiceState) String() string {
 	return "unknown"
 }
 
+// Reader returns s in the words of the tap pipeline and the WebSocket API
+// (reader.Service).
+func (s ServiceState) Reader() reader.Service {
+	switch s {
+	case StateRunning:
+		return reader.ServiceRunning
+	case StateNoService:
+		return reader.ServiceDown
+	case StateDenied:
+		return reader.ServiceDenied
+	}
+	return reader.ServiceStarting
+}
+
 // Metrics is what a Monitor reports to monitoring (internal/metrics
 // implements it).
 type Metrics interface {
@@ -51,43 +62,3 @@ type nopMetrics struct{}
 
 func (nopMetrics) PCSCContextReset() {}
 func (nopMetrics) SetReaders(int)    {}
-
-// stateTracker holds the service state and when it last changed.
-type stateTracker struct {
-	mu    sync.Mutex
-	state ServiceState
-	since time.Time
-}
-
-func (t *stateTracker) set(s ServiceState) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.state != s || t.since.IsZero() {
-		t.state, t.since = s, time.Now()
-	}
-}
-
-func (t *stateTracker) get() (ServiceState, time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.state, t.since
-}
-
-// ServiceState returns the PC/SC service's state and when it began.
-func (m *Monitor) ServiceState() (ServiceState, time.Time) { return m.state.get() }
-
-// lostState is the state after the service failed with err.
-func lostState(err error) ServiceState {
-	if Denied(err) {
-		return StateDenied
-	}
-	return StateNoService
-}
-
-// setReaders reports the number of watched readers.
-func (m *Monitor) setReaders() {
-	m.mu.Lock()
-	n := len(m.readers)
-	m.mu.Unlock()
-	m.metrics.SetReaders(n)
-}

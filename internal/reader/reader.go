@@ -13,8 +13,8 @@ import (
 
 // Event is one change a Source observed.
 type Event struct {
-	// Kind is event.ReaderAdded, ReaderRemoved, CardPresent, CardRemoved
-	// or Error.
+	// Kind is event.ReaderAdded, ReaderRemoved, CardPresent, CardRemoved,
+	// Error or ServiceChanged.
 	Kind event.Kind
 	// Reader names the reader; it is empty for errors of the whole
 	// source (the PC/SC service went away).
@@ -23,6 +23,9 @@ type Event struct {
 	ATR []byte
 	// Err is set for Error. The Source keeps trying after one.
 	Err error
+	// Service is set for event.ServiceChanged: the new state of the
+	// service behind the readers.
+	Service Service
 	// Time is when the change was observed.
 	Time time.Time
 }
@@ -53,3 +56,30 @@ type Signaler interface {
 	// errors.ErrUnsupported for a reader that cannot.
 	Signal(ctx context.Context, reader string, ok bool) error
 }
+
+// Service is the state of the service a Source's readers depend on: for
+// PC/SC readers the smart-card service (pcscd, SCardSvr). A Source reports
+// it with an event.ServiceChanged event whenever it changes, the first
+// time as soon as it knows. The values are those of the "pcsc" state in
+// the daemon's hello, readers.list and /healthz (docs/protocol.md).
+type Service string
+
+// Service states.
+const (
+	// ServiceStarting: the Source has not reported the state yet.
+	ServiceStarting Service = "starting"
+	// ServiceRunning: the service answers; readers, if any, are watched.
+	ServiceRunning Service = "running"
+	// ServiceDown: the service is not running or not reachable; the
+	// Source keeps trying and reports ServiceRunning once it answers.
+	ServiceDown Service = "no_service"
+	// ServiceSimulated: there is no service; the readers are simulated.
+	ServiceSimulated Service = "simulated"
+	// ServiceDenied: the service is there but refuses this process (for
+	// pcscd, most likely its polkit rules for the account); the Source
+	// keeps trying.
+	ServiceDenied Service = "denied"
+)
+
+// Up reports whether readers can be watched in state s.
+func (s Service) Up() bool { return s == ServiceRunning || s == ServiceSimulated }

@@ -1,0 +1,43 @@
+//go:build !cgo && !windows
+
+package pcsc
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/nfcd/nfcd/internal/reader"
+)
+
+// Monitor stands in for the PC/SC monitor in a build without PC/SC
+// support: Open never returns one.
+type Monitor struct{}
+
+// Open returns ErrNotBuilt: this build has no PC/SC support.
+func Open(context.Context, *zap.Logger, Options) (*Monitor, error) { return nil, ErrNotBuilt }
+
+// Run returns ErrNotBuilt.
+func (*Monitor) Run(context.Context, chan<- reader.Event) error { return ErrNotBuilt }
+
+// Readers returns no readers.
+func (*Monitor) Readers() []ReaderInfo { return nil }
+
+// Service returns reader.ServiceDown.
+func (*Monitor) Service() reader.Service { return reader.ServiceDown }
+
+// ServiceState returns StateNoService.
+func (*Monitor) ServiceState() (ServiceState, time.Time) { return StateNoService, time.Time{} }
+
+// ListReaders returns ErrNotBuilt.
+func ListReaders(context.Context) ([]string, error) { return nil, ErrNotBuilt }
+
+// Source returns a source that fails with ErrNotBuilt.
+func (*Monitor) Source() reader.Source { return noSource{} }
+
+type noSource struct{}
+
+func (noSource) Run(context.Context, chan<- reader.Event) error { return ErrNotBuilt }
+
+func (noSource) Connect(context.Context, string) (reader.Card, error) { return nil, ErrNotBuilt }
