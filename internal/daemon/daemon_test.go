@@ -89,24 +89,41 @@ func startDaemonOpts(t *testing.T, dir string, sim *simulate.Source, tok string,
 			t.Fatal(err)
 		}
 	}
-	h := &harness{t: t, dir: dir, sim: sim, token: tok, done: make(chan error, 1)}
+	h := startWith(t, dir, tok, func(o *Options) {
+		o.Config.Profiles = config.Profiles(spec)
+		o.Source = sim
+		if mutate != nil {
+			mutate(o)
+		}
+	})
+	h.sim = sim
+	return h
+}
+
+// startWith starts a daemon on dir with the options edit makes (a
+// loopback port, the test logger and, unless tok is set, a new token are
+// given).
+func startWith(t *testing.T, dir, tok string, edit func(*Options)) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: dir, token: tok, done: make(chan error, 1)}
+	var err error
 	if h.token == "" {
+		if err = os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
 		if h.token, err = token.Open(statedir.PathsOf(h.dir).Tokens).Create("test-client"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.Profiles = config.Profiles(spec)
 	core, logs := observer.New(zapcore.DebugLevel)
 	h.logs = logs
 	ready := make(chan string, 1)
+	opts := Options{Config: cfg, StateDir: h.dir, Version: "test", Log: zap.New(core), Ready: func(u string) { ready <- u }}
+	edit(&opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
-	opts := Options{Config: cfg, StateDir: h.dir, Source: sim, Version: "test", Log: zap.New(core), Ready: func(u string) { ready <- u }}
-	if mutate != nil {
-		mutate(&opts)
-	}
 	go func() { h.done <- Run(ctx, opts) }()
 	select {
 	case h.url = <-ready:
