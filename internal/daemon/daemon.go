@@ -629,14 +629,22 @@ func await(ctx context.Context, done <-chan error) (err error, ok bool) {
 
 // hello describes the daemon for each new connection.
 func (d *daemon) hello() ws.HelloInfo {
-	return ws.HelloInfo{ServerVersion: d.opts.Version, Readers: d.pipeline.Readers(), VerdictKeyID: d.signer.KeyID()}
+	return ws.HelloInfo{
+		ServerVersion: d.opts.Version,
+		Readers:       d.pipeline.Readers(),
+		PCSC:          tap.ServiceState{State: d.pipeline.Service()},
+		VerdictKeyID:  d.signer.KeyID(),
+	}
 }
 
 // readersResult is the result of readers.list.
 type readersResult struct {
 	Readers []tap.ReaderState `json:"readers"`
+	// PCSC is the state of the PC/SC service: a page says "reader
+	// service down" rather than "no reader" when it is not running.
+	PCSC tap.ServiceState `json:"pcsc"`
 }
 
 func (d *daemon) readers(context.Context, *ws.Request) (any, error) {
-	return readersResult{Readers: d.pipeline.Readers()}, nil
+	return readersResult{Readers: d.pipeline.Readers(), PCSC: tap.ServiceState{State: d.pipeline.Service()}}, nil
 }

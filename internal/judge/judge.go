@@ -223,6 +223,9 @@ func (s *Stage) publish(ev *tap.Event, v *verdict.Verdict, recordErr error) {
 		}
 	case event.CardPresent:
 		s.cfg.Publisher.Publish(ev.Kind.String(), readerPayload{Reader: ev.Reader, ATR: ntag424.Hex(ev.ATR)})
+	case event.ServiceChanged:
+		s.cfg.Log.Info("reader service", zap.String("state", string(ev.Service)))
+		s.cfg.Publisher.Publish(ev.Kind.String(), tap.ServiceState{State: ev.Service})
 	default:
 		s.cfg.Publisher.Publish(ev.Kind.String(), readerPayload{Reader: ev.Reader})
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nfcd/nfcd/internal/event"
 	"github.com/nfcd/nfcd/internal/judge"
 	"github.com/nfcd/nfcd/internal/ntag424"
+	"github.com/nfcd/nfcd/internal/reader"
 	"github.com/nfcd/nfcd/internal/tap"
 	"github.com/nfcd/nfcd/internal/verdict"
 )
@@ -255,5 +256,28 @@ func TestMetrics(t *testing.T) {
 		read("A", 5, verdict.Authentic))
 	if len(m.taps) != 0 {
 		t.Errorf("a tap without a verdict was counted: %v", m.taps)
+	}
+}
+
+// TestServiceChangedPublished: a change of the PC/SC service state goes out
+// as pcsc.changed with the state alone, never the cause.
+func TestServiceChangedPublished(t *testing.T) {
+	p := &publisher{}
+	run(t, judge.Config{Ledger: &ledger{marks: map[string]uint32{}}, Signer: signer{}, Publisher: p},
+		tap.Event{Kind: event.Error, Code: event.CodeReaderFailed, Err: errors.New("pcsc: establish context: smart card service unavailable")},
+		tap.Event{Kind: event.ServiceChanged, Service: reader.ServiceDown},
+		tap.Event{Kind: event.ServiceChanged, Service: reader.ServiceRunning})
+	want := []published{
+		{"error", `{"code":"reader_failed","message":"the reader or the smart-card service failed; retrying"}`},
+		{"pcsc.changed", `{"state":"no_service"}`},
+		{"pcsc.changed", `{"state":"running"}`},
+	}
+	if len(p.events) != len(want) {
+		t.Fatalf("published %v, want %v", p.events, want)
+	}
+	for i := range want {
+		if p.events[i] != want[i] {
+			t.Errorf("event %d = %v, want %v", i, p.events[i], want[i])
+		}
 	}
 }

@@ -1,6 +1,5 @@
 package pcsc
 
-
 // Command is one reader-control message: either a PC/SC pseudo-APDU (class
 // FF) sent with Transmit over a card connection, which the reader firmware
 // answers itself, or a vendor escape sent with SCardControl.

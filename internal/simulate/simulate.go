@@ -117,7 +117,8 @@ func (s *Source) RemoteTags() (uids [][7]byte, key ntag424.Key) {
 	return uids, s.cfg.Keys.FileRead
 }
 
-// Run adds the simulated reader and presents tags until ctx is done.
+// Run reports the service as reader.ServiceSimulated, adds the simulated
+// reader and presents tags until ctx is done.
 func (s *Source) Run(ctx context.Context, out chan<- reader.Event) error {
 	send := func(ev reader.Event) bool {
 		ev.Reader, ev.Time = ReaderName, time.Now()
@@ -127,6 +128,12 @@ func (s *Source) Run(ctx context.Context, out chan<- reader.Event) error {
 		case <-ctx.Done():
 			return false
 		}
+	}
+	// There is no PC/SC service to wait for: say so first.
+	select {
+	case out <- reader.Event{Kind: event.ServiceChanged, Service: reader.ServiceSimulated, Time: time.Now()}:
+	case <-ctx.Done():
+		return nil
 	}
 	if !send(reader.Event{Kind: event.ReaderAdded}) {
 		return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nfcd/nfcd/internal/event"
 	"github.com/nfcd/nfcd/internal/ntag424"
+	"github.com/nfcd/nfcd/internal/reader"
 )
 
 // watchJSON is the `nfcd watch --json` line of an event. The shape of
@@ -17,8 +18,8 @@ import (
 //	 "verdict":str,"reason":str,"apdus":int,"elapsed_ms":num}
 //
 // plus "profile" and "detail" when there are any. Other types carry "type",
-// "reader" and, where they apply, "atr" (hex, card_present) or "code" and
-// "error" (a message, error).
+// "reader" and, where they apply, "atr" (hex, card_present), "code" and
+// "error" (a message, error) or "state" (pcsc: the PC/SC service state).
 type watchJSON struct {
 	Type      string          `json:"type"`
 	Reader    string          `json:"reader"`
@@ -44,11 +45,12 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		})
 	}
 	type other struct {
-		Type   string     `json:"type"`
-		Reader string     `json:"reader,omitempty"`
-		ATR    string     `json:"atr,omitempty"`
-		Code   event.Code `json:"code,omitempty"`
-		Error  string     `json:"error,omitempty"`
+		Type   string         `json:"type"`
+		Reader string         `json:"reader,omitempty"`
+		ATR    string         `json:"atr,omitempty"`
+		Code   event.Code     `json:"code,omitempty"`
+		Error  string         `json:"error,omitempty"`
+		State  reader.Service `json:"state,omitempty"`
 	}
 	o := other{Type: e.Kind.WatchName(), Reader: e.Reader}
 	switch e.Kind {
@@ -59,6 +61,8 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		if e.Err != nil {
 			o.Error = e.Err.Error()
 		}
+	case event.ServiceChanged:
+		o.State = e.Service
 	}
 	return marshalNoEscape(o)
 }
@@ -91,6 +95,8 @@ func (e Event) String() string {
 		return fmt.Sprintf("%s %-15s %s atr=%X", ts, "card present", e.Reader, e.ATR)
 	case event.Error:
 		return fmt.Sprintf("%s %-15s %s %s: %v", ts, "error", e.Reader, e.Code, e.Err)
+	case event.ServiceChanged:
+		return fmt.Sprintf("%s %-15s %s", ts, "pcsc service", e.Service)
 	}
 	return fmt.Sprintf("%s %-15s %s", ts, strings.ReplaceAll(e.Kind.WatchName(), "_", " "), e.Reader)
 }

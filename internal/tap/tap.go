@@ -43,6 +43,9 @@ type Event struct {
 	Detail string
 	Err    error
 	Read   *Read // TagRead
+	// Service is the new state of the service behind the readers, for
+	// ServiceChanged.
+	Service reader.Service
 }
 
 // Read is one tag read and its local verdict.
@@ -85,6 +88,13 @@ type ReaderState struct {
 	CardPresent bool   `json:"card_present"`
 }
 
+// ServiceState is the state of the service behind the readers as clients
+// see it: the "pcsc" object of hello, readers.list and the payload of the
+// pcsc.changed event (docs/protocol.md).
+type ServiceState struct {
+	State reader.Service `json:"state"`
+}
+
 // Config configures a Pipeline.
 type Config struct {
 	Source   reader.Source
@@ -111,6 +121,7 @@ type Pipeline struct {
 	profiles atomic.Pointer[profile.Set]
 
 	mu      sync.Mutex
+	service reader.Service
 	readers map[string]*ReaderState
 }
 
@@ -129,7 +140,7 @@ func New(cfg Config) *Pipeline {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Pipeline{cfg: cfg, readers: map[string]*ReaderState{}}
+	p := &Pipeline{cfg: cfg, service: reader.ServiceStarting, readers: map[string]*ReaderState{}}
 	p.profiles.Store(&cfg.Profiles)
 	return p
 }
@@ -161,12 +172,36 @@ func (p *Pipeline) Readers() []ReaderState {
 	return out
 }
 
-// track updates the reader snapshot with ev.
-func (p *Pipeline) track(ev *reader.Event) {
+// Service returns the state of the service behind the readers (the PC/SC
+// service) as the source last reported it: reader.ServiceStarting until
+// it did. An error of the whole source (an Error event without a reader)
+// means the service went away; a reader that appears means it is up.
+func (p *Pipeline) Service() reader.Service {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.service
+}
+
+// track updates the snapshot with ev and reports whether the service
+// state changed.
+func (p *Pipeline) track(ev *reader.Event) (serviceChanged bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	setService := func(s reader.Service) {
+		serviceChanged = p.service != s
+		p.service = s
+	}
 	switch ev.Kind {
+	case event.ServiceChanged:
+		setService(ev.Service)
+	case event.Error:
+		if ev.Reader == "" {
+			setService(reader.ServiceDown)
+		}
 	case event.ReaderAdded:
+		if !p.service.Up() {
+			setService(reader.ServiceRunning)
+		}
 		p.readers[ev.Reader] = &ReaderState{Name: ev.Reader}
 	case event.ReaderRemoved:
 		delete(p.readers, ev.Reader)
@@ -175,10 +210,13 @@ func (p *Pipeline) track(ev *reader.Event) {
 			r.CardPresent = ev.Kind == event.CardPresent
 		}
 	}
+	return serviceChanged
 }
 
 // Run runs the source and one worker per reader until ctx is done, sending
-// every event to out, in order per reader. A full out blocks the reader
+// every event to out, in order per reader. A change of the service state
+// (Service) is sent as a ServiceChanged event, before the events of the
+// readers it brought. A full out blocks the reader
 // whose event it is. Run does not close out. Cancellation is not an error.
 func (p *Pipeline) Run(ctx context.Context, out chan<- Event) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -211,9 +249,14 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- Event) error {
 			}
 			return err
 		case ev := <-events:
-			p.track(&ev)
-			if ev.Reader == "" {
+			changed := p.track(&ev)
+			if ev.Kind == event.Error && ev.Reader == "" {
 				emit(Event{Kind: event.Error, Time: ev.Time, Code: event.CodeReaderFailed, Err: ev.Err})
+			}
+			if changed {
+				emit(Event{Kind: event.ServiceChanged, Time: ev.Time, Service: p.Service()})
+			}
+			if ev.Reader == "" {
 				continue
 			}
 			q, ok := workers[ev.Reader]

@@ -3,6 +3,8 @@ package tap_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/nfcd/nfcd/internal/event"
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/profile"
+	"github.com/nfcd/nfcd/internal/reader"
 	"github.com/nfcd/nfcd/internal/simulate"
 	"github.com/nfcd/nfcd/internal/tap"
 	"github.com/nfcd/nfcd/internal/verdict"
@@ -48,7 +51,13 @@ func TestPipelineSimulated(t *testing.T) {
 			return tap.Event{}
 		}
 	}
+	if ev := next(); ev.Kind != event.ServiceChanged || ev.Service != reader.ServiceSimulated {
+		t.Fatalf("first event %s %q, want %s %q", ev.Kind, ev.Service, event.ServiceChanged, reader.ServiceSimulated)
+	}
 	next() // reader.added
+	if s := p.Service(); s != reader.ServiceSimulated {
+		t.Errorf("Service() = %q, want %q", s, reader.ServiceSimulated)
+	}
 	if got := p.Readers(); len(got) != 1 || got[0].Name != simulate.ReaderName || got[0].CardPresent {
 		t.Errorf("Readers() = %+v, want the simulated reader, empty", got)
 	}
@@ -69,7 +78,7 @@ func TestPipelineSimulated(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v", err)
 	}
-	want := []event.Kind{event.ReaderAdded, event.CardPresent, event.TagRead, event.CardRemoved, event.CardPresent, event.TagRead, event.CardRemoved}
+	want := []event.Kind{event.ServiceChanged, event.ReaderAdded, event.CardPresent, event.TagRead, event.CardRemoved, event.CardPresent, event.TagRead, event.CardRemoved}
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("events %v, want %v", kinds, want)
 	}
@@ -134,5 +143,89 @@ func TestSetProfiles(t *testing.T) {
 	}
 	if got := p.Profiles(); len(got) != 1 || got[0].Name != "new" {
 		t.Errorf("Profiles() = %v", got)
+	}
+}
+
+// fakeSource sends the events it is given, then waits.
+type fakeSource struct{ events []reader.Event }
+
+func (f fakeSource) Run(ctx context.Context, out chan<- reader.Event) error {
+	for _, ev := range f.events {
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func (fakeSource) Connect(context.Context, string) (reader.Card, error) {
+	return nil, errors.New("no card")
+}
+
+// TestPipelineTracksService: the snapshot follows the service state a
+// source reports, an error of the whole source means the service is gone,
+// a reader that appears means it is up; each change is one ServiceChanged
+// event, ahead of the reader's own events.
+func TestPipelineTracksService(t *testing.T) {
+	src := fakeSource{events: []reader.Event{
+		{Kind: event.Error, Err: errors.New("pcsc: smart card service unavailable")},
+		{Kind: event.ServiceChanged, Service: reader.ServiceDown}, // no change: no event
+		{Kind: event.ServiceChanged, Service: reader.ServiceRunning},
+		{Kind: event.ReaderAdded, Reader: "R1"},
+		{Kind: event.ReaderRemoved, Reader: "R1"},
+		{Kind: event.Error}, // a source that only reports errors
+		{Kind: event.ReaderAdded, Reader: "R2"},
+	}}
+	p := tap.New(tap.Config{Source: src, Log: zaptest.NewLogger(t)})
+	if s := p.Service(); s != reader.ServiceStarting {
+		t.Errorf("Service() before Run = %q, want %q", s, reader.ServiceStarting)
+	}
+	events := make(chan tap.Event, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, events) }()
+	// Events of the whole source and those of each reader come from
+	// different goroutines: each stream is in order, and a reader is
+	// added only after the service is reported running.
+	var global []string
+	readers := map[string][]string{}
+	n := 0
+	running := 0
+	for ; n < 9; n++ {
+		select {
+		case ev := <-events:
+			switch ev.Kind {
+			case event.ServiceChanged:
+				global = append(global, "pcsc.changed "+string(ev.Service))
+				if ev.Service == reader.ServiceRunning {
+					running++
+				}
+			case event.Error:
+				global = append(global, "error")
+			default:
+				readers[ev.Reader] = append(readers[ev.Reader], ev.Kind.String())
+				if ev.Kind == event.ReaderAdded && running == 0 {
+					t.Errorf("%s %s before the service was reported running", ev.Kind, ev.Reader)
+				}
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("events so far %q %q", global, readers)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	wantGlobal := []string{"error", "pcsc.changed no_service", "pcsc.changed running",
+		"error", "pcsc.changed no_service", "pcsc.changed running"}
+	wantReaders := map[string][]string{"R1": {"reader.added", "reader.removed"}, "R2": {"reader.added"}}
+	if !slices.Equal(global, wantGlobal) || !maps.EqualFunc(readers, wantReaders, slices.Equal) {
+		t.Errorf("events\n%q %q\nwant\n%q %q", global, readers, wantGlobal, wantReaders)
+	}
+	if s := p.Service(); s != reader.ServiceRunning {
+		t.Errorf("Service() = %q, want %q", s, reader.ServiceRunning)
 	}
 }

@@ -94,6 +94,7 @@ type helloPayload struct {
 	Protocols     []int  `json:"protocols"`
 	Stream        string `json:"stream"`
 	Readers       any    `json:"readers"`
+	PCSC          any    `json:"pcsc,omitempty"`
 	VerdictKeyID  string `json:"verdict_key_id"`
 	MaxFrameBytes int    `json:"max_frame_bytes"`
 	HistorySize   int    `json:"history_size"`
@@ -148,6 +149,7 @@ func (s *Server) serveConn(wsc *websocket.Conn, cred credential, meter *frameMet
 		Protocols:     []int{ProtocolVersion},
 		Stream:        s.stream,
 		Readers:       info.Readers,
+		PCSC:          info.PCSC,
 		VerdictKeyID:  info.VerdictKeyID,
 		MaxFrameBytes: MaxFrameBytes,
 		HistorySize:   s.cfg.HistorySize,

@@ -55,6 +55,7 @@ const (
 	TypeCardRemoved   = "card.removed"
 	TypeTagRead       = "tag.read"
 	TypeError         = "error"
+	TypePCSCChanged   = "pcsc.changed"
 	// TypeResult answers a request; it carries the request's id, no seq.
 	TypeResult = "result"
 )

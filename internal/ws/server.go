@@ -83,6 +83,9 @@ type HelloInfo struct {
 	ServerVersion string
 	// Readers is the daemon's current reader list; it is sent as JSON.
 	Readers any
+	// PCSC, if set, is the state of the service behind the readers, sent
+	// as JSON under "pcsc".
+	PCSC any
 	// VerdictKeyID identifies the key that signs verdicts.
 	VerdictKeyID string
 }
