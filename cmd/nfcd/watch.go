@@ -11,7 +11,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/nfcd/nfcd/internal/event"
 	"github.com/nfcd/nfcd/internal/pcsc"
+	"github.com/nfcd/nfcd/internal/reader"
 	"github.com/nfcd/nfcd/internal/tap"
 )
 
@@ -25,7 +27,8 @@ every line is a JSON object with a "type" field; tag reads are
    "verdict":"authentic|counterfeit|malformed|unknown_profile","reason":str,
    "apdus":int,"elapsed_ms":num}
 and the other types are reader_added, reader_removed, card_present,
-card_removed and error.`,
+card_removed, error and pcsc (the PC/SC service state: "state":
+"running" or "no_service").`,
 	example: "nfcd watch --profile tags.toml --json",
 	maxArgs: 0,
 }
@@ -78,6 +81,9 @@ func init() {
 				continue
 			}
 			fmt.Fprintln(e.stdout, ev.String())
+			if ev.Kind == event.ServiceChanged && ev.Service == reader.ServiceDown {
+				fmt.Fprintf(e.stderr, "nfcd watch: the PC/SC service is not reachable; %s\n", pcsc.ServiceHint())
+			}
 		}
 		return <-done
 	}
