@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/admin"
 	"github.com/nfcd/nfcd/internal/daemon"
 	"github.com/nfcd/nfcd/internal/history"
 	"github.com/nfcd/nfcd/internal/statedir"
@@ -105,7 +107,7 @@ func init() {
 		var created daemon.TokenCreated
 		running, err := callDaemon(d, daemon.AdminTokenCreate, daemon.TokenRequest{Name: name}, &created)
 		if err != nil {
-			return err
+			return tokenError(err, name)
 		}
 		tok := created.Token
 		if !running {
@@ -114,7 +116,7 @@ func init() {
 				return err
 			}
 			if tok, err = ts.Create(name); err != nil {
-				return err
+				return tokenError(err, name)
 			}
 		}
 		if asJSON {
@@ -172,7 +174,7 @@ func init() {
 		}
 		running, err := callDaemon(d, daemon.AdminTokenRevoke, daemon.TokenRequest{Name: name}, nil)
 		if err != nil {
-			return err
+			return tokenError(err, name)
 		}
 		if !running {
 			ts, err := tokens(false)
@@ -180,12 +182,34 @@ func init() {
 				return err
 			}
 			if err := ts.Revoke(name); err != nil {
-				return err
+				return tokenError(err, name)
 			}
 		}
 		fmt.Fprintf(e.stdout, "revoked token %q\n", name)
 		return nil
 	}
+}
+
+// tokenError says what to do about a token create or revoke that failed,
+// done here (a token.OpError) or by the running daemon (its admin API's
+// bad_request carries the same text).
+func tokenError(err error, name string) error {
+	is := func(sentinel error) bool {
+		var ae *admin.Error
+		if errors.As(err, &ae) && ae.Code == admin.CodeBadRequest {
+			return strings.Contains(ae.Message, strings.TrimPrefix(sentinel.Error(), "token: "))
+		}
+		return errors.Is(err, sentinel)
+	}
+	switch {
+	case is(token.ErrInvalidName):
+		return usageError("--name %q: want 1 to %d letters, digits, '.', '_' or '-'", name, token.MaxNameLen)
+	case is(token.ErrExists):
+		return fmt.Errorf("%w; choose another name, or revoke the old token first: nfcd token revoke --name %s", err, name)
+	case is(token.ErrNotFound):
+		return fmt.Errorf("%w (nfcd token list shows the names)", err)
+	}
+	return err
 }
 
 // requireDir fails with a clear message when the state directory dir does

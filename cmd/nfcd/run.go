@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/kardianos/service"
@@ -166,7 +167,7 @@ func (f *runFlags) loadConfig() (config.Config, config.Report, error) {
 	if f.configFile == "" {
 		cfg := config.Default()
 		f.override(&cfg)
-		return cfg, config.Report{}, cfg.Validate()
+		return cfg, config.Report{}, f.flagError(cfg.Validate())
 	}
 	cfg, r := config.Check(f.configFile)
 	err := r.Err()
@@ -178,9 +179,22 @@ func (f *runFlags) loadConfig() (config.Config, config.Report, error) {
 	}
 	f.override(&cfg)
 	if err := cfg.Validate(); err != nil {
-		return config.Default(), r, err
+		return config.Default(), r, f.flagError(err)
 	}
 	return cfg, r, nil
+}
+
+// flagError turns a validation error about a key a flag set into a usage
+// error that names the flag: the flag, not the file, is at fault.
+func (f *runFlags) flagError(err error) error {
+	if err == nil || f.listen == "" {
+		return err
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "listen: "); i >= 0 {
+		return usageError("--listen %s: %s", f.listen, msg[i+len("listen: "):])
+	}
+	return err
 }
 
 // override applies the flags that stand for configuration keys.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"github.com/nfcd/nfcd/internal/batch"
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/profile"
+	"github.com/nfcd/nfcd/internal/verdict"
 )
 
 var verifyCmd = &command{
@@ -61,7 +63,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		return verifyURLs(e.stdout, set, urls, asJSON)
+		return verifyURLs(e.stdout, set, urls, asJSON, kf.modeHint)
 	}
 }
 
@@ -78,11 +80,11 @@ type keyFlags struct {
 
 func (k *keyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&k.profileFile, "profile", "", "TOML profile `file` with layouts and keys (instead of the flags below)")
-	fs.StringVar(&k.mode, "mode", "plain", "SUN mirror `mode`: plain, enc (encrypted PICCData) or encfile (PICCData + SDMENCFileData)")
+	fs.StringVar(&k.mode, "mode", "plain", "SUN mirror `mode`: plain, enc (encrypted PICCData) or encfile (PICCData +\nSDMENCFileData; needs --mac-input-start, since the file data is authenticated\nonly inside the MAC input)")
 	fs.StringVar(&k.crypto, "crypto", "aes", "cipher `suite`: aes or lrp")
 	fs.StringVar(&k.fileKey, "file-key", "", "SDMFileReadKey, 32 `hex` digits (default all zero)")
 	fs.StringVar(&k.metaKey, "meta-key", "", "SDMMetaReadKey, 32 `hex` digits (default all zero)")
-	fs.StringVar(&k.macInputStart, "mac-input-start", "cmac", "the parameter `name` whose value starts the SDMMAC input: cmac for an empty\ninput (the usual case); for encfile layouts that MAC the mirrored data, the\nfirst mirrored parameter, e.g. picc_data")
+	fs.StringVar(&k.macInputStart, "mac-input-start", "cmac", "the parameter `name` whose value starts the SDMMAC input: cmac for an empty\ninput (the usual case for plain and enc); --mode encfile needs the first\nmirrored parameter, e.g. picc_data, because only data inside the MAC input\nis authenticated")
 	fs.StringVar(&k.names, "names", "", "parameter names the tag uses, as `list` role=name,…, e.g. picc_data=e,cmac=c\n(roles: uid, ctr, cmac, picc_data, enc, tt)")
 }
 
@@ -101,9 +103,69 @@ func (k *keyFlags) profiles() (profile.Set, error) {
 	}
 	p, err := spec.Compile(true)
 	if err != nil {
-		return nil, err
+		return nil, keyFlagError(err)
 	}
 	return profile.Set{p}, nil
+}
+
+// encfileMACInput explains why --mode encfile needs --mac-input-start.
+const encfileMACInput = `--mode encfile: the tag mirrors encrypted file data (enc), and only data
+inside the SDMMAC input is authenticated, so the MAC input must start at the
+first mirrored parameter: add --mac-input-start picc_data (or the name your
+tag's first SUN parameter has). The default, cmac, is an empty MAC input.`
+
+// keyFlagError turns a layout or key error of the key flags into a usage
+// error that names the flag at fault.
+func keyFlagError(err error) error {
+	var fe *ntag424.FormatError
+	var ke *profile.KeyError
+	switch {
+	case errors.As(err, &fe):
+		switch fe.Field {
+		case "mode", "crypto":
+			return usageError("--%s: %s", fe.Field, fe.Msg)
+		case "enc":
+			return usageError("%s", encfileMACInput)
+		case "mac_input_start":
+			return usageError("--mac-input-start: %s", fe.Msg)
+		}
+		return usageError("layout %s: %s", fe.Field, fe.Msg)
+	case errors.As(err, &ke):
+		switch ke.Field {
+		case "sdm_file_read_key":
+			return usageError("--file-key: %s", ke.Msg)
+		case "sdm_meta_read_key":
+			return usageError("--meta-key: %s", ke.Msg)
+		}
+	}
+	return err
+}
+
+// modeHint suggests another --mode when a URL is malformed under the one
+// given but carries the parameters of another; "" when there is nothing
+// to suggest.
+func (k *keyFlags) modeHint(url string, o profile.Outcome) string {
+	if k.profileFile != "" || o.Reason != verdict.ReasonBadFormat {
+		return ""
+	}
+	has := func(param string) bool {
+		_, q, _ := strings.Cut(url, "?")
+		for _, kv := range strings.Split(q, "&") {
+			if name, _, _ := strings.Cut(kv, "="); name == param {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case k.mode == "plain" && has("picc_data"):
+		return "the URL carries encrypted PICCData: try --mode enc"
+	case k.mode == "plain" && has("e") && has("c"):
+		return "the URL looks like encrypted PICCData as e= and c=: try --mode enc --names picc_data=e,cmac=c"
+	case k.mode != "plain" && has("uid") && has("cmac"):
+		return "the URL carries a plain UID: try --mode plain"
+	}
+	return ""
 }
 
 // parseNames sets the parameter names of --names.
@@ -175,10 +237,13 @@ func newVerifyOutput(url string, o profile.Outcome) verifyOutput {
 	return out
 }
 
-func verifyURLs(w io.Writer, set profile.Set, urls []string, asJSON bool) error {
+// verifyURLs verifies urls and prints each result; hint may add a line
+// for people to a readable result.
+func verifyURLs(w io.Writer, set profile.Set, urls []string, asJSON bool, hint func(string, profile.Outcome) string) error {
 	allValid := true
 	for _, url := range urls {
-		out := newVerifyOutput(url, set.Verify(url))
+		o := set.Verify(url)
+		out := newVerifyOutput(url, o)
 		allValid = allValid && out.Valid
 		if asJSON {
 			b, err := marshalNoEscape(out)
@@ -189,6 +254,9 @@ func verifyURLs(w io.Writer, set profile.Set, urls []string, asJSON bool) error 
 			continue
 		}
 		printReadable(w, out)
+		if hint := hint(url, o); hint != "" {
+			fmt.Fprintf(w, "  hint     %s\n", hint)
+		}
 	}
 	if !allValid {
 		return errInvalid

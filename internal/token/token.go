@@ -131,18 +131,36 @@ func Open(path string) *Store {
 func (s *Store) Path() string { return s.path }
 
 func checkName(name string) error {
-	if name == "" || len(name) > MaxNameLen {
-		return ErrInvalidName
-	}
-	for i := range len(name) {
+	bad := name == "" || len(name) > MaxNameLen
+	for i := 0; i < len(name) && !bad; i++ {
 		switch c := name[i]; {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
 		default:
-			return ErrInvalidName
+			bad = true
 		}
+	}
+	if bad {
+		return fmt.Errorf("%w: want 1 to %d letters, digits, '.', '_' or '-'", ErrInvalidName, MaxNameLen)
 	}
 	return nil
 }
+
+// OpError is a failed Create or Revoke: the operation, the token's name
+// and the cause, which matches ErrExists, ErrNotFound, a CorruptError or
+// an I/O error. Its text names the package once: `token: create "pos-1":
+// name already exists`.
+type OpError struct {
+	Op   string // "create" or "revoke"
+	Name string
+	Err  error
+}
+
+func (e *OpError) Error() string {
+	return fmt.Sprintf("token: %s %q: %s", e.Op, e.Name, strings.TrimPrefix(e.Err.Error(), "token: "))
+}
+
+// Unwrap returns the cause.
+func (e *OpError) Unwrap() error { return e.Err }
 
 // Create makes a new random API token called name, stores its hash and
 // returns it. The token is shown to the caller once; it cannot be read back.
@@ -152,7 +170,7 @@ func (s *Store) Create(name string) (token string, err error) {
 	}
 	var raw [randLen]byte
 	if _, err := io.ReadFull(s.rand, raw[:]); err != nil {
-		return "", fmt.Errorf("token: create %q: read random: %w", name, err)
+		return "", &OpError{Op: "create", Name: name, Err: fmt.Errorf("read random: %w", err)}
 	}
 	token = Prefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	sum := sha256.Sum256([]byte(token))
@@ -167,7 +185,7 @@ func (s *Store) Create(name string) (token string, err error) {
 		return nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("token: create %q: %w", name, err)
+		return "", &OpError{Op: "create", Name: name, Err: err}
 	}
 	return token, nil
 }
@@ -184,7 +202,7 @@ func (s *Store) Revoke(name string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("token: revoke %q: %w", name, err)
+		return &OpError{Op: "revoke", Name: name, Err: err}
 	}
 	return nil
 }

@@ -384,3 +384,24 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+// TestErrorText: errors name the package and the token once, and say what
+// a valid name is.
+func TestErrorText(t *testing.T) {
+	s := Open(filepath.Join(t.TempDir(), "tokens.json"))
+	if _, err := s.Create("pos-1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Create("pos-1")
+	if got, want := fmt.Sprint(err), `token: create "pos-1": name already exists`; got != want {
+		t.Errorf("Create(duplicate) = %q, want %q", got, want)
+	}
+	err = s.Revoke("pos-2")
+	if got, want := fmt.Sprint(err), `token: revoke "pos-2": no token with that name`; got != want {
+		t.Errorf("Revoke(unknown) = %q, want %q", got, want)
+	}
+	_, err = s.Create("pos 1")
+	if got := fmt.Sprint(err); strings.Count(got, "token:") != 1 || !strings.Contains(got, "letters, digits") {
+		t.Errorf("Create(bad name) = %q, want one \"token:\" and the rule for names", got)
+	}
+}
