@@ -26,9 +26,14 @@ build: deps
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nfcd
 
 # The main job on an embedded default: the daemon with a simulated reader
-# and virtual tags. No hardware or network needed; open the printed URL.
-run: build
-	./$(BIN) run --simulate
+# and virtual tags. No hardware, network or root needed: without the PC/SC
+# build packages (and no way to install them) the demo is built without
+# cgo, which has everything but readers. State goes to the user's state
+# directory (~/.local/state/nfcd); open the printed URL.
+run:
+	@cgo=$${CGO_ENABLED:-$$(bash scripts/deps.sh run)}; \
+	CGO_ENABLED=$$cgo $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nfcd && \
+	exec ./$(BIN) run --simulate
 
 # The offline check of the first quick start: NXP AN12196's sample SUN URL
 # (factory zero keys).

@@ -540,11 +540,7 @@ func (d *daemon) serve(ctx context.Context) error {
 		pipeDone <- err
 	}()
 	if d.opts.Ready != nil {
-		scheme := "http://"
-		if d.tls != nil {
-			scheme = "https://"
-		}
-		d.opts.Ready(scheme + d.ln.Addr().String() + "/")
+		d.opts.Ready(pageURL(d.tls != nil, d.ln.Addr()))
 	}
 
 	prune := time.NewTicker(pruneInterval)
@@ -615,6 +611,32 @@ loop:
 func missing(path string) bool {
 	_, err := os.Stat(path)
 	return errors.Is(err, fs.ErrNotExist)
+}
+
+// pageURL is the URL that opens the kiosk page on addr in a browser on
+// this machine. An address of all interfaces (0.0.0.0, ::) is not a Host
+// the server accepts, so the loopback address of its family stands in;
+// a loopback address is served plain HTTP (also beside TLS), which opens
+// without a certificate warning. Other addresses get https when tls.
+func pageURL(tls bool, addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + "/"
+	}
+	ip := net.ParseIP(host)
+	if ip != nil && ip.IsUnspecified() {
+		if ip.To4() != nil {
+			ip = net.IPv4(127, 0, 0, 1)
+		} else {
+			ip = net.IPv6loopback
+		}
+		host = ip.String()
+	}
+	scheme := "http"
+	if tls && (ip == nil || !ip.IsLoopback()) {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/"
 }
 
 // await returns what done delivers, or ok false when ctx is done first.

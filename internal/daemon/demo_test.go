@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -42,6 +43,33 @@ func TestDemoSameOnEveryStart(t *testing.T) {
 		t.Logf("start %d: authentic counters %v", run, ctrs)
 		if run == 2 && len(ctrs) > 0 && ctrs[0] <= 1 {
 			t.Errorf("start 2: the first genuine tap has counter %v; the tags started counting from 1 again", ctrs[0])
+		}
+	}
+}
+
+// TestPageURL: the printed URL opens the page, also when the daemon
+// listens on all interfaces (whose address is no Host the server accepts)
+// and, for this machine's browser, without a certificate warning.
+func TestPageURL(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		tls  bool
+		want string
+	}{
+		{"127.0.0.1:7424", false, "http://127.0.0.1:7424/"},
+		{"0.0.0.0:7424", false, "http://127.0.0.1:7424/"},
+		{"[::]:7424", false, "http://[::1]:7424/"},
+		{"[::1]:7424", false, "http://[::1]:7424/"},
+		{"192.168.1.5:7424", false, "http://192.168.1.5:7424/"},
+		{"0.0.0.0:7424", true, "http://127.0.0.1:7424/"},
+		{"192.168.1.5:7424", true, "https://192.168.1.5:7424/"},
+	} {
+		tcp, err := net.ResolveTCPAddr("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pageURL(tc.tls, tcp); got != tc.want {
+			t.Errorf("pageURL(%v, %s) = %s, want %s", tc.tls, tc.addr, got, tc.want)
 		}
 	}
 }
