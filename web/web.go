@@ -17,8 +17,12 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"path"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -86,18 +90,93 @@ func loadAssets() map[string]*asset {
 	return m
 }
 
-// Handler returns an http.Handler that serves the kiosk page at "/" and its
-// files by name (/app.js, /nfcd-client.js, …). Only GET and HEAD are
-// allowed; any other path is 404. Responses carry Cache-Control: no-cache
-// with an ETag (so an upgraded daemon's files are picked up at once while
-// reloads stay cheap), X-Content-Type-Options: nosniff and
-// ContentSecurityPolicy.
+// UIConfigPath is where the kiosk page reads its settings (UI).
+const UIConfigPath = "/v1/ui-config"
+
+// UI is what the kiosk page is told about its setting, as JSON at
+// UIConfigPath (docs/protocol.md, "The kiosk page's settings"). It holds
+// nothing secret: the page is public to whoever reaches the daemon.
+type UI struct {
+	// VerdictTimeout is how long a verdict stays on screen before the
+	// page returns to "Hold the tag to the reader"; 0 keeps it until the
+	// next tap.
+	VerdictTimeout time.Duration
+	// Sound plays a short sound per verdict (Web Audio).
+	Sound bool
+	// Profiles maps a profile name (tag.read's "profile") to how the page
+	// presents that profile's tags.
+	Profiles map[string]ProfileDisplay
+}
+
+// ProfileDisplay is the product or brand shown with a verdict.
+type ProfileDisplay struct {
+	Name    string `json:"display_name,omitempty"`
+	LogoURL string `json:"logo_url,omitempty"`
+}
+
+// uiJSON is the document at UIConfigPath.
+type uiJSON struct {
+	VerdictTimeoutMS int64                     `json:"verdict_timeout_ms"`
+	Sound            bool                      `json:"sound"`
+	Profiles         map[string]ProfileDisplay `json:"profiles"`
+}
+
+// logoOrigins returns the origins of the profiles' logos, sorted, for the
+// CSP's img-src: the page may show those images and no others.
+func (ui UI) logoOrigins() []string {
+	var out []string
+	for _, p := range ui.Profiles {
+		u, err := url.Parse(p.LogoURL)
+		if p.LogoURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+			strings.ContainsAny(u.Host, " ;,'\"") {
+			continue
+		}
+		o := u.Scheme + "://" + strings.ToLower(u.Host)
+		if !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Handler returns NewHandler with the default settings: a verdict stays
+// on screen for 10 s, no sound, no product display.
 func Handler() http.Handler {
+	return NewHandler(UI{VerdictTimeout: 10 * time.Second})
+}
+
+// NewHandler returns an http.Handler that serves the kiosk page at "/",
+// its files by name (/app.js, /nfcd-client.js, …) and its settings ui at
+// UIConfigPath. Only GET and HEAD are allowed; any other path is 404.
+// Responses carry Cache-Control: no-cache with an ETag (so an upgraded
+// daemon's files are picked up at once while reloads stay cheap),
+// X-Content-Type-Options: nosniff and ContentSecurityPolicy, whose img-src
+// also names the origins of the configured logos.
+func NewHandler(ui UI) http.Handler {
 	assets := loadAssets()
+	if ui.Profiles == nil {
+		ui.Profiles = map[string]ProfileDisplay{}
+	}
+	settings, err := json.Marshal(uiJSON{VerdictTimeoutMS: ui.VerdictTimeout.Milliseconds(), Sound: ui.Sound, Profiles: ui.Profiles})
+	if err != nil {
+		panic("web: encode the UI settings: " + err.Error())
+	}
+	sum := sha256.Sum256(settings)
+	assets[UIConfigPath] = &asset{
+		name:        "ui-config.json",
+		contentType: "application/json",
+		etag:        `"` + hex.EncodeToString(sum[:12]) + `"`,
+		body:        settings,
+	}
+	csp := ContentSecurityPolicy
+	if origins := ui.logoOrigins(); len(origins) > 0 {
+		csp = strings.Replace(csp, "img-src 'self' data:;", "img-src 'self' data: "+strings.Join(origins, " ")+";", 1)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("Content-Security-Policy", csp)
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")

@@ -475,6 +475,9 @@ func (ck *checker) validate(c *Config) {
 	if c.SimulateInterval.Duration <= 0 {
 		ck.errorf("simulate_interval", `give a positive duration such as "3s"`, "simulate_interval: must be positive")
 	}
+	if c.Kiosk.VerdictTimeout.Duration < 0 {
+		ck.errorf("kiosk.verdict_timeout", `give a duration such as "10s", or "0s" to keep a verdict until the next tap`, "kiosk.verdict_timeout: must not be negative")
+	}
 	for _, list := range []struct {
 		key  string
 		pats []string

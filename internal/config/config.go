@@ -30,6 +30,10 @@
 //	base_url = "https://api.legitimate.tech/external/v1"
 //	mode = "confirm"                     # local-only | confirm | remote-required
 //
+//	[kiosk]                              # the kiosk page at "/" (GET /v1/ui-config)
+//	verdict_timeout = "10s"              # back to "Hold the tag to the reader"; "0s" keeps it
+//	sound = false                        # a sound per verdict (Web Audio)
+//
 //	[[profile]]                          # as in `nfcd verify --profile`
 //	name = "store-tags"
 //	match = "https://sdm.example/tag"
@@ -82,10 +86,12 @@ type Config struct {
 	TLSKey  string `toml:"tls_key"`
 	// HostNames are DNS names of this kiosk that network clients may send
 	// in the Host header (and that a generated certificate names).
-	HostNames []string  `toml:"host_names"`
-	Log       Log       `toml:"log"`
-	Profiles  []Profile `toml:"profile"`
-	Remote    Remote    `toml:"remote"`
+	HostNames []string `toml:"host_names"`
+	Log       Log      `toml:"log"`
+	// Kiosk is [kiosk], the kiosk page's settings (GET /v1/ui-config).
+	Kiosk    Kiosk     `toml:"kiosk"`
+	Profiles []Profile `toml:"profile"`
+	Remote   Remote    `toml:"remote"`
 }
 
 // Remote is the [remote] section: the remote services the daemon talks to,
@@ -150,6 +156,20 @@ func (p *Profile) secrets() []secret {
 	}
 }
 
+// Kiosk configures the kiosk page the daemon serves at "/".
+type Kiosk struct {
+	// VerdictTimeout is how long a verdict stays on the page before it
+	// returns to "Hold the tag to the reader"; 0 keeps it until the next
+	// tap.
+	VerdictTimeout Duration `toml:"verdict_timeout"`
+	// Sound plays a short sound per verdict. Off by default: a kiosk
+	// next to a till is loud enough.
+	Sound bool `toml:"sound"`
+}
+
+// DefaultVerdictTimeout is Kiosk.VerdictTimeout without a configuration.
+const DefaultVerdictTimeout = 10 * time.Second
+
 // Duration is a time.Duration written as "3s", "90m" or "2160h".
 type Duration struct{ time.Duration }
 
@@ -168,7 +188,11 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 
 // Default returns the configuration used without a file.
 func Default() Config {
-	return Config{Listen: DefaultListen, SimulateInterval: Duration{3 * time.Second}}
+	return Config{
+		Listen:           DefaultListen,
+		SimulateInterval: Duration{3 * time.Second},
+		Kiosk:            Kiosk{VerdictTimeout: Duration{DefaultVerdictTimeout}},
+	}
 }
 
 // Load reads and validates the file at path. A file that cannot be used
@@ -208,6 +232,56 @@ func (c *Config) Validate() error {
 	ck := checker{report: &r, lines: tomlfile.Index(nil)}
 	ck.validate(c)
 	return r.Err()
+
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %v", err)
+	}
+	if !c.AllowNonLoopback {
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("listen: %s is not a loopback address (set allow_non_loopback = true to expose the API)", host)
+		}
+	}
+	for i, o := range c.AllowedOrigins {
+		if err := checkOrigin(o); err != nil {
+			return fmt.Errorf("allowed_origins[%d]: %w", i, err)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls_cert and tls_key: set both or neither")
+	}
+	for i, h := range c.HostNames {
+		if !validHostName(h) {
+			return fmt.Errorf("host_names[%d]: not a DNS name (letters, digits, '-' and '.'; no wildcards, ports or addresses)", i)
+		}
+	}
+	if c.SimulateInterval.Duration <= 0 {
+		return errors.New("simulate_interval: must be positive")
+	}
+	if lm := c.Remote.Legitmark; lm != nil {
+		if err := lm.Validate(); err != nil {
+			return fmt.Errorf("remote.legitmark: %w", err)
+		}
+	}
+	if l := c.Remote.Legitimate; l != nil {
+		if err := l.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.Kiosk.VerdictTimeout.Duration < 0 {
+		return errors.New("kiosk.verdict_timeout: must not be negative (0s keeps a verdict until the next tap)")
+	}
+	for i, p := range c.Profiles {
+		if _, err := p.Compile(false); err != nil {
+			name := p.Name
+			if name == "" {
+				name = fmt.Sprintf("#%d", i+1)
+			}
+			return fmt.Errorf("profile %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // checkOrigin accepts a browser origin as browsers send it:

@@ -437,3 +437,21 @@ host_names = ["kiosk-3.shop.example", "KIOSK-3"]
 		}
 	}
 }
+
+// TestKiosk: the kiosk page's settings default to a 10 s verdict and no
+// sound, and are set in [kiosk].
+func TestKiosk(t *testing.T) {
+	if k := Default().Kiosk; k.VerdictTimeout.Duration != DefaultVerdictTimeout || k.Sound {
+		t.Errorf("Default().Kiosk = %+v, want %v and no sound", k, DefaultVerdictTimeout)
+	}
+	c, err := Parse("nfcd.toml", []byte("[kiosk]\nverdict_timeout = \"4s\"\nsound = true\n"))
+	if err != nil || c.Kiosk.VerdictTimeout.Duration != 4*time.Second || !c.Kiosk.Sound {
+		t.Errorf("Parse([kiosk]) = %+v, %v", c.Kiosk, err)
+	}
+	if _, err := Parse("nfcd.toml", []byte("[kiosk]\nverdict_timeout = \"-1s\"\n")); err == nil || !strings.Contains(err.Error(), "kiosk.verdict_timeout") {
+		t.Errorf("negative verdict_timeout: %v", err)
+	}
+	if _, err := Parse("nfcd.toml", []byte("[kiosk]\nvolume = 3\n")); err == nil {
+		t.Error("unknown kiosk key accepted")
+	}
+}

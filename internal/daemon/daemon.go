@@ -244,7 +244,7 @@ func (d *daemon) start() (err error) {
 		d.ln.Close()
 		return err
 	}
-	pages := d.pages()
+	pages := d.pages(kioskUI(cfg, profiles))
 	tokens := token.Open(paths.Tokens)
 	d.server, err = ws.NewServer(ws.Config{
 		Addr:             d.ln.Addr().String(),
@@ -380,13 +380,26 @@ func (d *daemon) listenIPs() []net.IP {
 }
 
 // pages serves what the listener offers besides the WebSocket API: the
-// kiosk page and the JS client, /healthz and /metrics.
-func (d *daemon) pages() *http.ServeMux {
+// kiosk page (with its settings ui) and the JS client, /healthz and
+// /metrics.
+func (d *daemon) pages(ui web.UI) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", health.Handler(d.health))
 	mux.Handle("/metrics", d.metricsHandler())
-	mux.Handle("/", web.Handler())
+	mux.Handle("/", web.NewHandler(ui))
 	return mux
+}
+
+// kioskUI is what the kiosk page is told: the [kiosk] settings and how
+// each profile's tags are presented.
+func kioskUI(cfg config.Config, profiles profile.Set) web.UI {
+	ui := web.UI{VerdictTimeout: cfg.Kiosk.VerdictTimeout.Duration, Sound: cfg.Kiosk.Sound, Profiles: map[string]web.ProfileDisplay{}}
+	for _, p := range profiles {
+		if d := p.Display; p.Name != "" && (d.DisplayName != "" || d.LogoURL != "") {
+			ui.Profiles[p.Name] = web.ProfileDisplay{Name: d.DisplayName, LogoURL: d.LogoURL}
+		}
+	}
+	return ui
 }
 
 // source returns the profiles and the readers: the configured PC/SC

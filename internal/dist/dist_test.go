@@ -62,7 +62,7 @@ func TestExampleConfigParses(t *testing.T) {
 	// Uncommented, every key must still be accepted.
 	var b strings.Builder
 	for _, line := range strings.Split(string(ExampleConfig()), "\n") {
-		if rest, ok := strings.CutPrefix(line, "#"); ok && (strings.Contains(rest, " = ") || strings.HasPrefix(rest, "[[")) {
+		if rest, ok := strings.CutPrefix(line, "#"); ok && (strings.Contains(rest, " = ") || strings.HasPrefix(rest, "[")) {
 			line = rest
 		}
 		b.WriteString(line + "\n")

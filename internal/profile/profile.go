@@ -27,12 +27,19 @@
 //	[profile.names]                     # parameter-name overrides
 //	picc_data = "e"
 //	cmac = "c"
+//
+// Two optional keys say how the kiosk page presents the profile's tags;
+// they play no part in verification:
+//
+//	display_name = "Acme running shoes" # product or brand shown with a verdict
+//	logo_url = "https://brand.example/logo.svg"  # http(s) image, shown beside it
 package profile
 
 import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -60,6 +67,9 @@ type Spec struct {
 	FileReadKeyNo *int   `toml:"sdm_file_read_key_no"`
 	Key3          string `toml:"key3"`
 	Key4          string `toml:"key4"`
+
+	// Display is how the kiosk page presents the profile's tags.
+	Display
 }
 
 // Default key slots of the SDM keys, as in AN12196 and the Bolt Card
@@ -143,11 +153,39 @@ func (s Spec) TagKeys() (TagKeys, error) {
 	return tk, nil
 }
 
+// Display is how the kiosk page presents a profile's tags: the product or
+// brand and its logo. Both are optional and unsigned; they are shown to
+// people, never used to judge a tap.
+type Display struct {
+	DisplayName string `toml:"display_name"`
+	// LogoURL is an absolute http(s) URL of an image.
+	LogoURL string `toml:"logo_url"`
+}
+
+// MaxDisplayName bounds Display.DisplayName.
+const MaxDisplayName = 80
+
+// check validates d.
+func (d Display) check() error {
+	if len(d.DisplayName) > MaxDisplayName {
+		return fmt.Errorf("profile: display_name: longer than %d bytes", MaxDisplayName)
+	}
+	if d.LogoURL == "" {
+		return nil
+	}
+	u, err := url.Parse(d.LogoURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return errors.New("profile: logo_url: want an absolute http or https URL")
+	}
+	return nil
+}
+
 // Profile is a compiled Spec.
 type Profile struct {
 	Name  string
 	Match string
 	*ntag424.Profile
+	Display Display
 }
 
 // Set is an ordered list of profiles, matched by URL prefix.
@@ -184,6 +222,9 @@ func ParseKey(field, s string, allowEmpty bool) (ntag424.Key, error) {
 // errors unless allowDefaultKeys is set, in which case they are the factory
 // all-zero keys.
 func (s Spec) Compile(allowDefaultKeys bool) (Profile, error) {
+	if err := s.Display.check(); err != nil {
+		return Profile{}, err
+	}
 	l, k, err := s.Parts(allowDefaultKeys)
 	if err != nil {
 		return Profile{}, err
@@ -192,7 +233,7 @@ func (s Spec) Compile(allowDefaultKeys bool) (Profile, error) {
 	if err != nil {
 		return Profile{}, err
 	}
-	return Profile{Name: s.Name, Match: s.Match, Profile: p}, nil
+	return Profile{Name: s.Name, Match: s.Match, Profile: p, Display: s.Display}, nil
 }
 
 // Parts decodes the layout and keys of s without compiling them, for

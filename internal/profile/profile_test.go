@@ -154,3 +154,22 @@ func TestTagKeys(t *testing.T) {
 		t.Errorf("plain mode: %v", err)
 	}
 }
+
+// TestDisplay: the kiosk page's display keys are optional, kept with the
+// compiled profile, and a logo must be an http(s) URL.
+func TestDisplay(t *testing.T) {
+	const keys = "mode = \"plain\"\nsdm_file_read_key = \"00000000000000000000000000000000\"\n"
+	set, err := Parse("tags.toml", []byte("[[profile]]\nname = \"shoes\"\ndisplay_name = \"Acme running shoes\"\nlogo_url = \"https://brand.example/logo.svg\"\n"+keys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := set[0].Display; d.DisplayName != "Acme running shoes" || d.LogoURL != "https://brand.example/logo.svg" {
+		t.Errorf("Display = %+v", d)
+	}
+	for _, bad := range []string{`logo_url = "javascript:alert(1)"`, `logo_url = "/logo.svg"`, `logo_url = "https://u:p@brand.example/x.png"`,
+		`display_name = "` + strings.Repeat("x", MaxDisplayName+1) + `"`} {
+		if _, err := Parse("tags.toml", []byte("[[profile]]\n"+bad+"\n"+keys)); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}

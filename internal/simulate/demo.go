@@ -15,6 +15,10 @@ import (
 // DemoURL is the base URL of the simulated tags.
 const DemoURL = "https://demo.nfcd.invalid/tag"
 
+// DemoDisplayName is what the kiosk page shows as the demo tags' product,
+// unless the demo profile file says otherwise (display_name).
+const DemoDisplayName = "nfcd demo product"
+
 // NewDemo returns the simulated reader of `nfcd run --simulate` and the
 // profile that verifies its tags. The profile lives in the file at path; on
 // the first start it is written there (0600) with random demo keys. cfg's
@@ -38,6 +42,9 @@ func NewDemo(path string, cfg Config) (*Source, profile.Profile, error) {
 	p, err := spec.Compile(false)
 	if err != nil {
 		return nil, profile.Profile{}, err
+	}
+	if p.Display.DisplayName == "" {
+		p.Display.DisplayName = DemoDisplayName
 	}
 	if cfg.Layout, cfg.Keys, err = spec.Parts(false); err != nil {
 		return nil, profile.Profile{}, err
