@@ -70,7 +70,7 @@ func publishWhile(srv *ws.Server, verdict string) (stop func()) {
 			srv.Publish(ws.TypeTagRead, map[string]any{
 				"reader": "ACS ACR1252 1S CL Reader PICC 0", "uid": "04A1B2C3D4E5F6", "ctr": ctr,
 				"url": "https://shop.example/t?picc_data=00&cmac=00", "verdict": verdict,
-				"reason": "SUN MAC does not verify", "time": time.Now().Format(time.RFC3339Nano),
+				"reason": "bad_mac", "time": time.Now().Format(time.RFC3339Nano),
 				"timings": map[string]any{"total_ms": 72.5}, "future_field": []int{1},
 			})
 			select {
@@ -103,13 +103,13 @@ func TestPageInChromium(t *testing.T) {
 			verdict: last.dataset.verdict,
 			tone: last.dataset.tone,
 			title: document.querySelector('[data-testid="last-title"]').textContent,
-			uid: last.querySelector('[data-field="uid"]').textContent,
+			reason: document.querySelector('[data-testid="last-reason"]').textContent,
 			row: row ? row.dataset.verdict : "",
 			readers: document.querySelectorAll('[data-testid="reader-row"]').length,
 		});
 	})()`
-	want := `{"state":"open","verdict":"counterfeit","tone":"bad","title":"Counterfeit — not a genuine tag",` +
-		`"uid":"04 A1 B2 C3 D4 E5 F6","row":"counterfeit","readers":1}`
+	want := `{"state":"open","verdict":"counterfeit","tone":"bad","title":"Not genuine",` +
+		`"reason":"Its security code does not match: the tag was not made by the brand, or it was altered.","row":"counterfeit","readers":1}`
 	var got string
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if got = page.eval(t, probe); got == want {

@@ -10,20 +10,29 @@
 //   demo_verdict=counterfeit  verdict of the last tap of the opening burst
 //   demo_loop=0               stop after the opening burst (for screenshots)
 //   demo_interval=4000        ms between simulated taps
+//   demo_outage=pcsc          show an outage instead of taps: pcsc (the
+//                             reader service is down), noreader (no reader
+//                             connected) or daemon (no daemon at all)
 
 const READER = "ACS ACR1252 1S CL Reader PICC 0";
 const STREAM = "demo0000demo0000";
 const VERDICT_CYCLE = ["authentic", "authentic", "replayed", "authentic", "counterfeit", "malformed", "unknown_profile"];
 
+// Reason codes (internal/verdict/names.go) and the daemon's details.
 const REASONS = {
-  authentic: "",
-  counterfeit: "SUN MAC does not verify",
-  replayed: "counter 41 ≤ last seen 41",
-  malformed: "no SUN message in the NDEF URL",
-  unknown_profile: "no profile matches this tag's URL",
+  authentic: ["ok", ""],
+  counterfeit: ["bad_mac", ""],
+  replayed: ["replayed_counter", "counter 41 is not above 41, already accepted for this tag"],
+  malformed: ["bad_format", "picc_data: missing parameter \"picc_data\""],
+  unknown_profile: ["unknown_profile", ""],
 };
 
-const config = { lastVerdict: "authentic", loop: true, interval: 4000 };
+const config = { lastVerdict: "authentic", loop: true, interval: 4000, outage: "" };
+
+/** The demo daemon's kiosk settings (GET /v1/ui-config of a real one). */
+export function demoUI() {
+  return { profiles: { demo: { display_name: "Demo running shoes" } } };
+}
 
 /**
  * Applies the demo URL parameters.
@@ -35,6 +44,18 @@ export function configureDemo(params) {
   if (params.get("demo_loop") === "0") config.loop = false;
   const iv = Number(params.get("demo_interval"));
   if (Number.isFinite(iv) && iv >= 500) config.interval = iv;
+  const o = params.get("demo_outage");
+  if (o === "pcsc" || o === "noreader" || o === "daemon") config.outage = o;
+}
+
+/** The reader service state the demo daemon reports. */
+function pcsc() {
+  return { state: config.outage === "pcsc" ? "no_service" : "simulated" };
+}
+
+/** The demo daemon's readers. */
+function readerList() {
+  return daemon.started && !config.outage ? [{ name: READER, card_present: false }] : [];
 }
 
 // The simulated daemon state is shared by all sockets, so a reconnect can
@@ -63,18 +84,21 @@ function tap(verdict) {
     if (verdict !== "replayed") daemon.ctr++;
     const uid = verdict === "counterfeit" ? "04C0FFEE000BAD" : UIDS[daemon.uidIndex++ % UIDS.length];
     const signed = verdict === "authentic" || verdict === "replayed" || verdict === "counterfeit";
+    const [reason, detail] = REASONS[verdict] ?? ["bad_input", ""];
     publish("tag.read", {
       reader: READER,
       uid: verdict === "malformed" ? "" : uid,
       ctr: verdict === "malformed" ? null : daemon.ctr,
       url: `https://shop.example/t?picc_data=EF963FF7828658A599F3041510671E88&cmac=94EED9EE65337086`,
       verdict,
-      reason: REASONS[verdict] ?? "",
-      originality: verdict === "authentic" ? { valid: true } : undefined,
-      timings: { total_ms: 60 + Math.round(Math.random() * 50) },
-      signature: signed ? "ZGVtbyBzaWduYXR1cmUgLSBub3QgdmFsaWQ" : undefined,
-      key_id: signed ? "demo-key" : undefined,
+      reason,
+      ...(detail ? { detail } : {}),
       time: new Date().toISOString(),
+      ...(signed ? { signature: { alg: "Ed25519", key_id: "demo-key", sig: "ZGVtbyBzaWduYXR1cmUgLSBub3QgdmFsaWQ" } } : {}),
+      ...(verdict === "unknown_profile" || verdict === "malformed" ? {} : { profile: "demo" }),
+      ...(verdict === "authentic" ? { tt_status: "CC" } : {}),
+      originality: "unchecked",
+      timings: { apdus: 2, apdu_ms: 40, total_ms: 60 + Math.round(Math.random() * 50) },
     });
   }, 120);
   setTimeout(() => publish("card.removed", { reader: READER }), 900);
@@ -83,6 +107,7 @@ function tap(verdict) {
 function start() {
   if (daemon.started) return;
   daemon.started = true;
+  if (config.outage) return;
   publish("reader.added", { reader: READER });
   // An opening burst so that the page is populated at once.
   const burst = ["authentic", "replayed", "malformed", "counterfeit", config.lastVerdict];
@@ -118,6 +143,15 @@ export class DemoSocket {
     if (!Array.isArray(protocols) || !protocols.includes("nfcd.v1")) {
       throw new SyntaxError("demo daemon requires the nfcd.v1 subprotocol");
     }
+    if (config.outage === "daemon") {
+      // Like a daemon that is not running: the connection fails.
+      setTimeout(() => {
+        this.readyState = DemoSocket.CLOSED;
+        this.onerror && this.onerror({});
+        this.onclose && this.onclose({ code: 1006, reason: "", wasClean: false });
+      }, 30);
+      return;
+    }
     setTimeout(() => {
       if (this.readyState !== DemoSocket.CONNECTING) return;
       this.readyState = DemoSocket.OPEN;
@@ -132,7 +166,8 @@ export class DemoSocket {
           server: "demo",
           protocols: [1],
           stream: STREAM,
-          readers: daemon.started ? [{ name: READER }] : [],
+          readers: readerList(),
+          pcsc: pcsc(),
           verdict_key_id: "demo-key",
           max_frame_bytes: 65536,
           history_size: 1024,
@@ -185,7 +220,7 @@ export class DemoSocket {
         return;
       }
       case "readers.list":
-        this._reply(req.id, { readers: daemon.started ? [{ name: READER }] : [] });
+        this._reply(req.id, { readers: readerList(), pcsc: pcsc() });
         return;
       case "history.query": {
         const limit = Number.isInteger(p.limit) && p.limit > 0 ? p.limit : 20;
@@ -193,7 +228,7 @@ export class DemoSocket {
           .filter((e) => e.type === "tag.read")
           .reverse()
           .slice(0, limit)
-          .map((e) => ({ time: e.payload.time, reader: e.payload.reader, uid: e.payload.uid, ctr: e.payload.ctr, verdict: e.payload.verdict, reason: e.payload.reason }));
+          .map((e) => ({ time: e.payload.time, reader: e.payload.reader, uid: e.payload.uid, ctr: e.payload.ctr, verdict: e.payload.verdict, reason: e.payload.reason, profile: e.payload.profile }));
         this._reply(req.id, { entries });
         return;
       }

@@ -36,6 +36,7 @@ export const EVENT_TYPES = Object.freeze([
   "tag.read",
   "verdict.updated",
   "error",
+  "pcsc.changed",
 ]);
 
 /** Connection states reported by the "state" event. */

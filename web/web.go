@@ -40,7 +40,7 @@ const ContentSecurityPolicy = "default-src 'self'; " +
 
 // The served files. Test files and Go sources stay out of the binary.
 //
-//go:embed index.html app.js style.css nfcd-client.js demo.js favicon.svg station.js station.css
+//go:embed index.html app.js strings.js sound.js style.css nfcd-client.js demo.js favicon.svg station.js station.css
 var files embed.FS
 
 // contentTypes maps the served extensions to their media types, so that

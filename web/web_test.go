@@ -44,6 +44,8 @@ func TestHandlerServesFiles(t *testing.T) {
 		{"/app.js", "app.js", "text/javascript; charset=utf-8"},
 		{"/nfcd-client.js", "nfcd-client.js", "text/javascript; charset=utf-8"},
 		{"/demo.js", "demo.js", "text/javascript; charset=utf-8"},
+		{"/strings.js", "strings.js", "text/javascript; charset=utf-8"},
+		{"/sound.js", "sound.js", "text/javascript; charset=utf-8"},
 		{"/style.css", "style.css", "text/css; charset=utf-8"},
 		{"/favicon.svg", "favicon.svg", "image/svg+xml"},
 	}
@@ -165,7 +167,7 @@ func TestPageIsSelfContained(t *testing.T) {
 	if regexp.MustCompile(`@import|url\(`).Match(css) {
 		t.Error("style.css loads external resources (@import or url())")
 	}
-	for _, name := range []string{"nfcd-client.js", "app.js", "demo.js"} {
+	for _, name := range []string{"nfcd-client.js", "app.js", "demo.js", "strings.js", "sound.js"} {
 		src, _ := os.ReadFile(name)
 		if regexp.MustCompile(`console\.(log|info|debug)`).Match(src) {
 			t.Errorf("%s logs to the console; the client must never risk logging a token", name)
