@@ -28,30 +28,26 @@ import (
 	"github.com/nfcd/nfcd/internal/ws"
 )
 
-// Bounds of TestBrowserKiosk; the whole test normally takes a few seconds.
+// Bounds of the browser tests; each normally takes a few seconds.
 const (
 	browserSimulateInterval = 400 * time.Millisecond
 	browserVerdictTimeout   = 30 * time.Second
-	browserSessionTimeout   = 45 * time.Second
+	browserSessionTimeout   = 60 * time.Second
+	// browserKioskTimeout is the kiosk's verdict timeout in
+	// TestBrowserKioskStates.
+	browserKioskTimeout = 1500 * time.Millisecond
 )
 
-// TestBrowserKiosk runs `nfcd run --simulate` in process and loads its
-// kiosk page in headless Chromium over the DevTools protocol, so the real
-// page, session token, CSP, WebSocket and simulated taps all apply. It waits
-// until authentic, counterfeit and replayed verdicts are on the page, saves
-// a full-page screenshot to the test's artifact directory (go test
-// -artifacts keeps it), and checks that the page logged no errors and that
-// neither the demo keys nor the session token ever reach the DOM.
-func TestBrowserKiosk(t *testing.T) {
+// The kiosk screens the page must fit without scrolling.
+var browserScreens = []struct{ w, h int64 }{{1024, 600}, {800, 1280}}
+
+// browserTab starts headless Chromium and returns a tab whose DevTools
+// events (console errors, WebSocket handshakes) go to the returned
+// browserEvents. Everything is torn down when the test ends.
+func browserTab(t *testing.T, ctx context.Context) (context.Context, *browserEvents) {
+	t.Helper()
 	bin := browserChromium(t)
-	start := time.Now()
-
-	base, stateDir := browserStartDaemon(t)
-	keys := browserDemoKeys(t, stateDir)
-
-	ctx, cancel := context.WithTimeout(context.Background(), browserSessionTimeout)
-	defer cancel()
-	var chromeOut browserLog
+	chromeOut := &browserLog{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
 		chromedp.UserDataDir(t.TempDir()),
@@ -63,25 +59,85 @@ func TestBrowserKiosk(t *testing.T) {
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("hide-scrollbars", true),
-		chromedp.WindowSize(1280, 860),
-		chromedp.CombinedOutput(&chromeOut),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.WindowSize(1024, 600),
+		chromedp.CombinedOutput(chromeOut),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	// Cancelling the allocator waits for Chromium to exit, so the profile
 	// directory is no longer written to when t.TempDir removes it.
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	// The listener is installed before the tab starts, so it sees every
 	// event of the page from its first load on.
-	var events browserEvents
+	events := &browserEvents{}
 	tabCtx, cancelTab := chromedp.NewContext(allocCtx,
 		chromedp.WithListener(events.handle),
 		chromedp.WithErrorf(chromeOut.printf), chromedp.WithLogf(chromeOut.printf))
-	defer cancelTab()
-	defer func() {
+	t.Cleanup(cancelTab)
+	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("chromium output:\n%s", chromeOut.tail(8<<10))
 		}
-	}()
+	})
+	return tabCtx, events
+}
+
+// browserShot sets the viewport to w×h, checks that the page fits it
+// without scrolling, and saves a screenshot to the test's artifact
+// directory (go test -artifacts keeps it).
+func browserShot(t *testing.T, tabCtx context.Context, w, h int64, name string) {
+	t.Helper()
+	if err := chromedp.Do(tabCtx, chromedp.EmulateViewport(w, h), chromedp.Sleep(400*time.Millisecond)); err != nil {
+		t.Fatalf("viewport %dx%d: %v", w, h, err)
+	}
+	size, err := chromedp.Run(tabCtx, chromedp.Evaluate[map[string]int](`({sw: document.documentElement.scrollWidth, sh: document.documentElement.scrollHeight,
+		iw: innerWidth, ih: innerHeight, bw: document.body.scrollWidth, bh: document.body.scrollHeight})`))
+	if err != nil {
+		t.Fatalf("read page size: %v", err)
+	}
+	if size["iw"] != int(w) || size["ih"] != int(h) {
+		t.Errorf("%s: viewport is %dx%d, want %dx%d", name, size["iw"], size["ih"], w, h)
+	}
+	if size["sw"] > size["iw"] || size["sh"] > size["ih"] || size["bw"] > size["iw"] || size["bh"] > size["ih"] {
+		t.Errorf("%s: the page needs scrolling on a %dx%d screen: content %dx%d", name, w, h, max(size["sw"], size["bw"]), max(size["sh"], size["bh"]))
+	}
+	shot, err := chromedp.Run(tabCtx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("screenshot is not a PNG: %v", err)
+	}
+	if cfg.Width != int(w) || cfg.Height != int(h) {
+		t.Errorf("%s: screenshot is %dx%d, want %dx%d (the page is larger than the screen)", name, cfg.Width, cfg.Height, w, h)
+	}
+	path := filepath.Join(t.ArtifactDir(), name)
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot (%dx%d, %d bytes): %s", cfg.Width, cfg.Height, len(shot), path)
+}
+
+// TestBrowserKiosk runs `nfcd run --simulate` in process and loads its
+// kiosk page in headless Chromium over the DevTools protocol, so the real
+// page, session token, CSP, WebSocket and simulated taps all apply. It waits
+// until authentic, counterfeit and replayed verdicts are on the page, checks
+// what a store employee reads for each, saves screenshots of the kiosk
+// screen sizes to the test's artifact directory (go test -artifacts keeps
+// them) after checking that the page fits them without scrolling, and
+// checks that the page logged no errors and that neither the demo keys nor
+// the session token ever reach the DOM.
+func TestBrowserKiosk(t *testing.T) {
+	browserChromium(t)
+	start := time.Now()
+
+	base, stateDir := browserStartDaemon(t)
+	keys := browserDemoKeys(t, stateDir)
+
+	ctx, cancel := context.WithTimeout(context.Background(), browserSessionTimeout)
+	defer cancel()
+	tabCtx, events := browserTab(t, ctx)
 
 	if err := chromedp.Do(tabCtx, chromedp.Navigate(base)); err != nil {
 		t.Fatalf("navigate to %s: %v", base, err)
@@ -118,37 +174,20 @@ func TestBrowserKiosk(t *testing.T) {
 	if st.Readers < 1 {
 		t.Errorf("reader rows = %d, want the simulated reader", st.Readers)
 	}
-	// What the customer reads for each verdict.
-	for v, text := range map[string]string{"authentic": "Authentic", "counterfeit": "Counterfeit", "replayed": "Replayed"} {
+	// What the store employee reads for each verdict.
+	for v, text := range map[string]string{"authentic": "Authentic", "counterfeit": "Not genuine", "replayed": "Copied tag"} {
 		if got := st.RowText[v]; got != text {
 			t.Errorf("tap row with data-verdict=%q reads %q, want %q", v, got, text)
 		}
 	}
 
-	// Let the arrival animation settle, then take the screenshot.
-	if err := chromedp.Do(tabCtx, chromedp.Sleep(500*time.Millisecond)); err != nil {
-		t.Fatal(err)
-	}
-	shot, err := chromedp.Run(tabCtx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
+	for _, sz := range browserScreens {
+		browserShot(t, tabCtx, sz.w, sz.h, fmt.Sprintf("kiosk-%dx%d.png", sz.w, sz.h))
 	}
 	html, err := chromedp.Run(tabCtx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
 	if err != nil {
 		t.Fatalf("read HTML: %v", err)
 	}
-	cfg, err := png.DecodeConfig(bytes.NewReader(shot))
-	if err != nil {
-		t.Fatalf("screenshot is not a PNG: %v", err)
-	}
-	if cfg.Width < 640 || cfg.Height < 400 {
-		t.Errorf("screenshot is %dx%d, want at least 640x400", cfg.Width, cfg.Height)
-	}
-	path := filepath.Join(t.ArtifactDir(), "kiosk.png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot (%dx%d, %d bytes): %s", cfg.Width, cfg.Height, len(shot), path)
 
 	// No secret in the DOM: not the demo keys (in any case, nor spaced into
 	// byte pairs the way the page shows UIDs), not the session tokens the
