@@ -3,9 +3,11 @@
 # README's quick-start commands work on a fresh Debian machine:
 #   deps.sh build  cgo's PC/SC headers (libpcsclite-dev pkg-config gcc)
 #   deps.sh test   also pcscd with the vsmartcard vpcd virtual reader,
-#                  Debian's chromium for the browser test and PostgreSQL
-#                  for the fleet tests (internal/fleet/fleettest starts
-#                  private servers itself), and starts pcscd
+#                  Debian's chromium for the browser tests, Node for the
+#                  JavaScript tests (they need Node >= 20: with an older
+#                  one they skip loudly) and PostgreSQL for the fleet tests
+#                  (internal/fleet/fleettest starts private servers
+#                  itself), and starts pcscd
 #   deps.sh run    what `make run` needs: nothing but Go. It prints "1"
 #                  when the PC/SC build packages are there (or could be
 #                  installed), else "0": the demo is then built without
@@ -19,7 +21,7 @@ cd "$(dirname "$0")/.."
 what=${1:-build}
 pkgs=(libpcsclite-dev pkg-config gcc)
 if [ "$what" = test ]; then
-  pkgs+=(pcscd vsmartcard-vpcd pcsc-tools chromium postgresql)
+  pkgs+=(pcscd vsmartcard-vpcd pcsc-tools chromium nodejs postgresql)
 fi
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
