@@ -27,6 +27,9 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 		{[]string{"verify", "--mode", "lrp", samplePlain}, 2, []string{`--mode: "lrp" is not plain, enc or encfile`}, []string{"bad format"}},
 		{[]string{"verify", "--file-key", "00", samplePlain}, 2, []string{"--file-key: want 32 hex digits"}, nil},
 		{[]string{"readers", "--wait", "0s"}, 2, []string{"--wait: want a positive duration"}, nil},
+		// vtag refuses before it touches vpcd.
+		{[]string{"vtag", "--taps", "-1"}, 2, []string{"--taps, --dwell and --gap must not be negative"}, nil},
+		{[]string{"vtag", "--mode", "encfile"}, 2, []string{"--mac-input-start picc_data"}, []string{"ntag424"}},
 		{[]string{"token", "create", "--name", "pos-1", "--state-dir", state}, 1,
 			[]string{`token: create "pos-1": name already exists`, "nfcd token revoke --name pos-1"}, []string{"token: name"}},
 		{[]string{"token", "revoke", "--name", "pos-2", "--state-dir", state}, 1,

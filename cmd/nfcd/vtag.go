@@ -85,7 +85,17 @@ func (f *vtagFlags) run(e *env) error {
 		}
 		spec = specs[0]
 	}
+	if f.taps < 0 || f.dwell < 0 || f.gap < 0 {
+		return usageError("--taps, --dwell and --gap must not be negative (--taps 0 taps until interrupted)")
+	}
 	var err error
+	if kf.profileFile == "" {
+		// The same checks as verify: a layout the daemon could not verify
+		// makes a useless tag.
+		if _, err := spec.Compile(true); err != nil {
+			return keyFlagError(err)
+		}
+	}
 	if cfg.Layout, cfg.Keys, err = spec.Parts(true); err != nil {
 		return err
 	}
@@ -109,7 +119,7 @@ func (f *vtagFlags) run(e *env) error {
 	}
 	if f.fault != "" {
 		if cfg.Fault, err = vtag.ParseFault(f.fault); err != nil {
-			return usageError("--fault: %v", err)
+			return usageError("--fault %q: want 6A82, 6982, 6700, short or removed", f.fault)
 		}
 	}
 	card, err := vtag.New(cfg)
