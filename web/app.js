@@ -268,7 +268,8 @@ function show(kind, payload) {
   render();
   if (!outageKind()) {
     const info = kind === "error" ? TAP_ERRORS[payload.code] : verdictInfo(payload.verdict);
-    state.sounds.play(info.sound);
+    // data-last-sound tells tests (and curious staff) a sound was started.
+    if (state.sounds.play(info.sound)) document.body.dataset.lastSound = info.sound;
   }
   // Restart the arrival animation.
   el.last.classList.remove("arrived");

@@ -8,8 +8,12 @@
 // behind the daemon's Host check and enables GET /v1/session, the page's
 // source of single-use session tokens.
 //
-// The page has a demo mode (/?demo=1) that simulates a daemon in the
-// browser (demo.js) for screenshots and for trying the UI without hardware.
+// The page (index.html, app.js, style.css) is written for store staff:
+// every text is in strings.js (English and German, ?lang=), verdict sounds
+// in sound.js. It reads its settings from GET /v1/ui-config (UI), which
+// NewHandler serves. It has a demo mode (/?demo=1) that simulates a daemon
+// in the browser (demo.js) for screenshots and for trying the UI without
+// hardware.
 package web
 
 import (

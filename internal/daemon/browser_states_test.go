@@ -66,6 +66,7 @@ type browserKioskState struct {
 	Details       string `json:"details"`
 	DetailsOpen   bool   `json:"detailsOpen"`
 	Lang          string `json:"lang"`
+	Sound         string `json:"sound"`
 }
 
 // browserStatesProbe reads the page as a person sees it: hidden elements
@@ -88,6 +89,7 @@ const browserStatesProbe = `(() => {
 		details: q('[data-testid="facts"]').textContent,
 		detailsOpen: shown(q('[data-testid="details"]')),
 		lang: document.documentElement.lang,
+		sound: document.body.dataset.lastSound || "",
 	};
 })()`
 
@@ -214,6 +216,9 @@ func TestBrowserKioskStates(t *testing.T) {
 	tap(simulate.Genuine)
 	st = await("the authentic verdict", func(s browserKioskState) bool { return s.Verdict == "authentic" })
 	shownAt := time.Now()
+	if st.Sound != "" {
+		t.Errorf("a sound was started (%q) although [kiosk] sound is off", st.Sound)
+	}
 	if st.Title != "Authentic" || strings.TrimSpace(st.Product) != "Acme running shoes" || st.GreenChecks == 0 {
 		t.Errorf("authentic verdict: title %q, product %q, %d green checks; want Authentic, the profile's product, a check", st.Title, st.Product, st.GreenChecks)
 	}
@@ -272,7 +277,7 @@ func TestBrowserKioskStates(t *testing.T) {
 	}
 
 	// German, then the daemon goes away.
-	if err := chromedp.Do(tabCtx, chromedp.Navigate(base+"?lang=de")); err != nil {
+	if err := chromedp.Do(tabCtx, chromedp.Navigate(base+"?lang=de&sound=1")); err != nil {
 		t.Fatal(err)
 	}
 	st = await("the German page", func(s browserKioskState) bool { return s.Lang == "de" && s.Readers == 1 })
@@ -285,6 +290,9 @@ func TestBrowserKioskStates(t *testing.T) {
 	st = await("the German replayed verdict", func(s browserKioskState) bool { return s.Verdict == "replayed" })
 	if !strings.Contains(st.Title, "Kopiertes Etikett") || !strings.Contains(st.Title, "Personal rufen") || !strings.Contains(st.Sub, "kopiert") {
 		t.Errorf("German replayed verdict: %q / %q", st.Title, st.Sub)
+	}
+	if st.Sound != "bad" {
+		t.Errorf("with ?sound=1 the replayed verdict started sound %q, want the \"bad\" tones", st.Sound)
 	}
 	tap(simulate.Genuine)
 	await("an authentic verdict", func(s browserKioskState) bool { return s.Verdict == "authentic" && s.GreenChecks > 0 })
