@@ -4,6 +4,8 @@ package pcsc
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,8 +17,16 @@ import (
 // support: Open never returns one.
 type Monitor struct{}
 
-// Open returns ErrNotBuilt: this build has no PC/SC support.
-func Open(context.Context, *zap.Logger, Options) (*Monitor, error) { return nil, ErrNotBuilt }
+// Open checks opts like the PC/SC build does, then returns ErrNotBuilt:
+// this build has no PC/SC support.
+func Open(_ context.Context, _ *zap.Logger, opts Options) (*Monitor, error) {
+	for _, p := range slices.Concat(opts.Include, opts.Exclude) {
+		if !validPattern(p) {
+			return nil, fmt.Errorf("pcsc: invalid reader pattern %q", p)
+		}
+	}
+	return nil, ErrNotBuilt
+}
 
 // Run returns ErrNotBuilt.
 func (*Monitor) Run(context.Context, chan<- reader.Event) error { return ErrNotBuilt }
