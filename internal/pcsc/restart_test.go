@@ -15,6 +15,7 @@ import (
 
 	"github.com/nfcd/nfcd/internal/event"
 	"github.com/nfcd/nfcd/internal/pcsc"
+	"github.com/nfcd/nfcd/internal/reader"
 	"github.com/nfcd/nfcd/internal/vpcd"
 )
 
@@ -59,6 +60,11 @@ func TestRecoversFromPCSCDRestart(t *testing.T) {
 		t.Errorf("error event = %v, want ErrNoService", ev.Err)
 	}
 	t.Logf("pcscd killed → events: %v (%v)", time.Since(killed), ev.Err)
+	for deadline := time.Now().Add(3 * time.Second); m.Service() != reader.ServiceDown; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Service() = %q after pcscd died, want %q", m.Service(), reader.ServiceDown)
+		}
+	}
 	if err := <-served; !errors.Is(err, vpcd.ErrClosedByReader) {
 		t.Errorf("Serve() after pcscd died = %v, want ErrClosedByReader", err)
 	}

@@ -118,7 +118,7 @@ func startMonitor(t *testing.T, opts pcsc.Options) *monitor {
 	if err != nil {
 		t.Fatalf("Open() = %v", err)
 	}
-	m := &monitor{pm, make(chan reader.Event, 64)}
+	m := &monitor{Monitor: pm, events: make(chan reader.Event, 64)}
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx, m.events) }()
 	t.Cleanup(func() {
@@ -139,10 +139,13 @@ func startMonitor(t *testing.T, opts pcsc.Options) *monitor {
 type monitor struct {
 	*pcsc.Monitor
 	events chan reader.Event
+	// services are the service states reported so far, in order.
+	services []reader.Service
 }
 
 // waitEvent returns the next event for reader (any reader if empty),
-// failing on a timeout. Events for other readers are skipped.
+// failing on a timeout. Events for other readers and the service state
+// events (expectService) are skipped.
 func waitEvent(t *testing.T, m *monitor, name string, timeout time.Duration) reader.Event {
 	t.Helper()
 	deadline := time.After(timeout)
@@ -151,6 +154,10 @@ func waitEvent(t *testing.T, m *monitor, name string, timeout time.Duration) rea
 		case ev := <-m.events:
 			if ev.Kind == event.Error {
 				t.Logf("error event: %v", ev.Err)
+			}
+			if ev.Kind == event.ServiceChanged {
+				m.services = append(m.services, ev.Service)
+				continue
 			}
 			if name == "" || ev.Reader == name {
 				return ev
@@ -190,6 +197,10 @@ func TestVPCDEndToEnd(t *testing.T) {
 	requirePCSCD(t)
 	m := startMonitor(t, pcsc.Options{Include: []string{"Virtual PCD*"}})
 	expectEvent(t, m, slot0, event.ReaderAdded, 3*time.Second)
+	// The service was reported running before the reader was added.
+	if len(m.services) == 0 || m.services[0] != reader.ServiceRunning || m.Service() != reader.ServiceRunning {
+		t.Errorf("service states %v, Service() %q; want running first", m.services, m.Service())
+	}
 
 	tag := &fakeTag{}
 	inserted := time.Now()
@@ -371,7 +382,7 @@ func TestVPCDCancelIsPrompt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &monitor{pm, make(chan reader.Event, 64)}
+	m := &monitor{Monitor: pm, events: make(chan reader.Event, 64)}
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx, m.events) }()
 	expectEvent(t, m, "", event.ReaderAdded, 3*time.Second)
