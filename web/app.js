@@ -386,6 +386,8 @@ function renderFacts() {
     add("field.profile", p.profile, true);
     add("field.tamper", p.tt_status, true);
     add("field.originality", p.originality, true);
+    add("field.remote", p.remote, true);
+    add("field.fleet", p.fleet, true);
     const sig = p.signature;
     if (sig && typeof sig === "object") add("field.signature", `${sig.alg || "?"} ${sig.key_id || "?"}${p.signature_v2 ? " (v1, v2)" : ""}`, true);
     const total = p.timings && typeof p.timings.total_ms === "number" ? p.timings.total_ms : null;
