@@ -43,6 +43,19 @@ func (*Monitor) ServiceState() (ServiceState, time.Time) { return StateNoService
 // ListReaders returns ErrNotBuilt.
 func ListReaders(context.Context) ([]string, error) { return nil, ErrNotBuilt }
 
+// ConnectExclusive returns ErrNotBuilt.
+func (*Monitor) ConnectExclusive(context.Context, string) (*Card, error) { return nil, ErrNotBuilt }
+
+// Card stands in for a connected card in a build without PC/SC support:
+// no call returns one.
+type Card struct{}
+
+// Transmit returns ErrNotBuilt.
+func (*Card) Transmit(context.Context, []byte) ([]byte, error) { return nil, ErrNotBuilt }
+
+// Close does nothing.
+func (*Card) Close() error { return nil }
+
 // Source returns a source that fails with ErrNotBuilt.
 func (*Monitor) Source() reader.Source { return noSource{} }
 
