@@ -24,7 +24,7 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 	}{
 		{[]string{"verify", "--mode", "encfile", "https://x.example/?picc_data=00&enc=00&cmac=00"}, 2,
 			[]string{"--mode encfile", "--mac-input-start picc_data", "authenticated"}, []string{"ntag424"}},
-		{[]string{"verify", "--mode", "lrp", samplePlain}, 2, []string{`--mode: "lrp" is not plain, enc or encfile`}, []string{"bad format"}},
+		{[]string{"verify", "--mode", "lrp", samplePlain}, 2, []string{"--mode: must be plain, enc or encfile"}, []string{"bad format", "ntag424"}},
 		{[]string{"verify", "--file-key", "00", samplePlain}, 2, []string{"--file-key: want 32 hex digits"}, nil},
 		{[]string{"readers", "--wait", "0s"}, 2, []string{"--wait: want a positive duration"}, nil},
 		// vtag refuses before it touches vpcd.
