@@ -627,27 +627,20 @@ func missing(path string) bool {
 }
 
 // pageURL is the URL that opens the kiosk page on addr in a browser on
-// this machine. An address of all interfaces (0.0.0.0, ::) is not a Host
-// the server accepts, so the loopback address of its family stands in;
-// a loopback address is served plain HTTP (also beside TLS), which opens
-// without a certificate warning. Other addresses get https when tls.
+// this machine: https when the listener serves TLS. An address of all
+// interfaces (0.0.0.0, or [::] as Go reports a dual-stack listener) is not
+// a Host the server accepts, so 127.0.0.1 stands in.
 func pageURL(tls bool, addr net.Addr) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
-		return "http://" + addr.String() + "/"
+		return scheme + "://" + addr.String() + "/"
 	}
-	ip := net.ParseIP(host)
-	if ip != nil && ip.IsUnspecified() {
-		if ip.To4() != nil {
-			ip = net.IPv4(127, 0, 0, 1)
-		} else {
-			ip = net.IPv6loopback
-		}
-		host = ip.String()
-	}
-	scheme := "http"
-	if tls && (ip == nil || !ip.IsLoopback()) {
-		scheme = "https"
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port) + "/"
 }

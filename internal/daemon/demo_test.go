@@ -48,8 +48,7 @@ func TestDemoSameOnEveryStart(t *testing.T) {
 }
 
 // TestPageURL: the printed URL opens the page, also when the daemon
-// listens on all interfaces (whose address is no Host the server accepts)
-// and, for this machine's browser, without a certificate warning.
+// listens on all interfaces (whose address is no Host the server accepts).
 func TestPageURL(t *testing.T) {
 	for _, tc := range []struct {
 		addr string
@@ -58,10 +57,9 @@ func TestPageURL(t *testing.T) {
 	}{
 		{"127.0.0.1:7424", false, "http://127.0.0.1:7424/"},
 		{"0.0.0.0:7424", false, "http://127.0.0.1:7424/"},
-		{"[::]:7424", false, "http://[::1]:7424/"},
+		{"[::]:7424", false, "http://127.0.0.1:7424/"},
 		{"[::1]:7424", false, "http://[::1]:7424/"},
-		{"192.168.1.5:7424", false, "http://192.168.1.5:7424/"},
-		{"0.0.0.0:7424", true, "http://127.0.0.1:7424/"},
+		{"0.0.0.0:7424", true, "https://127.0.0.1:7424/"},
 		{"192.168.1.5:7424", true, "https://192.168.1.5:7424/"},
 	} {
 		tcp, err := net.ResolveTCPAddr("tcp", tc.addr)
