@@ -232,56 +232,6 @@ func (c *Config) Validate() error {
 	ck := checker{report: &r, lines: tomlfile.Index(nil)}
 	ck.validate(c)
 	return r.Err()
-
-	host, _, err := net.SplitHostPort(c.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %v", err)
-	}
-	if !c.AllowNonLoopback {
-		ip := net.ParseIP(host)
-		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("listen: %s is not a loopback address (set allow_non_loopback = true to expose the API)", host)
-		}
-	}
-	for i, o := range c.AllowedOrigins {
-		if err := checkOrigin(o); err != nil {
-			return fmt.Errorf("allowed_origins[%d]: %w", i, err)
-		}
-	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return errors.New("tls_cert and tls_key: set both or neither")
-	}
-	for i, h := range c.HostNames {
-		if !validHostName(h) {
-			return fmt.Errorf("host_names[%d]: not a DNS name (letters, digits, '-' and '.'; no wildcards, ports or addresses)", i)
-		}
-	}
-	if c.SimulateInterval.Duration <= 0 {
-		return errors.New("simulate_interval: must be positive")
-	}
-	if lm := c.Remote.Legitmark; lm != nil {
-		if err := lm.Validate(); err != nil {
-			return fmt.Errorf("remote.legitmark: %w", err)
-		}
-	}
-	if l := c.Remote.Legitimate; l != nil {
-		if err := l.Validate(); err != nil {
-			return err
-		}
-	}
-	if c.Kiosk.VerdictTimeout.Duration < 0 {
-		return errors.New("kiosk.verdict_timeout: must not be negative (0s keeps a verdict until the next tap)")
-	}
-	for i, p := range c.Profiles {
-		if _, err := p.Compile(false); err != nil {
-			name := p.Name
-			if name == "" {
-				name = fmt.Sprintf("#%d", i+1)
-			}
-			return fmt.Errorf("profile %s: %w", name, err)
-		}
-	}
-	return nil
 }
 
 // checkOrigin accepts a browser origin as browsers send it:

@@ -118,7 +118,7 @@ func TestBrowserKioskStates(t *testing.T) {
 	src := ctlSource{Source: sim, ctl: make(chan reader.Event)}
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.Profiles = []profile.Spec{spec}
+	cfg.Profiles = config.Profiles(spec)
 	cfg.Kiosk.VerdictTimeout = config.Duration{Duration: browserKioskTimeout}
 	dctx, stopDaemon := context.WithCancel(context.Background())
 	defer stopDaemon()

@@ -167,7 +167,7 @@ func TestIntegrateGuide(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.Profiles = []profile.Spec{spec}
+	cfg.Profiles = config.Profiles(spec)
 	dctx, stopDaemon := context.WithCancel(context.Background())
 	defer stopDaemon()
 	ready := make(chan string, 1)

@@ -44,7 +44,7 @@ func TestVPCDStateMetricsTrace(t *testing.T) {
 	if st, _ := pm.ServiceState(); st != pcsc.StateStarting {
 		t.Errorf("state before Run = %v, want starting", st)
 	}
-	m := &monitor{pm, make(chan reader.Event, 64)}
+	m := &monitor{Monitor: pm, events: make(chan reader.Event, 64)}
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx, m.events) }()
 	defer func() { cancel(); <-done }()
