@@ -105,7 +105,7 @@ const state = {
   sounds: new Sounds(false),
   conn: "connecting", // the client's connection state
   // pcsc is the reader service: "running", "simulated", "starting",
-  // "no_service". A daemon that does not say runs it.
+  // "no_service", "denied". A daemon that does not say runs it.
   pcsc: "starting",
   readers: new Map(), // name → {present}
   shown: null, // the result on screen: {kind: "tap"|"error", payload}
@@ -173,8 +173,10 @@ function setText(node, text) {
 
 function outageKind() {
   if (state.conn !== "open") return state.conn === "reconnecting" || state.conn === "closed" ? "daemon" : "connecting";
-  if (state.pcsc === "no_service") return "pcsc";
   if (state.pcsc === "starting") return "starting";
+  // no_service, denied (pcscd refuses this daemon) or a state this page
+  // does not know: no reader can work.
+  if (state.pcsc !== "running" && state.pcsc !== "simulated") return "pcsc";
   if (state.readers.size === 0) return "noreader";
   return "";
 }
