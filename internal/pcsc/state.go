@@ -57,8 +57,3 @@ type Metrics interface {
 	// SetReaders sets the number of readers being watched.
 	SetReaders(n int)
 }
-
-type nopMetrics struct{}
-
-func (nopMetrics) PCSCContextReset() {}
-func (nopMetrics) SetReaders(int)    {}

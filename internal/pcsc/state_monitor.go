@@ -7,6 +7,12 @@ import (
 	"time"
 )
 
+// nopMetrics is Options.Metrics when none is given.
+type nopMetrics struct{}
+
+func (nopMetrics) PCSCContextReset() {}
+func (nopMetrics) SetReaders(int)    {}
+
 // stateTracker holds the service state and when it last changed.
 type stateTracker struct {
 	mu    sync.Mutex
