@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -223,6 +224,31 @@ func (c *client) next(ok func(map[string]any) bool) map[string]any {
 		case <-timeout:
 			c.t.Fatal("no matching event within 10 s")
 		}
+	}
+}
+
+// waitReader waits until the daemon lists the reader named name. It asks
+// with readers.list rather than waiting for reader.added: the reader may
+// have come before the client connected (then only hello lists it) or
+// between hello and the subscription (then neither event reaches it).
+func (c *client) waitReader(name string) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("wait-reader-%d", i)
+		c.send(fmt.Sprintf(`{"v":1,"type":"readers.list","id":%q}`, id))
+		res := c.next(func(m map[string]any) bool { return m["id"] == id })
+		p, _ := res["payload"].(map[string]any)
+		rs, _ := p["readers"].([]any)
+		for _, r := range rs {
+			if r, _ := r.(map[string]any); r["name"] == name {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("reader %q not listed within 10 s (last list: %v)", name, p)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -59,7 +59,7 @@ func TestPCSCDEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() { h.stop() })
 	c := h.dial()
-	c.next(func(m map[string]any) bool { return m["type"] == "reader.added" })
+	c.waitReader(vpcdtest.Slot0)
 
 	tapCard := func(card *vtag.Card) map[string]any {
 		t.Helper()

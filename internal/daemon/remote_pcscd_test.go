@@ -61,8 +61,8 @@ func TestPCSCDRemote(t *testing.T) {
 	}
 	t.Cleanup(func() { h.stop() })
 	c1, c2 := h.dial(), h.dial()
-	c1.next(func(m map[string]any) bool { return m["type"] == "reader.added" })
-	c2.next(func(m map[string]any) bool { return m["type"] == "reader.added" })
+	c1.waitReader(vpcdtest.Slot0)
+	c2.waitReader(vpcdtest.Slot0)
 	pub := h.publicKey()
 
 	// The vpcd slot is shared: another tag may come by between ours.
