@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"internal/event":       {},
 	"internal/ndef":        {},
 	"internal/tomlfile":    {},
+	"internal/secret":      {},
 	"internal/fileperm":    {},
 	"internal/atomicfile":  {},
 	"internal/tlscert":     {"internal/atomicfile"},
@@ -55,9 +56,9 @@ var allowed = map[string][]string{
 	"internal/history":  {"internal/ntag424", "internal/store", "internal/ws"},
 	// Remote verification (Legitimate): the client knows no tag code, the
 	// fake knows the tag's MAC, the verdict-stage logic takes plain values.
-	"internal/verifyclient":                {},
-	"internal/verifyclient/legitimatetest": {"internal/ntag424", "internal/profile", "internal/verifyclient"},
-	"internal/remote":                      {"internal/verdict", "internal/verifyclient"},
+	"internal/verifyclient":                {"internal/secret", "internal/tomlfile"},
+	"internal/verifyclient/legitimatetest": {"internal/ntag424", "internal/profile", "internal/tomlfile", "internal/verifyclient"},
+	"internal/remote":                      {"internal/tomlfile", "internal/verdict", "internal/verifyclient"},
 	// The remote verifier slot of the verdict stage: the outbox in the
 	// store, the client, the table, and its requests.
 	"internal/remoteverify": {"internal/judge", "internal/ntag424", "internal/remote", "internal/store", "internal/verdict", "internal/verifyclient", "internal/ws"},
@@ -66,9 +67,9 @@ var allowed = map[string][]string{
 	"internal/fleet":           {"internal/ntag424", "internal/verdict"},
 	"internal/fleet/fleettest": {"internal/fleet"},
 	// Authentication station (Legitmark): the client and its fake.
-	"internal/legitmark":               {},
+	"internal/legitmark":               {"internal/secret"},
 	"internal/legitmark/legitmarktest": {"internal/legitmark"},
-	"internal/station":                 {"internal/legitmark", "internal/ws"},
+	"internal/station":                 {"internal/legitmark", "internal/secret", "internal/ws"},
 	// Operations: logs, metrics, health, the environment check, the
 	// service definition and packaging.
 	"internal/admin":             {},

@@ -19,6 +19,7 @@ import (
 	"github.com/nfcd/nfcd/internal/daemon"
 	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/store"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 )
 
 func TestConfigCommands(t *testing.T) {
@@ -69,7 +70,7 @@ func startSimulated(t *testing.T, dir string) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.SimulateInterval = config.Duration{Duration: 100 * time.Millisecond}
+	cfg.SimulateInterval = tomlfile.Duration{Duration: 100 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

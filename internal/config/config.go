@@ -71,14 +71,14 @@ type Config struct {
 	AllowedOrigins   []string `toml:"allowed_origins"`
 	// MetricsPublic serves /metrics to loopback clients without an API
 	// token.
-	MetricsPublic    bool     `toml:"metrics_public"`
-	Originality      bool     `toml:"originality"`
-	Feedback         bool     `toml:"feedback"`
-	IncludeReaders   []string `toml:"include_readers"`
-	ExcludeReaders   []string `toml:"exclude_readers"`
-	AuditMaxAge      Duration `toml:"audit_max_age"`
-	AuditMaxEntries  int      `toml:"audit_max_entries"`
-	SimulateInterval Duration `toml:"simulate_interval"`
+	MetricsPublic    bool              `toml:"metrics_public"`
+	Originality      bool              `toml:"originality"`
+	Feedback         bool              `toml:"feedback"`
+	IncludeReaders   []string          `toml:"include_readers"`
+	ExcludeReaders   []string          `toml:"exclude_readers"`
+	AuditMaxAge      tomlfile.Duration `toml:"audit_max_age"`
+	AuditMaxEntries  int               `toml:"audit_max_entries"`
+	SimulateInterval tomlfile.Duration `toml:"simulate_interval"`
 	// TLSCert and TLSKey are the operator's certificate (PEM chain) and
 	// key. A listener beyond loopback serves TLS with them, or, without
 	// them, with a self-signed certificate in the state directory.
@@ -161,7 +161,7 @@ type Kiosk struct {
 	// VerdictTimeout is how long a verdict stays on the page before it
 	// returns to "Hold the tag to the reader"; 0 keeps it until the next
 	// tap.
-	VerdictTimeout Duration `toml:"verdict_timeout"`
+	VerdictTimeout tomlfile.Duration `toml:"verdict_timeout"`
 	// Sound plays a short sound per verdict. Off by default: a kiosk
 	// next to a till is loud enough.
 	Sound bool `toml:"sound"`
@@ -170,28 +170,12 @@ type Kiosk struct {
 // DefaultVerdictTimeout is Kiosk.VerdictTimeout without a configuration.
 const DefaultVerdictTimeout = 10 * time.Second
 
-// Duration is a time.Duration written as "3s", "90m" or "2160h".
-type Duration struct{ time.Duration }
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("invalid duration %q", b)
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalText writes the duration as Go does ("2160h0m0s").
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
-
 // Default returns the configuration used without a file.
 func Default() Config {
 	return Config{
 		Listen:           DefaultListen,
-		SimulateInterval: Duration{3 * time.Second},
-		Kiosk:            Kiosk{VerdictTimeout: Duration{DefaultVerdictTimeout}},
+		SimulateInterval: tomlfile.Duration{Duration: 3 * time.Second},
+		Kiosk:            Kiosk{VerdictTimeout: tomlfile.Duration{Duration: DefaultVerdictTimeout}},
 	}
 }
 

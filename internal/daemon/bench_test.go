@@ -43,6 +43,7 @@ import (
 	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/store"
 	"github.com/nfcd/nfcd/internal/token"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 	"github.com/nfcd/nfcd/internal/verdict"
 )
 
@@ -144,7 +145,7 @@ sdm_meta_read_key = %q
 	}
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.SimulateInterval = config.Duration{Duration: time.Hour}
+	cfg.SimulateInterval = tomlfile.Duration{Duration: time.Hour}
 	cfg.Profiles = config.Profiles(specs...)
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -19,6 +19,7 @@ import (
 	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/reader"
 	"github.com/nfcd/nfcd/internal/simulate"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 )
 
 // ctlSource is a simulated reader whose taps the test makes, plus events
@@ -119,7 +120,7 @@ func TestBrowserKioskStates(t *testing.T) {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Profiles = config.Profiles(spec)
-	cfg.Kiosk.VerdictTimeout = config.Duration{Duration: browserKioskTimeout}
+	cfg.Kiosk.VerdictTimeout = tomlfile.Duration{Duration: browserKioskTimeout}
 	dctx, stopDaemon := context.WithCancel(context.Background())
 	defer stopDaemon()
 	ready := make(chan string, 1)

@@ -25,6 +25,7 @@ import (
 	"github.com/nfcd/nfcd/internal/daemon"
 	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/statedir"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 	"github.com/nfcd/nfcd/internal/ws"
 )
 
@@ -242,7 +243,7 @@ func browserStartDaemon(t *testing.T) (base, stateDir string) {
 	stateDir = t.TempDir()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.SimulateInterval = config.Duration{Duration: browserSimulateInterval}
+	cfg.SimulateInterval = tomlfile.Duration{Duration: browserSimulateInterval}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

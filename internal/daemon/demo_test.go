@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nfcd/nfcd/internal/config"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 )
 
 // TestDemoSameOnEveryStart runs `nfcd run --simulate` twice on one state
@@ -23,7 +23,7 @@ func TestDemoSameOnEveryStart(t *testing.T) {
 	for run := 1; run <= 2; run++ {
 		h := startWith(t, dir, tok, func(o *Options) {
 			o.Simulate = true
-			o.Config.SimulateInterval = config.Duration{Duration: 20 * time.Millisecond}
+			o.Config.SimulateInterval = tomlfile.Duration{Duration: 20 * time.Millisecond}
 		})
 		tok = h.token
 		c := h.dial()

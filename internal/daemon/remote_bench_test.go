@@ -22,6 +22,7 @@ import (
 	"github.com/nfcd/nfcd/internal/simulate"
 	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/token"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 	"github.com/nfcd/nfcd/internal/verdict"
 	"github.com/nfcd/nfcd/internal/verifyclient"
 	lt "github.com/nfcd/nfcd/internal/verifyclient/legitimatetest"
@@ -55,7 +56,7 @@ func benchStartRemote(b *testing.B, dir string) *benchDaemon {
 	}
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.SimulateInterval = config.Duration{Duration: time.Hour}
+	cfg.SimulateInterval = tomlfile.Duration{Duration: time.Hour}
 	cfg.Profiles = config.Profiles(profile.Spec{Name: "bench", Match: benchURL, LayoutSpec: ntag424.LayoutSpec{Mode: "plain"}, FileReadKey: hex.EncodeToString(key[:])})
 	cfg.Remote.Legitimate = &remote.Legitimate{Config: verifyclient.Config{BaseURL: srv.URL}, Match: []string{benchURL}, Mode: remote.Confirm}
 	if err := cfg.Validate(); err != nil {

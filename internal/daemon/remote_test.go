@@ -27,6 +27,7 @@ import (
 	"github.com/nfcd/nfcd/internal/simulate"
 	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/token"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 	"github.com/nfcd/nfcd/internal/verdict"
 	"github.com/nfcd/nfcd/internal/verifyclient"
 	lt "github.com/nfcd/nfcd/internal/verifyclient/legitimatetest"
@@ -47,8 +48,8 @@ func remoteConfig(t *testing.T, srv *lt.Server, mode remote.Mode, maxAge time.Du
 	cfg.Profiles = config.Profiles(profile.Spec{Name: "legit", Match: "https://legit.example/", LayoutSpec: ntag424.LayoutSpec{Mode: "plain"},
 		FileReadKey: hex.EncodeToString(remoteKey[:])})
 	cfg.Remote.Legitimate = &remote.Legitimate{
-		Config: verifyclient.Config{BaseURL: srv.URL, Timeout: verifyclient.Duration{Duration: 500 * time.Millisecond}},
-		Match:  []string{"https://legit.example/"}, Mode: mode, OutboxMaxAge: verifyclient.Duration{Duration: maxAge},
+		Config: verifyclient.Config{BaseURL: srv.URL, Timeout: tomlfile.Duration{Duration: 500 * time.Millisecond}},
+		Match:  []string{"https://legit.example/"}, Mode: mode, OutboxMaxAge: tomlfile.Duration{Duration: maxAge},
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -394,7 +395,7 @@ func TestRemoteFakeDemo(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.SimulateInterval = config.Duration{Duration: 300 * time.Millisecond}
+	cfg.SimulateInterval = tomlfile.Duration{Duration: 300 * time.Millisecond}
 	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -17,31 +17,32 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/secret"
 	"go.uber.org/zap"
 )
 
 // TokenStore keeps the actor token (older auth model) across restarts; the
 // daemon's store implements it. Load returns "" when no token is stored.
 type TokenStore interface {
-	LoadUserToken(ctx context.Context) (Secret, error)
-	SaveUserToken(ctx context.Context, token Secret) error
+	LoadUserToken(ctx context.Context) (secret.String, error)
+	SaveUserToken(ctx context.Context, token secret.String) error
 }
 
 // MemTokens is an in-memory TokenStore.
 type MemTokens struct {
 	mu  sync.Mutex
-	tok Secret
+	tok secret.String
 }
 
 // LoadUserToken returns the stored token.
-func (m *MemTokens) LoadUserToken(context.Context) (Secret, error) {
+func (m *MemTokens) LoadUserToken(context.Context) (secret.String, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.tok, nil
 }
 
 // SaveUserToken stores the token.
-func (m *MemTokens) SaveUserToken(_ context.Context, t Secret) error {
+func (m *MemTokens) SaveUserToken(_ context.Context, t secret.String) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.tok = t
@@ -63,7 +64,7 @@ type Options struct {
 // Client talks to the Legitmark API. It is safe for concurrent use.
 type Client struct {
 	cfg    Config
-	key    Secret
+	key    secret.String
 	base   *url.URL
 	intent *url.URL
 	hc, uc *http.Client
@@ -75,7 +76,7 @@ type Client struct {
 	lim    *limiter
 
 	mu       sync.Mutex
-	userTok  Secret
+	userTok  secret.String
 	tokKnown bool // userTok loaded from the config or the store
 	secrets  scrubber
 }
@@ -160,7 +161,7 @@ func (c *Client) scrub(s string) string {
 
 // userToken returns the actor token for x-api-key auth: from the
 // configuration, else the TokenStore (loaded once).
-func (c *Client) userToken(ctx context.Context) (Secret, error) {
+func (c *Client) userToken(ctx context.Context) (secret.String, error) {
 	c.mu.Lock()
 	if c.tokKnown || c.tokens == nil {
 		t := c.userTok
@@ -181,7 +182,7 @@ func (c *Client) userToken(ctx context.Context) (Secret, error) {
 	return c.userTok, nil
 }
 
-func (c *Client) setUserToken(t Secret) {
+func (c *Client) setUserToken(t secret.String) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.userTok, c.tokKnown = t, true
@@ -255,7 +256,7 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 		}
 	}
 	var (
-		tok   Secret
+		tok   secret.String
 		err   error
 		user  bool
 		waits int
@@ -365,7 +366,7 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 
 // send performs one attempt. written reports whether the request reached the
 // connection (httptrace WroteRequest), i.e. whether the server may act on it.
-func (c *Client) send(ctx context.Context, cl *call, body []byte, tok Secret) (*http.Response, []byte, bool, error) {
+func (c *Client) send(ctx context.Context, cl *call, body []byte, tok secret.String) (*http.Response, []byte, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	var wrote atomic.Bool

@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/nfcd/nfcd/internal/secret"
 )
 
 // Documented endpoints (remote-apis.md §2.2). The intent host differs between
@@ -66,15 +68,15 @@ type Config struct {
 	Auth      string `toml:"auth"`
 
 	// The API key: exactly one of inline, file or environment variable.
-	APIKey     Secret `toml:"api_key"`
-	APIKeyFile string `toml:"api_key_file"`
-	APIKeyEnv  string `toml:"api_key_env"`
+	APIKey     secret.String `toml:"api_key"`
+	APIKeyFile string        `toml:"api_key_file"`
+	APIKeyEnv  string        `toml:"api_key_env"`
 
 	// An actor token obtained out of band (older model), at most one of
 	// these; without one the client asks its TokenStore.
-	UserToken     Secret `toml:"user_token"`
-	UserTokenFile string `toml:"user_token_file"`
-	UserTokenEnv  string `toml:"user_token_env"`
+	UserToken     secret.String `toml:"user_token"`
+	UserTokenFile string        `toml:"user_token_file"`
+	UserTokenEnv  string        `toml:"user_token_env"`
 
 	Service string `toml:"service"`
 	// StationID names this station in the references of the SRs it
@@ -198,8 +200,8 @@ func (c Config) Validate() error {
 
 // Credentials are the resolved secrets.
 type Credentials struct {
-	APIKey    Secret
-	UserToken Secret // empty unless configured
+	APIKey    secret.String
+	UserToken secret.String // empty unless configured
 }
 
 // Resolve validates c and reads the secrets from wherever the configuration
@@ -225,7 +227,7 @@ func (c Config) Resolve(getenv func(string) string) (Credentials, error) {
 	return Credentials{APIKey: key, UserToken: tok}, nil
 }
 
-func resolveSecret(name string, inline Secret, file, env string, getenv func(string) string) (Secret, error) {
+func resolveSecret(name string, inline secret.String, file, env string, getenv func(string) string) (secret.String, error) {
 	switch {
 	case inline != "":
 		return inline, nil
@@ -248,7 +250,7 @@ func resolveSecret(name string, inline Secret, file, env string, getenv func(str
 		if err := checkSecret(name+"_file "+file, v); err != nil {
 			return "", err
 		}
-		return Secret(v), nil
+		return secret.String(v), nil
 	case env != "":
 		v := strings.TrimSpace(getenv(env))
 		if v == "" {
@@ -257,7 +259,7 @@ func resolveSecret(name string, inline Secret, file, env string, getenv func(str
 		if err := checkSecret(name+"_env $"+env, v); err != nil {
 			return "", err
 		}
-		return Secret(v), nil
+		return secret.String(v), nil
 	}
 	return "", nil
 }

@@ -81,7 +81,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	badFile := filepath.Join(dir, "bad")
-	if err := os.WriteFile(badFile, []byte("leo_Super Secret\tKey"), 0o600); err != nil {
+	if err := os.WriteFile(badFile, []byte("leo_Super secret.String\tKey"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := func(k string) string {

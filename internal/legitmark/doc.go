@@ -18,7 +18,7 @@
 // GET /api/v2/sr/{uuid} after a submit) before anything is sent again.
 //
 // Secrets (the API key, the actor token, presigned URL signatures) never
-// appear in errors or logs: they travel as Secret values, which print as
+// appear in errors or logs: they travel as secret.String values, which print as
 // "[redacted]", and server-supplied text is scrubbed before it is kept.
 //
 // The package has no state of its own on disk: the actor token lives behind

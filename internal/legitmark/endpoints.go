@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nfcd/nfcd/internal/secret"
 	"go.uber.org/zap"
 )
 
@@ -446,7 +447,7 @@ func (c *Client) Find(ctx context.Context, identifier string) (SR, error) {
 // returns its token, which is also saved in the TokenStore and used from
 // then on. A 409 (already registered) is returned as ErrConflict: the look-up
 // of an existing mapping is undocumented.
-func (c *Client) RegisterActor(ctx context.Context, a ActorUser) (Secret, error) {
+func (c *Client) RegisterActor(ctx context.Context, a ActorUser) (secret.String, error) {
 	for name, v := range map[string]string{"actor_user_id": a.ActorUserID, "email": a.Email, "first_name": a.FirstName,
 		"last_name": a.LastName, "business_name": a.BusinessName, "certificate_issuance_name": a.CertificateIssuanceName} {
 		if strings.TrimSpace(v) == "" {
@@ -466,7 +467,7 @@ func (c *Client) RegisterActor(ctx context.Context, a ActorUser) (Secret, error)
 	if err := c.do(ctx, &call{op: "register actor", method: http.MethodPost, u: c.apiURL("/api/actor/users", nil), body: a, noUserToken: true, out: &resp}); err != nil {
 		return "", err
 	}
-	tok := Secret(strings.TrimSpace(resp.Data.Token))
+	tok := secret.String(strings.TrimSpace(resp.Data.Token))
 	if tok == "" || checkSecret("token", string(tok)) != nil {
 		return "", &DecodeError{Op: "register actor", Err: errors.New("no usable legitmark_user_token")}
 	}

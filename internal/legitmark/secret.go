@@ -3,36 +3,11 @@ package legitmark
 import (
 	"regexp"
 	"strings"
+
+	"github.com/nfcd/nfcd/internal/secret"
 )
 
-// Secret is a credential: the API key or an actor token. It prints, marshals
-// and logs as "[redacted]"; Reveal returns the value for the one place that
-// sends it.
-type Secret string
-
-const redacted = "[redacted]"
-
-// Reveal returns the secret's value.
-func (s Secret) Reveal() string { return string(s) }
-
-// String returns "[redacted]" (or "" for an empty secret) so that fmt verbs,
-// zap.Stringer and %v never show the value.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// GoString keeps %#v from showing the value.
-func (s Secret) GoString() string { return `legitmark.Secret("` + s.String() + `")` }
-
-// MarshalJSON writes the redacted form: a Secret never leaves the process
-// through encoding/json (zap.Any, WebSocket payloads).
-func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
-
-// MarshalText writes the redacted form (TOML and text encoders).
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+const redacted = secret.Redacted
 
 // credentialPattern matches the documented credential formats (leo_… keys,
 // lm_usr_… actor tokens) and S3 signature parameters, wherever they occur in

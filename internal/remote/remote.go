@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/tomlfile"
 	"github.com/nfcd/nfcd/internal/verdict"
 	"github.com/nfcd/nfcd/internal/verifyclient"
 )
@@ -70,11 +71,11 @@ type Legitimate struct {
 	Match []string `toml:"match"`
 	Mode  Mode     `toml:"mode"`
 	// OutboxMaxItems and OutboxMaxAge bound the outbox (0: the defaults).
-	OutboxMaxItems int                   `toml:"outbox_max_items"`
-	OutboxMaxAge   verifyclient.Duration `toml:"outbox_max_age"`
+	OutboxMaxItems int               `toml:"outbox_max_items"`
+	OutboxMaxAge   tomlfile.Duration `toml:"outbox_max_age"`
 	// ClaimWindow is how old the tap behind a claim or recover may be
 	// (0: the default).
-	ClaimWindow verifyclient.Duration `toml:"claim_window"`
+	ClaimWindow tomlfile.Duration `toml:"claim_window"`
 }
 
 // Defaults and limits of the outbox and claim settings.

@@ -16,6 +16,7 @@ import (
 	"github.com/nfcd/nfcd/internal/remote"
 	"github.com/nfcd/nfcd/internal/remoteverify"
 	"github.com/nfcd/nfcd/internal/store"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 	"github.com/nfcd/nfcd/internal/verdict"
 	"github.com/nfcd/nfcd/internal/verifyclient"
 	lt "github.com/nfcd/nfcd/internal/verifyclient/legitimatetest"
@@ -65,8 +66,8 @@ func TestHelperVerifier(t *testing.T) {
 	if err != nil {
 		fail("open: %v", err)
 	}
-	leg := &remote.Legitimate{Config: verifyclient.Config{BaseURL: os.Getenv(crashURL), Timeout: verifyclient.Duration{Duration: 300 * time.Millisecond}},
-		Mode: remote.Confirm, OutboxMaxAge: verifyclient.Duration{Duration: time.Hour}}
+	leg := &remote.Legitimate{Config: verifyclient.Config{BaseURL: os.Getenv(crashURL), Timeout: tomlfile.Duration{Duration: 300 * time.Millisecond}},
+		Mode: remote.Confirm, OutboxMaxAge: tomlfile.Duration{Duration: time.Hour}}
 	if err := leg.Validate(); err != nil {
 		fail("config: %v", err)
 	}
@@ -172,10 +173,10 @@ func TestCrashSettlesOnce(t *testing.T) {
 		{Route: "verify", Kind: lt.DropBeforeCommit},
 		{Route: "verify", Kind: lt.Status, Code: 503, Times: 2},
 		{Route: "verify", Kind: lt.CommitThenStatus, Code: 502},
-		{Route: "verify", Kind: lt.Delay, Delay: lt.Duration{Duration: time.Second}},
+		{Route: "verify", Kind: lt.Delay, Delay: tomlfile.Duration{Duration: time.Second}},
 		{Route: "verify", Kind: lt.Truncated},
 		{Route: "latest", Kind: lt.Status, Code: 500, Times: 2},
-		{Route: "verify", Kind: lt.CommitThenDelay, Delay: lt.Duration{Duration: time.Second}},
+		{Route: "verify", Kind: lt.CommitThenDelay, Delay: tomlfile.Duration{Duration: time.Second}},
 	}
 	const rounds = 6
 	for round := range rounds {

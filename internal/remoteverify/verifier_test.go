@@ -17,6 +17,7 @@ import (
 	"github.com/nfcd/nfcd/internal/remote"
 	"github.com/nfcd/nfcd/internal/remoteverify"
 	"github.com/nfcd/nfcd/internal/store"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 	"github.com/nfcd/nfcd/internal/verdict"
 	"github.com/nfcd/nfcd/internal/verifyclient"
 	lt "github.com/nfcd/nfcd/internal/verifyclient/legitimatetest"
@@ -87,8 +88,8 @@ func newHarness(t *testing.T, s setup) *harness {
 	if s.maxAge == 0 {
 		s.maxAge = time.Minute
 	}
-	h.leg = &remote.Legitimate{Config: verifyclient.Config{BaseURL: h.srv.URL, Timeout: verifyclient.Duration{Duration: attemptTimeout}},
-		Match: []string{"https://legitimate.example/"}, Mode: s.mode, OutboxMaxItems: s.maxItems, OutboxMaxAge: verifyclient.Duration{Duration: s.maxAge}}
+	h.leg = &remote.Legitimate{Config: verifyclient.Config{BaseURL: h.srv.URL, Timeout: tomlfile.Duration{Duration: attemptTimeout}},
+		Match: []string{"https://legitimate.example/"}, Mode: s.mode, OutboxMaxItems: s.maxItems, OutboxMaxAge: tomlfile.Duration{Duration: s.maxAge}}
 	if err := h.leg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +319,7 @@ func TestConfirm(t *testing.T) {
 			prepare: fault(lt.Fault{Route: "verify", Kind: lt.DropBeforeCommit}),
 			verdict: verdict.Unverified, reason: verdict.ReasonRemoteUnreachable, remote: remote.GaveUp},
 		{name: "locally authentic, gives up", local: verdict.Authentic, maxAge: 1500 * time.Millisecond,
-			prepare: fault(lt.Fault{Route: "verify", Kind: lt.Delay, Delay: lt.Duration{Duration: 2 * time.Second}}),
+			prepare: fault(lt.Fault{Route: "verify", Kind: lt.Delay, Delay: tomlfile.Duration{Duration: 2 * time.Second}}),
 			verdict: verdict.Unverified, reason: verdict.ReasonRemoteUnreachable, remote: remote.GaveUp},
 	}
 	for _, c := range cases {

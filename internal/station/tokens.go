@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/nfcd/nfcd/internal/legitmark"
+	"github.com/nfcd/nfcd/internal/secret"
 )
 
 // TokenFile is a legitmark.TokenStore in a file of the state directory
@@ -22,7 +23,7 @@ var _ legitmark.TokenStore = TokenFile{}
 
 // LoadUserToken returns the stored token, or "" when there is none. A file
 // that others may read is refused.
-func (f TokenFile) LoadUserToken(context.Context) (legitmark.Secret, error) {
+func (f TokenFile) LoadUserToken(context.Context) (secret.String, error) {
 	fi, err := os.Stat(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
@@ -37,12 +38,12 @@ func (f TokenFile) LoadUserToken(context.Context) (legitmark.Secret, error) {
 	if err != nil {
 		return "", fmt.Errorf("station: actor token file: %w", err)
 	}
-	return legitmark.Secret(strings.TrimSpace(string(b))), nil
+	return secret.String(strings.TrimSpace(string(b))), nil
 }
 
 // SaveUserToken replaces the stored token durably (a new file renamed over
 // the old one, then the directory synced).
-func (f TokenFile) SaveUserToken(_ context.Context, t legitmark.Secret) error {
+func (f TokenFile) SaveUserToken(_ context.Context, t secret.String) error {
 	return writeFileAtomic(f.Path, []byte(t.Reveal()+"\n"))
 }
 

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/secret"
 	"go.uber.org/zap"
 )
 
@@ -50,7 +51,7 @@ type Options struct {
 	Timeout time.Duration
 	// APIKey, when set, is sent in APIKeyHeader (default
 	// DefaultAPIKeyHeader). It is never logged.
-	APIKey       Secret
+	APIKey       secret.String
 	APIKeyHeader string
 	// Version goes into the User-Agent, "nfcd/<version>".
 	Version string
@@ -101,7 +102,7 @@ type Client struct {
 	base          string
 	hc            *http.Client
 	ua            string
-	key           Secret
+	key           secret.String
 	keyHeader     string
 	timeout       time.Duration
 	log           *zap.Logger

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/nfcd/nfcd/internal/secret"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 )
 
 // TestTriple is remote-apis.md §3.10 item 14: the documented shapes are
@@ -161,8 +164,8 @@ func TestConfigValidate(t *testing.T) {
 	os.WriteFile(keyFile, []byte(key+"\n"), 0o600)
 	good := []Config{
 		{BaseURL: "https://api.legitimate.tech/external/v1"},
-		{BaseURL: "http://127.0.0.1:8080/external/v1", Timeout: Duration{time.Second}},
-		{BaseURL: "http://localhost/external/v1", APIKey: NewSecret(key), APIKeyHeader: "X-Key"},
+		{BaseURL: "http://127.0.0.1:8080/external/v1", Timeout: tomlfile.Duration{Duration: time.Second}},
+		{BaseURL: "http://localhost/external/v1", APIKey: secret.String(key), APIKeyHeader: "X-Key"},
 		{BaseURL: "http://[::1]:9/external/v1", APIKeyFile: keyFile},
 	}
 	for _, c := range good {
@@ -180,10 +183,10 @@ func TestConfigValidate(t *testing.T) {
 		{Config{BaseURL: "https://api.legitimate.tech/v1?key=" + key}, "query"},
 		{Config{BaseURL: "ftp://api.legitimate.tech/v1"}, "https"},
 		{Config{BaseURL: "https:///v1"}, "host"},
-		{Config{BaseURL: "https://a.example", Timeout: Duration{-time.Second}}, "timeout"},
-		{Config{BaseURL: "https://a.example", Timeout: Duration{time.Hour}}, "timeout"},
-		{Config{BaseURL: "https://a.example", APIKey: NewSecret(key), APIKeyFile: keyFile}, "at most one"},
-		{Config{BaseURL: "https://a.example", APIKey: NewSecret(key + "\n")}, "control"},
+		{Config{BaseURL: "https://a.example", Timeout: tomlfile.Duration{Duration: -time.Second}}, "timeout"},
+		{Config{BaseURL: "https://a.example", Timeout: tomlfile.Duration{Duration: time.Hour}}, "timeout"},
+		{Config{BaseURL: "https://a.example", APIKey: secret.String(key), APIKeyFile: keyFile}, "at most one"},
+		{Config{BaseURL: "https://a.example", APIKey: secret.String(key + "\n")}, "control"},
 		{Config{BaseURL: "https://a.example", APIKeyHeader: "Bad Header"}, "header name"},
 		{Config{BaseURL: "https://a.example", APIKeyHeader: "idempotency-key"}, "reserved"},
 		{Config{BaseURL: "https://a.example", APIKeyEnv: "A=B"}, "api_key_env"},
@@ -215,8 +218,8 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("Options with a missing key file succeeded")
 	}
 	// The secret never prints.
-	s := NewSecret(key)
-	b, _ := json.Marshal(struct{ K Secret }{s})
+	s := secret.String(key)
+	b, _ := json.Marshal(struct{ K secret.String }{s})
 	for _, out := range []string{fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s", s, s, s, s), string(b), fmt.Sprintf("%+v", Config{APIKey: s})} {
 		if strings.Contains(out, key) {
 			t.Errorf("secret printed: %s", out)

@@ -9,6 +9,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/nfcd/nfcd/internal/secret"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 )
 
 // DefaultTimeout is the per-attempt timeout when the configuration sets
@@ -32,59 +35,13 @@ const maxTimeout = time.Minute
 //	api_key_file = "/etc/nfcd/legitimate.key"  # or api_key = "…" or api_key_env = "LGT_KEY"
 //	api_key_header = "X-API-Key"
 type Config struct {
-	BaseURL      string   `toml:"base_url"`
-	Timeout      Duration `toml:"timeout"`
-	APIKey       Secret   `toml:"api_key"`
-	APIKeyFile   string   `toml:"api_key_file"`
-	APIKeyEnv    string   `toml:"api_key_env"`
-	APIKeyHeader string   `toml:"api_key_header"`
+	BaseURL      string            `toml:"base_url"`
+	Timeout      tomlfile.Duration `toml:"timeout"`
+	APIKey       secret.String     `toml:"api_key"`
+	APIKeyFile   string            `toml:"api_key_file"`
+	APIKeyEnv    string            `toml:"api_key_env"`
+	APIKeyHeader string            `toml:"api_key_header"`
 }
-
-// Duration is a time.Duration written as "4s" or "500ms".
-type Duration struct{ time.Duration }
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("invalid duration %q", b)
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalText writes the duration as Go does.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
-
-// Secret is a string that never prints: String, GoString, MarshalText and
-// zap's reflection all see "[redacted]". Reveal returns the value.
-type Secret struct{ s string }
-
-// NewSecret wraps s.
-func NewSecret(s string) Secret { return Secret{s} }
-
-// UnmarshalText stores the text.
-func (s *Secret) UnmarshalText(b []byte) error { s.s = string(b); return nil }
-
-// MarshalText writes a placeholder, never the value.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// String returns "[redacted]", or "" for an empty secret.
-func (s Secret) String() string {
-	if s.s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// GoString is String, so %#v does not leak either.
-func (s Secret) GoString() string { return s.String() }
-
-// Reveal returns the secret value.
-func (s Secret) Reveal() string { return s.s }
-
-// IsZero reports whether s is empty.
-func (s Secret) IsZero() bool { return s.s == "" }
 
 // Validate checks the base URL, the timeout and the key settings. It does
 // not read the key file or the environment; APIKeyValue does.
@@ -122,8 +79,8 @@ func (c *Config) Validate() error {
 
 // APIKeyValue resolves the API key from whichever setting holds it: the
 // inline value, the file (surrounding white space trimmed) or the
-// environment variable. It returns the zero Secret when none is set.
-func (c *Config) APIKeyValue() (Secret, error) {
+// environment variable. It returns the zero secret.String when none is set.
+func (c *Config) APIKeyValue() (secret.String, error) {
 	var v string
 	switch {
 	case !c.APIKey.IsZero():
@@ -132,24 +89,24 @@ func (c *Config) APIKeyValue() (Secret, error) {
 		b, err := os.ReadFile(c.APIKeyFile)
 		if err != nil {
 			// The *PathError names the file, not its content.
-			return Secret{}, fmt.Errorf("api_key_file: %w", err)
+			return secret.String(""), fmt.Errorf("api_key_file: %w", err)
 		}
 		v = strings.TrimSpace(string(b))
 		if err := checkKeyValue(v); err != nil {
-			return Secret{}, fmt.Errorf("api_key_file %s: %w", c.APIKeyFile, err)
+			return secret.String(""), fmt.Errorf("api_key_file %s: %w", c.APIKeyFile, err)
 		}
 	case c.APIKeyEnv != "":
 		v = strings.TrimSpace(os.Getenv(c.APIKeyEnv))
 		if v == "" {
-			return Secret{}, fmt.Errorf("api_key_env: %s is unset or empty", c.APIKeyEnv)
+			return secret.String(""), fmt.Errorf("api_key_env: %s is unset or empty", c.APIKeyEnv)
 		}
 		if err := checkKeyValue(v); err != nil {
-			return Secret{}, fmt.Errorf("api_key_env %s: %w", c.APIKeyEnv, err)
+			return secret.String(""), fmt.Errorf("api_key_env %s: %w", c.APIKeyEnv, err)
 		}
 	default:
-		return Secret{}, nil
+		return secret.String(""), nil
 	}
-	return Secret{v}, nil
+	return secret.String(v), nil
 }
 
 // Options turns the configuration into client options: the key resolved,

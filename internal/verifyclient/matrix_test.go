@@ -15,6 +15,8 @@ import (
 
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/remote"
+	"github.com/nfcd/nfcd/internal/secret"
+	"github.com/nfcd/nfcd/internal/tomlfile"
 	"github.com/nfcd/nfcd/internal/verdict"
 	"github.com/nfcd/nfcd/internal/verifyclient"
 	lt "github.com/nfcd/nfcd/internal/verifyclient/legitimatetest"
@@ -161,7 +163,7 @@ func TestMatrix(t *testing.T) {
 			want: verifyclient.StatusUnreachable, sent: 1},
 		{name: "8 commit then drop", prepare: verifyFault(lt.Fault{Kind: lt.CommitThenDrop}),
 			want: verifyclient.StatusAuthentic, settledBy: verifyclient.SettledByLatest, sent: 1},
-		{name: "8 commit then delay", prepare: verifyFault(lt.Fault{Kind: lt.CommitThenDelay, Delay: lt.Duration{Duration: lateDelay}}),
+		{name: "8 commit then delay", prepare: verifyFault(lt.Fault{Kind: lt.CommitThenDelay, Delay: tomlfile.Duration{Duration: lateDelay}}),
 			want: verifyclient.StatusAuthentic, settledBy: verifyclient.SettledByLatest, sent: 1},
 		{name: "8 commit then 502", prepare: verifyFault(lt.Fault{Kind: lt.CommitThenStatus, Code: 502}),
 			want: verifyclient.StatusAuthentic, settledBy: verifyclient.SettledByLatest, sent: 1},
@@ -171,7 +173,7 @@ func TestMatrix(t *testing.T) {
 			want: verifyclient.StatusAuthentic, settledBy: verifyclient.SettledByLatest, sent: 1},
 		{name: "8 wrong content type", prepare: verifyFault(lt.Fault{Kind: lt.WrongContentType}),
 			want: verifyclient.StatusAuthentic, settledBy: verifyclient.SettledByLatest, sent: 1},
-		{name: "8 slow body", prepare: verifyFault(lt.Fault{Kind: lt.SlowBody, Delay: lt.Duration{Duration: 50 * time.Millisecond}}),
+		{name: "8 slow body", prepare: verifyFault(lt.Fault{Kind: lt.SlowBody, Delay: tomlfile.Duration{Duration: 50 * time.Millisecond}}),
 			want: verifyclient.StatusAuthentic, settledBy: verifyclient.SettledByLatest, sent: 1},
 		{name: "8 truncated body", prepare: verifyFault(lt.Fault{Kind: lt.Truncated}),
 			want: verifyclient.StatusAuthentic, settledBy: verifyclient.SettledByLatest, sent: 1},
@@ -179,7 +181,7 @@ func TestMatrix(t *testing.T) {
 			want: verifyclient.StatusAuthentic, settledBy: verifyclient.SettledByLatest, sent: 2},
 		{name: "8 drop before commit", prepare: verifyFault(lt.Fault{Kind: lt.DropBeforeCommit}),
 			want: verifyclient.StatusAmbiguous, sent: 1},
-		{name: "8 delay before commit past the timeout", prepare: verifyFault(lt.Fault{Kind: lt.Delay, Delay: lt.Duration{Duration: lateDelay}}),
+		{name: "8 delay before commit past the timeout", prepare: verifyFault(lt.Fault{Kind: lt.Delay, Delay: tomlfile.Duration{Duration: lateDelay}}),
 			want: verifyclient.StatusAmbiguous, sent: 1},
 		{name: "8 commit then drop, settle unavailable", prepare: func(e *env) (verifyclient.Triple, bool) {
 			e.srv.Inject(lt.Fault{Route: "verify", Kind: lt.CommitThenDrop})
@@ -387,7 +389,7 @@ func TestMatrixTLSFailure(t *testing.T) {
 func TestMatrixConcurrent(t *testing.T) {
 	e := newEnv(t, lt.Options{}, nil)
 	tr := e.tap()
-	e.srv.Inject(lt.Fault{Route: "verify", Kind: lt.Delay, Delay: lt.Duration{Duration: 100 * time.Millisecond}})
+	e.srv.Inject(lt.Fault{Route: "verify", Kind: lt.Delay, Delay: tomlfile.Duration{Duration: 100 * time.Millisecond}})
 	var wg sync.WaitGroup
 	outs := make([]verifyclient.Outcome, 16)
 	for i := range outs {
@@ -418,7 +420,7 @@ func TestMatrixConcurrent(t *testing.T) {
 func TestMatrixCancel(t *testing.T) {
 	e := newEnv(t, lt.Options{}, func(o *verifyclient.Options) { o.Timeout = 10 * time.Second })
 	tr := e.tap()
-	e.srv.Inject(lt.Fault{Route: "verify", Kind: lt.Delay, Delay: lt.Duration{Duration: 5 * time.Second}})
+	e.srv.Inject(lt.Fault{Route: "verify", Kind: lt.Delay, Delay: tomlfile.Duration{Duration: 5 * time.Second}})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -439,7 +441,7 @@ func TestRequestShapeAndSecrets(t *testing.T) {
 	const key = "k-8c1f2e0d9b7a6f5e"
 	core, logs := observerCore()
 	e := newEnv(t, lt.Options{APIKeyHeader: "X-Partner-Key", APIKey: key}, func(o *verifyclient.Options) {
-		o.APIKey = verifyclient.NewSecret(key)
+		o.APIKey = secret.String(key)
 		o.APIKeyHeader = "X-Partner-Key"
 		o.Version = "1.2.3"
 		o.Log = zap.New(core)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/tomlfile"
 	"github.com/nfcd/nfcd/internal/verifyclient"
 )
 
@@ -55,29 +56,16 @@ const (
 
 // Fault is a failure injected into the next Times requests of Route.
 type Fault struct {
-	Route       string    `json:"route"` // "verify", "latest", …; "" for every route
-	Kind        FaultKind `json:"kind"`
-	Times       int       `json:"times"` // 0 means 1
-	Code        int       `json:"code"`
-	RetryAfter  string    `json:"retry_after"`
-	Body        string    `json:"body"`
-	ContentType string    `json:"content_type"`
-	Delay       Duration  `json:"delay"`
-	Location    string    `json:"location"`
+	Route       string            `json:"route"` // "verify", "latest", …; "" for every route
+	Kind        FaultKind         `json:"kind"`
+	Times       int               `json:"times"` // 0 means 1
+	Code        int               `json:"code"`
+	RetryAfter  string            `json:"retry_after"`
+	Body        string            `json:"body"`
+	ContentType string            `json:"content_type"`
+	Delay       tomlfile.Duration `json:"delay"`
+	Location    string            `json:"location"`
 }
-
-// Duration is a time.Duration that reads "250ms" in JSON.
-type Duration struct{ time.Duration }
-
-// UnmarshalText parses a Go duration.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	d.Duration = v
-	return err
-}
-
-// MarshalText writes a Go duration.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // Inject queues a fault. Faults apply in the order injected.
 func (f *Fake) Inject(fl Fault) {
