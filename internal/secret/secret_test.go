@@ -26,7 +26,7 @@ func TestStringNeverPrints(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, out := range map[string]string{
-		"%v": fmt.Sprintf("%v", s), "%s": fmt.Sprintf("%s", s), "%#v": fmt.Sprintf("%#v", holder),
+		"%v": fmt.Sprintf("%v", s), "Sprint": fmt.Sprint(s), "%#v": fmt.Sprintf("%#v", holder),
 		"%+v": fmt.Sprintf("%+v", holder), "%q": fmt.Sprintf("%q", s), "json": string(j), "toml": tb.String(),
 	} {
 		if strings.Contains(out, v) || !strings.Contains(out, secret.Redacted) {
