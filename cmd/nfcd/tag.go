@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -18,10 +21,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/nfcd/nfcd/internal/daemon"
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/pcsc"
 	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/provision"
+	"github.com/nfcd/nfcd/internal/statedir"
+	"github.com/nfcd/nfcd/internal/store"
 )
 
 var tagCmd = &command{
@@ -228,7 +234,11 @@ func (o *tagOpts) run(sub string, e *env) error {
 		} else {
 			res, err = provision.Reset(ctx, reader, target, opts)
 		}
-		out.result(res, err)
+		var marks *marksRestart
+		if err == nil && res != nil && res.OK {
+			marks = restartMarks(o.stateDir, res)
+		}
+		out.result(res, err, marks)
 		if errors.Is(err, provision.ErrWrongKey0) {
 			// Show what the tag is, to say why (no key is tried).
 			set, _ := inspectProfiles(specs)
@@ -327,15 +337,16 @@ func (o *tagOutput) step(ev provision.StepEvent) {
 	fmt.Fprintln(o.w, line)
 }
 
-func (o *tagOutput) result(res *provision.Result, err error) {
+func (o *tagOutput) result(res *provision.Result, err error, marks *marksRestart) {
 	if res == nil {
 		res = &provision.Result{}
 	}
 	if o.json {
 		v := struct {
 			*provision.Result
-			Error string `json:"error,omitempty"`
-		}{Result: res}
+			Marks *marksRestart `json:"replay_marks,omitempty"`
+			Error string        `json:"error,omitempty"`
+		}{Result: res, Marks: marks}
 		if err != nil {
 			v.Error = strings.TrimPrefix(err.Error(), "provision: ")
 		}
@@ -352,6 +363,9 @@ func (o *tagOutput) result(res *provision.Result, err error) {
 	}
 	if res.Note != "" {
 		fmt.Fprintf(o.w, "  %s\n", res.Note)
+	}
+	if marks != nil {
+		fmt.Fprintf(o.w, "  %s\n", marks.text())
 	}
 }
 
@@ -433,4 +447,68 @@ func (o *tagOutput) plan(t *provision.Target) error {
 	}
 	fmt.Fprintf(o.w, "dry run: nothing was sent to a tag.\nA tag with UID %X will read, at counter 1:\n  %s\n", uid[:], sample)
 	return nil
+}
+
+// marksRestart is what became of the personalised tag's replay marks in
+// the state directory (store.RestartMarks): enabling SDM set the tag's
+// counter back to 0, so the marks of its earlier life would call its next
+// taps replays.
+type marksRestart struct {
+	Restarted bool            `json:"restarted"`
+	Previous  ntag424.Counter `json:"previous"`        // the highest mark deleted; null: none
+	Error     string          `json:"error,omitempty"` // why they could not be restarted
+}
+
+func (m *marksRestart) text() string {
+	switch {
+	case m.Error != "":
+		return "replay marks not restarted: " + m.Error
+	case m.Previous.Valid:
+		return fmt.Sprintf("replay marks restarted: this station had accepted counter %s of this tag before", m.Previous)
+	default:
+		return "replay marks restarted (this station had not seen the tag)"
+	}
+}
+
+// restartMarks restarts the replay marks of the tag res names in the state
+// directory: through the daemon that holds it, or in the store itself. A
+// state directory without a store has nothing to restart.
+func restartMarks(flagDir string, res *provision.Result) *marksRestart {
+	dir, err := stateDir(flagDir)
+	if err != nil {
+		return &marksRestart{Error: err.Error()}
+	}
+	req := daemon.MarksRestart{UID: res.UID}
+	if res.Op != provision.OpReset {
+		req.Profile, req.Ctr = res.Profile, ntag424.CounterOf(res.Ctr)
+	}
+	var resp daemon.MarksRestarted
+	running, err := callDaemon(dir, daemon.AdminMarksRestart, req, &resp)
+	if running {
+		if err != nil {
+			return &marksRestart{Error: err.Error()}
+		}
+		return &marksRestart{Restarted: true, Previous: resp.Previous}
+	}
+	path := statedir.PathsOf(dir).DB
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return &marksRestart{Restarted: true}
+	}
+	st, err := store.Open(path, store.Options{Timeout: -1})
+	if errors.Is(err, store.ErrLocked) {
+		return &marksRestart{Error: lockedError(dir).Error()}
+	}
+	if err != nil {
+		return &marksRestart{Error: err.Error()}
+	}
+	defer st.Close()
+	uid, err := hex.DecodeString(req.UID)
+	if err != nil {
+		return &marksRestart{Error: "the tag's UID is not hex"}
+	}
+	prev, err := st.RestartMarks(uid, req.Profile, req.Ctr)
+	if err != nil {
+		return &marksRestart{Error: err.Error()}
+	}
+	return &marksRestart{Restarted: true, Previous: prev}
 }

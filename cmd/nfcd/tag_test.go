@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -8,6 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nfcd/nfcd/internal/ntag424"
+	"github.com/nfcd/nfcd/internal/provision"
+	"github.com/nfcd/nfcd/internal/statedir"
+	"github.com/nfcd/nfcd/internal/store"
+	"github.com/nfcd/nfcd/internal/verdict"
 )
 
 const tagProfile = `[[profile]]
@@ -74,5 +82,43 @@ func TestTagDryRun(t *testing.T) {
 	bad := append(args[:len(args)-1:len(args)-1], "https://brand.example/t?p={picc_data}&cmac={cmac}")
 	if _, _, err := runCLI(t, "", bad...); err == nil || errors.Is(err, errUsage) || !strings.Contains(err.Error(), "picc_data") {
 		t.Errorf("bad template: %v", err)
+	}
+}
+
+// TestTagRestartsMarks: after a personalisation the tag's replay marks in
+// the state directory start again from the verifying read's counter (the
+// tag's counter went back to 0); without a store there is nothing to do,
+// and a store held by a process that does not answer is reported.
+func TestTagRestartsMarks(t *testing.T) {
+	dir := t.TempDir()
+	res := &provision.Result{UID: "04518DFAA96180", Profile: "store-tags", Op: provision.OpProvision, OK: true, Ctr: 1}
+	if m := restartMarks(dir, res); !m.Restarted || m.Previous.Valid {
+		t.Errorf("without a store: %+v", m)
+	}
+	path := statedir.PathsOf(dir).DB
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &verdict.Verdict{Reader: "r", UID: res.UID, Ctr: ntag424.CounterOf(70), Profile: res.Profile, Verdict: verdict.Authentic, Reason: verdict.ReasonOK}
+	if err := st.Record(context.Background(), []*verdict.Verdict{v}); err != nil {
+		t.Fatal(err)
+	}
+	if m := restartMarks(dir, res); m.Restarted || !strings.Contains(m.Error, "locked") {
+		t.Errorf("store held by another process: %+v", m)
+	}
+	st.Close()
+	m := restartMarks(dir, res)
+	if !m.Restarted || m.Previous != ntag424.CounterOf(70) || !strings.Contains(m.text(), "counter 70") {
+		t.Errorf("restart = %+v (%s), want previous 70", m, m.text())
+	}
+	st, err = store.OpenReadOnly(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	uid, _ := hex.DecodeString(res.UID)
+	if hw, err := st.HighWater(uid); err != nil || hw != ntag424.CounterOf(1) {
+		t.Errorf("mark after the restart = %v, %v; want the verifying read's counter 1", hw, err)
 	}
 }

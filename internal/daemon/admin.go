@@ -14,8 +14,10 @@ import (
 
 	"github.com/nfcd/nfcd/internal/admin"
 	"github.com/nfcd/nfcd/internal/history"
+	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/remoteverify"
 	"github.com/nfcd/nfcd/internal/statedir"
+	"github.com/nfcd/nfcd/internal/store"
 	"github.com/nfcd/nfcd/internal/tlscert"
 	"github.com/nfcd/nfcd/internal/token"
 	"github.com/nfcd/nfcd/internal/verdict"
@@ -34,7 +36,21 @@ const (
 	AdminOutboxStatus = "outbox.status" // → remoteverify.Status
 	AdminOutboxRetry  = "outbox.retry"  // OutboxRequest → OutboxRequest
 	AdminOutboxDrop   = "outbox.drop"   // OutboxRequest → OutboxRequest
+	AdminMarksRestart = "marks.restart" // MarksRestart → MarksRestarted
 )
+
+// MarksRestart asks to restart the replay marks of a tag that nfcd tag
+// personalised or reset (store.RestartMarks).
+type MarksRestart struct {
+	UID     string          `json:"uid"` // hex
+	Profile string          `json:"profile"`
+	Ctr     ntag424.Counter `json:"ctr"` // the verifying read's counter; null after a reset
+}
+
+// MarksRestarted is the highest mark the restart deleted (null: none).
+type MarksRestarted struct {
+	Previous ntag424.Counter `json:"previous"`
+}
 
 // OutboxRequest names an outbox item.
 type OutboxRequest struct {
@@ -113,6 +129,7 @@ func (d *daemon) startAdmin(paths statedir.Paths) {
 	d.admin.Handle(AdminOutboxStatus, d.adminOutboxStatus)
 	d.admin.Handle(AdminOutboxRetry, d.adminOutboxRetry)
 	d.admin.Handle(AdminOutboxDrop, d.adminOutboxDrop)
+	d.admin.Handle(AdminMarksRestart, d.adminMarksRestart)
 	for _, h := range d.opts.AdminHandlers {
 		d.admin.Handle(h.Method, h.Handler)
 	}
@@ -272,4 +289,25 @@ func (d *daemon) adminOutboxDrop(_ context.Context, req json.RawMessage) (any, e
 	}
 	d.log.Info("outbox item dropped", zap.Uint64("id", r.ID))
 	return r, nil
+}
+
+func (d *daemon) adminMarksRestart(_ context.Context, req json.RawMessage) (any, error) {
+	var r MarksRestart
+	if err := decode(req, &r); err != nil {
+		return nil, err
+	}
+	uid, err := hex.DecodeString(r.UID)
+	if err != nil || len(uid) == 0 {
+		return nil, admin.Errorf(admin.CodeBadRequest, "uid: not a hex UID")
+	}
+	prev, err := d.store.RestartMarks(uid, r.Profile, r.Ctr)
+	if errors.Is(err, store.ErrInvalidUID) {
+		return nil, admin.Errorf(admin.CodeBadRequest, "uid: %v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.log.Info("replay marks restarted for a personalised tag", zap.String("uid", r.UID), zap.String("profile", r.Profile),
+		zap.Stringer("previous", prev), zap.Stringer("ctr", r.Ctr))
+	return MarksRestarted{Previous: prev}, nil
 }

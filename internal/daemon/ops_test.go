@@ -22,6 +22,7 @@ import (
 	"github.com/nfcd/nfcd/internal/health"
 	"github.com/nfcd/nfcd/internal/history"
 	"github.com/nfcd/nfcd/internal/metrics"
+	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/simulate"
 	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/tap"
@@ -305,6 +306,27 @@ func TestAdminAPI(t *testing.T) {
 	var ae *admin.Error
 	if err := ac.Call(ctx, AdminHistoryQuery, map[string]any{"uid": "XYZ"}, nil); !errors.As(err, &ae) || ae.Code != admin.CodeBadRequest {
 		t.Errorf("bad history query: %v", err)
+	}
+	// marks.restart (nfcd tag after personalising): the tag's marks are
+	// replaced by the given counter, so its next tap below it is a replay.
+	e := hr.Entries[0]
+	var mr MarksRestarted
+	if err := ac.Call(ctx, AdminMarksRestart, MarksRestart{UID: e.UID, Profile: e.Profile, Ctr: ntag424.CounterOf(e.Ctr.Value + 1000)}, &mr); err != nil || mr.Previous != e.Ctr {
+		t.Errorf("marks.restart = %+v, %v; want previous %v", mr, err, e.Ctr)
+	}
+	h.tap(simulate.Genuine)
+	if p := c.tagRead(); p["verdict"] != verdict.Replayed {
+		t.Errorf("tap below the restarted mark: %v, want replayed", p["verdict"])
+	}
+	if err := ac.Call(ctx, AdminMarksRestart, MarksRestart{UID: e.UID}, &mr); err != nil || mr.Previous != ntag424.CounterOf(e.Ctr.Value+1000) {
+		t.Errorf("marks.restart without counter = %+v, %v", mr, err)
+	}
+	h.tap(simulate.Genuine)
+	if p := c.tagRead(); p["verdict"] != verdict.Authentic {
+		t.Errorf("tap after the marks were deleted: %v, want authentic", p["verdict"])
+	}
+	if err := ac.Call(ctx, AdminMarksRestart, MarksRestart{UID: "zz"}, nil); !errors.As(err, &ae) || ae.Code != admin.CodeBadRequest {
+		t.Errorf("marks.restart of a bad UID: %v", err)
 	}
 	var key KeyInfo
 	if err := ac.Call(ctx, AdminKeyShow, nil, &key); err != nil || key.KeyID != verdict.KeyID(h.publicKey()) {
