@@ -20,6 +20,7 @@ import (
 
 	"github.com/nfcd/nfcd/internal/buildinfo"
 	"github.com/nfcd/nfcd/internal/config"
+	"github.com/nfcd/nfcd/internal/daemon"
 	"github.com/nfcd/nfcd/internal/legitmark"
 	"github.com/nfcd/nfcd/internal/statedir"
 	"github.com/nfcd/nfcd/internal/station"
@@ -34,8 +35,9 @@ var legitmarkCmd = &command{
 configuration). Service requests (SRs) in progress are kept in the state
 directory's journal, which the running daemon holds: stop it, or use the
 kiosk page, while these commands need the journal (sr create, upload,
-submit, status --wait, list). With --json every command prints one JSON object per
-line, the last one its result.`,
+submit, status --wait); sr list reads it through the running daemon. With
+--json every command prints one JSON object per line, the last one its
+result.`,
 	example: "nfcd legitmark taxonomy --config /etc/nfcd/nfcd.toml",
 	subs:    []*command{lmServicesCmd, lmTaxonomyCmd, lmSRCmd, lmActorCmd},
 }
@@ -105,8 +107,9 @@ needs_resubmission, authentic, not_authentic, complete, cancelled). With
 	lmListCmd = &command{
 		name: "legitmark sr list", summary: "list the station's service requests",
 		synopsis: "nfcd legitmark sr list [--config FILE] [--state-dir DIR] [--json]",
-		about:    "Lists the SRs in the station's journal, newest first, with their phase.",
-		example:  "nfcd legitmark sr list --json", maxArgs: 0,
+		about: `Lists the SRs in the station's journal, newest first, with their phase;
+through the daemon when one runs on the state directory.`,
+		example: "nfcd legitmark sr list --json", maxArgs: 0,
 	}
 	lmRegisterCmd = &command{
 		name: "legitmark actor register", summary: "register the actor and keep its token",
@@ -337,12 +340,7 @@ func init() {
 		return nil
 	}
 	lmListCmd.run = func(e *env, _ []string) error {
-		s, err := f.open(e, journalRead)
-		if err != nil {
-			return err
-		}
-		defer s.close()
-		rs, err := s.w.Records(s.ctx)
+		rs, err := f.records(e)
 		if err != nil {
 			return err
 		}
@@ -394,6 +392,26 @@ func (f *lmFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "configuration `file` with [remote.legitmark]")
 	fs.StringVar(&f.stateDir, "state-dir", "", "state `directory` (journal, actor token; default per OS)")
 	fs.BoolVar(&f.json, "json", false, "print JSON objects, one per line, the last one the result")
+}
+
+// records reads the station's SRs: from the daemon that holds the state
+// directory's store when one runs there (admin API), else from the store.
+func (f *lmFlags) records(e *env) ([]*legitmark.Record, error) {
+	s, err := f.open(e, journalNone)
+	if err != nil {
+		return nil, err
+	}
+	var res daemon.LegitmarkSRList
+	running, err := callDaemon(s.paths.Dir, daemon.AdminLegitmarkSRList, nil, &res)
+	s.close()
+	if running {
+		return res.Records, err
+	}
+	if s, err = f.open(e, journalRead); err != nil {
+		return nil, err
+	}
+	defer s.close()
+	return s.w.Records(s.ctx)
 }
 
 // lmSession is an open legitmark command: the client, and with a journal

@@ -16,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nfcd/nfcd/internal/legitmark"
 	"github.com/nfcd/nfcd/internal/legitmark/legitmarktest"
+	"github.com/nfcd/nfcd/internal/statedir"
+	"github.com/nfcd/nfcd/internal/store"
 )
 
 const cliKey = "leo_CliTestKey_31337abc"
@@ -237,5 +240,44 @@ func TestLegitmarkActorRegister(t *testing.T) {
 	}
 	if !sent {
 		t.Error("no request carried the stored actor token")
+	}
+}
+
+// sr list works while a daemon holds the state directory's store: it reads
+// the journal through the daemon (admin API) instead of refusing.
+func TestLegitmarkListWhileDaemonRuns(t *testing.T) {
+	_, cfg := startFakeLegitmark(t, legitmarktest.Options{})
+	dir := t.TempDir()
+	st, err := store.Open(statedir.PathsOf(dir).DB, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	j := st.SRJournal()
+	for _, e := range []legitmark.Entry{
+		{Kind: legitmark.EntryCreating, At: at, Reference: "kiosk-0042", TagUID: "04518DFAA96180"},
+		{Kind: legitmark.EntryCreated, At: at, Reference: "kiosk-0042", UUID: "5a000000-0000-4000-8000-0000000000aa", MicroID: "998042",
+			State: legitmark.State{Primary: legitmark.StateDraft}},
+	} {
+		if err := j.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	startSimulated(t, dir)
+
+	out, errOut, err := runCLI(t, "", "legitmark", "sr", "list", "--config", cfg, "--state-dir", dir, "--json")
+	if err != nil {
+		t.Fatalf("sr list while the daemon runs: %v %s", err, errOut)
+	}
+	srs, _ := lastJSON(t, out)["srs"].([]any)
+	if len(srs) != 1 {
+		t.Fatalf("sr list = %s", out)
+	}
+	if r := srs[0].(map[string]any); r["uuid"] != "5a000000-0000-4000-8000-0000000000aa" || r["reference"] != "kiosk-0042" || r["phase"] != "draft" || r["state"] != "DRAFT" {
+		t.Errorf("sr list record = %v", r)
+	}
+	if out, _, err := runCLI(t, "", "legitmark", "sr", "list", "--config", cfg, "--state-dir", dir); err != nil || !strings.Contains(out, "kiosk-0042") {
+		t.Errorf("sr list (table) = %q, %v", out, err)
 	}
 }

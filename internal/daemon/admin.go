@@ -14,6 +14,7 @@ import (
 
 	"github.com/nfcd/nfcd/internal/admin"
 	"github.com/nfcd/nfcd/internal/history"
+	"github.com/nfcd/nfcd/internal/legitmark"
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/remoteverify"
 	"github.com/nfcd/nfcd/internal/statedir"
@@ -37,7 +38,16 @@ const (
 	AdminOutboxRetry  = "outbox.retry"  // OutboxRequest → OutboxRequest
 	AdminOutboxDrop   = "outbox.drop"   // OutboxRequest → OutboxRequest
 	AdminMarksRestart = "marks.restart" // MarksRestart → MarksRestarted
+
+	AdminLegitmarkSRList = "legitmark.sr.list" // → LegitmarkSRList
 )
+
+// LegitmarkSRList is the station's journal of service requests, one record
+// per SR in order of creation (nfcd legitmark sr list while the daemon
+// holds the store).
+type LegitmarkSRList struct {
+	Records []*legitmark.Record `json:"records"`
+}
 
 // MarksRestart asks to restart the replay marks of a tag that nfcd tag
 // personalised or reset (store.RestartMarks).
@@ -130,6 +140,7 @@ func (d *daemon) startAdmin(paths statedir.Paths) {
 	d.admin.Handle(AdminOutboxRetry, d.adminOutboxRetry)
 	d.admin.Handle(AdminOutboxDrop, d.adminOutboxDrop)
 	d.admin.Handle(AdminMarksRestart, d.adminMarksRestart)
+	d.admin.Handle(AdminLegitmarkSRList, d.adminLegitmarkSRList)
 	for _, h := range d.opts.AdminHandlers {
 		d.admin.Handle(h.Method, h.Handler)
 	}
@@ -235,6 +246,20 @@ func (d *daemon) adminTokenRevoke(_ context.Context, req json.RawMessage) (any, 
 // adminOutboxStatus lists the remote-verification outbox: the verifier's
 // view, or the store's when remote verification is off (items left by an
 // earlier configuration).
+// adminLegitmarkSRList reads the SR journal of the store the daemon holds;
+// it works whether or not [remote.legitmark] is configured now.
+func (d *daemon) adminLegitmarkSRList(ctx context.Context, _ json.RawMessage) (any, error) {
+	es, err := d.store.SRJournal().Entries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := LegitmarkSRList{Records: legitmark.Fold(es)}
+	if out.Records == nil {
+		out.Records = []*legitmark.Record{}
+	}
+	return out, nil
+}
+
 func (d *daemon) adminOutboxStatus(context.Context, json.RawMessage) (any, error) {
 	if d.verifier != nil {
 		return d.verifier.Status(), nil
