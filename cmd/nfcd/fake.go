@@ -28,7 +28,12 @@ var fakeLegitmarkCmd = &command{
 	synopsis: "nfcd fake legitmark [--listen ADDR] [flags]",
 	about: `Serves the fake Legitmark API, upload intents, S3 bucket, guide images and
 test controls (POST /_fake/sr/UUID/advance|reject-qc|complete|cancel) until
-interrupted. Point the daemon at it:
+interrupted. POST /_fake/faults injects a fault into a route, e.g.
+{"route":"sr.create","kind":"commit_then_drop"} or {"route":"services",
+"kind":"status","code":503,"times":2} (kinds: status, html, rate_limited,
+delay, drop, commit_then_drop, commit_then_status, commit_then_delay,
+expired_url, s3_warning; legitmarktest.FaultSpec); DELETE /_fake/faults
+clears them. Point the daemon at it:
   [remote.legitmark]
   base_url = "http://ADDR"
   intent_url = "http://ADDR/intent"

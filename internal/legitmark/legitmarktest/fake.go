@@ -90,19 +90,20 @@ type Server struct {
 	secret []byte
 	mux    *http.ServeMux
 
-	mu       sync.Mutex
-	keys     map[string]bool
-	users    map[string]string // token → actor_user_id
-	actors   map[string]bool
-	srs      map[string]*sr
-	order    []string
-	nextID   int
-	reqs     []Request
-	faults   []*fault
-	appWin   map[string][]time.Time
-	userWin  map[string][]time.Time
-	srWin    map[string][]time.Time
-	templPNG []byte
+	mu         sync.Mutex
+	keys       map[string]bool
+	users      map[string]string // token → actor_user_id
+	actors     map[string]bool
+	srs        map[string]*sr
+	order      []string
+	nextID     int
+	reqs       []Request
+	faults     []*fault
+	routeNames map[string]bool // route names, for POST /_fake/faults
+	appWin     map[string][]time.Time
+	userWin    map[string][]time.Time
+	srWin      map[string][]time.Time
+	templPNG   []byte
 }
 
 type media struct {
@@ -241,6 +242,10 @@ const (
 type handler func(r *http.Request, c *caller) response
 
 func (s *Server) handle(pattern, name string, auth int, h handler) {
+	if s.routeNames == nil {
+		s.routeNames = map[string]bool{}
+	}
+	s.routeNames[name] = true
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, name, auth, h) })
 }
 
@@ -450,6 +455,8 @@ func (s *Server) routes() {
 	s.handle("GET /s3/sr/{sr}/{file}", "s3.get", authPublic, s.s3Get)
 	s.handle("GET /media/{kind}/{file}", "media", authPublic, s.template)
 	s.handle("POST /_fake/sr/{uuid}/{action}", "control", authPublic, s.control)
+	s.handle("POST /_fake/faults", "control", authPublic, s.injectControl)
+	s.handle("DELETE /_fake/faults", "control", authPublic, s.clearControl)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.serve(w, r, "unknown", authPublic, func(*http.Request, *caller) response {
 			return s.errResp(404, "Not found", "")
@@ -1341,7 +1348,8 @@ func SideNames(categoryUUID string, required bool) []string {
 
 // control serves the /_fake/ test controls for manual end-to-end runs:
 // POST /_fake/sr/{uuid}/advance | reject-qc?side=<uuid>&side=… |
-// complete?authentic=false | cancel.
+// complete?authentic=false | cancel. Faults are injected with POST
+// /_fake/faults (injectControl) and removed with DELETE /_fake/faults.
 func (s *Server) control(r *http.Request, _ *caller) response {
 	id := r.PathValue("uuid")
 	var err error
@@ -1368,6 +1376,32 @@ func (s *Server) control(r *http.Request, _ *caller) response {
 	}
 	info, _ := s.SR(id)
 	return jsonResp(200, map[string]any{"success": true, "state": stateJSON(info.State.Primary, info.State.Supplement)})
+}
+
+// injectControl serves POST /_fake/faults: a FaultSpec as JSON is
+// injected (Inject) for manual end-to-end runs against the demo server.
+func (s *Server) injectControl(r *http.Request, _ *caller) response {
+	var fs FaultSpec
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&fs); err != nil {
+		return s.errResp(400, "want a fault as JSON", "")
+	}
+	if !s.routeNames[fs.Route] || fs.Route == "control" {
+		return s.errResp(400, "unknown route", "")
+	}
+	f, n, err := fs.Fault()
+	if err != nil {
+		return s.errResp(400, err.Error(), "")
+	}
+	s.Inject(fs.Route, f, n)
+	return jsonResp(200, map[string]any{"success": true})
+}
+
+// clearControl serves DELETE /_fake/faults: every injected fault is removed.
+func (s *Server) clearControl(*http.Request, *caller) response {
+	s.Clear()
+	return jsonResp(200, map[string]any{"success": true})
 }
 
 // ---- serving ----

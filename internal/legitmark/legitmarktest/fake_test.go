@@ -248,3 +248,75 @@ func testImage(t *testing.T) *legitmark.Image {
 	}
 	return img
 }
+
+// The demo server takes faults over HTTP (POST /_fake/faults), so a run
+// of nfcd fake legitmark can show 5xx, 429, drops and expired upload URLs.
+func TestFaultsOverHTTP(t *testing.T) {
+	f := legitmarktest.New(legitmarktest.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- legitmarktest.Serve(ctx, ln, f) }()
+	defer func() { cancel(); <-done }()
+	base := "http://" + ln.Addr().String()
+	do := func(method, path, body string) (int, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+legitmarktest.DefaultKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	for _, bad := range []string{`{"route":"services","kind":"explode"}`, `{"route":"nowhere","kind":"drop"}`,
+		`{"route":"services","kind":"status"}`, `{"route":"services","kind":"delay","delay":"soon"}`,
+		`{"route":"services","kind":"expired_url"}`, `{"route":"services","kind":"drop","extra":1}`, `not json`} {
+		if code, _ := do(http.MethodPost, "/_fake/faults", bad); code != 400 {
+			t.Errorf("fault %s: HTTP %d, want 400", bad, code)
+		}
+	}
+	if code, _ := do(http.MethodPost, "/_fake/faults", `{"route":"services","kind":"status","code":503,"times":2}`); code != 200 {
+		t.Fatalf("inject: HTTP %d", code)
+	}
+	for i, want := range []int{503, 503, 200} {
+		if code, _ := do(http.MethodGet, "/api/services", ""); code != want {
+			t.Errorf("services #%d: HTTP %d, want %d", i, code, want)
+		}
+	}
+	do(http.MethodPost, "/_fake/faults", `{"route":"services","kind":"rate_limited","retry_after":7,"times":-1}`)
+	for range 2 {
+		if code, h := do(http.MethodGet, "/api/services", ""); code != 429 || h.Get("Retry-After") != "7" {
+			t.Errorf("rate limited: HTTP %d Retry-After %q", code, h.Get("Retry-After"))
+		}
+	}
+	if code, _ := do(http.MethodDelete, "/_fake/faults", ""); code != 200 {
+		t.Errorf("clear: HTTP %d", code)
+	}
+	if code, _ := do(http.MethodGet, "/api/services", ""); code != 200 {
+		t.Errorf("services after clear: HTTP %d", code)
+	}
+
+	// A create whose answer is dropped after the SR was made: the client
+	// finds it by reference instead of creating a second one.
+	do(http.MethodPost, "/_fake/faults", `{"route":"sr.create","kind":"commit_then_drop"}`)
+	c, err := legitmark.New(legitmark.Config{BaseURL: base, IntentURL: base + "/intent", APIKey: legitmarktest.DefaultKey}, legitmark.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, err := c.CreateSR(ctx, legitmark.CreateSR{ReferenceID: "http-drop", Category: legitmarktest.CategoryHandbags, Type: legitmarktest.TypeTote})
+	if err != nil || len(f.SRs()) != 1 || f.Count("sr.create") != 1 || f.Count("sr.find") != 1 {
+		t.Fatalf("create over an injected drop: %v; SRs %d creates %d finds %d", err, len(f.SRs()), f.Count("sr.create"), f.Count("sr.find"))
+	}
+	// An expired upload URL: the client asks for a fresh one.
+	do(http.MethodPost, "/_fake/faults", `{"route":"intent","kind":"expired_url"}`)
+	side := legitmarktest.SideUUIDs(legitmarktest.CategoryHandbags, true)[0]
+	if err := c.UploadSide(ctx, sr.UUID, side, testImage(t), nil); err != nil || f.Count("intent") != 2 {
+		t.Errorf("upload over an expired URL: %v, intents %d", err, f.Count("intent"))
+	}
+}

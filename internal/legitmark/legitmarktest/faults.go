@@ -1,6 +1,8 @@
 package legitmarktest
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -149,4 +151,97 @@ func (s *Server) countDown(i int) {
 			s.faults = append(s.faults[:i], s.faults[i+1:]...)
 		}
 	}
+}
+
+// FaultSpec is a fault in JSON, for the demo server's POST /_fake/faults
+// (nfcd fake legitmark), like the Legitimate fake's:
+//
+//	{"route":"sr.create","kind":"commit_then_drop"}
+//	{"route":"services","kind":"status","code":503,"times":2}
+//	{"route":"sr.create","kind":"rate_limited","retry_after":2}
+//	{"route":"intent","kind":"expired_url"}
+//	{"route":"s3.put","kind":"delay","delay":"3s"}
+//
+// Kinds: status and html (code), rate_limited (retry_after seconds, 0: no
+// header), delay, commit_then_delay (delay), drop (also
+// drop_before_commit), commit_then_drop, commit_then_status (code),
+// expired_url (route intent), s3_warning (route progress). Times is how
+// many requests it applies to: 0 means 1, negative until DELETE
+// /_fake/faults.
+type FaultSpec struct {
+	Route      string `json:"route"`
+	Kind       string `json:"kind"`
+	Code       int    `json:"code,omitempty"`
+	Delay      string `json:"delay,omitempty"`
+	RetryAfter int    `json:"retry_after,omitempty"`
+	Times      int    `json:"times,omitempty"`
+}
+
+// Fault returns the fault fs describes and how many requests it applies
+// to (Inject's n).
+func (fs FaultSpec) Fault() (Fault, int, error) {
+	n := fs.Times
+	if n == 0 {
+		n = 1
+	} else if n < 0 {
+		n = 0
+	}
+	code := func() (int, error) {
+		if fs.Code < 100 || fs.Code > 599 {
+			return 0, fmt.Errorf("kind %s wants a code from 100 to 599", fs.Kind)
+		}
+		return fs.Code, nil
+	}
+	delay := func() (time.Duration, error) {
+		d, err := time.ParseDuration(fs.Delay)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("kind %s wants a positive delay such as \"2s\"", fs.Kind)
+		}
+		return d, nil
+	}
+	var f Fault
+	switch fs.Kind {
+	case "status", "html", "commit_then_status":
+		c, err := code()
+		if err != nil {
+			return Fault{}, 0, err
+		}
+		switch fs.Kind {
+		case "status":
+			f = Status(c)
+		case "html":
+			f = HTML(c)
+		default:
+			f = CommitThenStatus(c)
+		}
+	case "rate_limited":
+		f = RateLimited(time.Duration(fs.RetryAfter) * time.Second)
+	case "delay", "commit_then_delay":
+		d, err := delay()
+		if err != nil {
+			return Fault{}, 0, err
+		}
+		if fs.Kind == "delay" {
+			f = Delay(d)
+		} else {
+			f = CommitThenDelay(d)
+		}
+	case "drop", "drop_before_commit":
+		f = Drop()
+	case "commit_then_drop":
+		f = CommitThenDrop()
+	case "expired_url":
+		if fs.Route != "intent" {
+			return Fault{}, 0, errors.New("kind expired_url applies to route intent")
+		}
+		f = ExpiredURL()
+	case "s3_warning":
+		if fs.Route != "progress" {
+			return Fault{}, 0, errors.New("kind s3_warning applies to route progress")
+		}
+		f = S3Warning()
+	default:
+		return Fault{}, 0, fmt.Errorf("unknown fault kind %q", fs.Kind)
+	}
+	return f, n, nil
 }
