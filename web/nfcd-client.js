@@ -768,3 +768,87 @@ export async function fetchSessionToken(base = "") {
   if (!body || typeof body.token !== "string") throw new NfcdError("token", "session endpoint sent no token");
   return body.token;
 }
+
+/**
+ * The bytes signature `s` of payload `p` covers: the canonical encoding of
+ * docs/signed-verdicts.md, version 1 or (when `s.v` is 2) version 2.
+ * @param {Record<string, any>} p a tag.read or verdict.updated payload
+ * @param {{key_id: string, v?: number}} s its signature or signature_v2
+ * @returns {Uint8Array}
+ */
+export function canonicalVerdict(p, s) {
+  if (s.v === 2) {
+    return new TextEncoder().encode(JSON.stringify({
+      v: 2, key_id: s.key_id, tap: p.tap,
+      reader: p.reader, uid: p.uid, ctr: p.ctr, url: p.url,
+      verdict: p.verdict, reason: p.reason, time: p.time,
+      profile: p.profile, tt_status: p.tt_status, originality: p.originality,
+      remote: p.remote, fleet: p.fleet,
+    }));
+  }
+  return new TextEncoder().encode(JSON.stringify({
+    v: 1, key_id: s.key_id,
+    reader: p.reader, uid: p.uid, ctr: p.ctr, url: p.url,
+    verdict: p.verdict, reason: p.reason, time: p.time,
+  }));
+}
+
+/**
+ * Checks the Ed25519 signatures of a tag.read or verdict.updated payload
+ * with the daemon's public key (`nfcd key show`: public_key, base64url, or
+ * its 32 raw bytes), both canonical versions, as the daemon's own
+ * verifier does: every signature present must verify — `signature` under
+ * its version (1 unless it says `v: 2`, as on verdict.updated) and
+ * `signature_v2` when present. Resolves to `{ok, version, keyId}`, version
+ * being the highest one verified (2 covers tap, profile, tt_status,
+ * originality, remote and fleet); `ok` is false for any bad or missing
+ * signature. Check `keyId` against the key ID you provisioned.
+ * Needs WebCrypto Ed25519 (Chrome 137+, Firefox 129+, Safari 17+, Node 20+).
+ * @param {Record<string, any>} payload
+ * @param {Uint8Array | ArrayBuffer | string} publicKey
+ * @returns {Promise<{ok: boolean, version: number, keyId: string}>}
+ */
+export async function verifyVerdict(payload, publicKey) {
+  const fail = { ok: false, version: 0, keyId: "" };
+  if (!payload || typeof payload !== "object" || !payload.signature) return fail;
+  const raw = typeof publicKey === "string" ? b64urlBytes(publicKey) : new Uint8Array(publicKey);
+  if (!raw || raw.length !== 32) return fail;
+  const sigs = [payload.signature];
+  if (payload.signature_v2 != null) {
+    if (payload.signature_v2.v !== 2) return fail;
+    sigs.push(payload.signature_v2);
+  }
+  let key;
+  try {
+    key = await globalThis.crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
+  } catch {
+    return fail;
+  }
+  let version = 0;
+  for (const s of sigs) {
+    const v = s && s.v == null ? 1 : s && s.v;
+    const sig = s && typeof s.sig === "string" ? b64urlBytes(s.sig) : null;
+    if (!s || s.alg !== "Ed25519" || typeof s.key_id !== "string" || (v !== 1 && v !== 2) || !sig) {
+      return fail;
+    }
+    let good = false;
+    try {
+      good = await globalThis.crypto.subtle.verify({ name: "Ed25519" }, key, sig, canonicalVerdict(payload, s));
+    } catch {
+      good = false;
+    }
+    if (!good) return fail;
+    version = Math.max(version, v);
+  }
+  return { ok: true, version, keyId: sigs[0].key_id };
+}
+
+function b64urlBytes(s) {
+  if (!/^[A-Za-z0-9_-]*={0,2}$/.test(s)) return null;
+  const b64 = s.replace(/=+$/, "").replace(/-/g, "+").replace(/_/g, "/");
+  try {
+    return Uint8Array.from(atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4)), (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
+}

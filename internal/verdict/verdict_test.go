@@ -495,3 +495,81 @@ func TestCanonicalV2Reference(t *testing.T) {
 		t.Errorf("Open(SealV2) = %+v, %v; want %+v", got, err, v)
 	}
 }
+
+// TestNodeClientVerify: verifyVerdict of web/nfcd-client.js accepts what
+// Seal (tag.read: both versions) and SealV2 (verdict.updated: version 2
+// as "signature") produce, and rejects a changed member, another key and
+// a missing signature, like Payload.Open.
+func TestNodeClientVerify(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("SKIPPING JavaScript client check: node not found in PATH (install Node.js 20+ to run it)")
+	}
+	priv, pub := testKey(t)
+	_, otherPub, _ := ed25519.GenerateKey(nil)
+	key := base64.RawURLEncoding.EncodeToString(pub)
+	v := docSample
+	v.Tap, v.Profile, v.TTStatus, v.Originality, v.Remote, v.Fleet = "8103c1711f5d-7", "demo", "CC", "valid", "pending", "off"
+	type jsCase struct {
+		Name      string  `json:"name"`
+		PublicKey string  `json:"public_key"`
+		Payload   Payload `json:"payload"`
+		wantOK    bool
+		wantV     int
+	}
+	tagRead, updated := Seal(priv, docKeyID, v), SealV2(priv, docKeyID, v)
+	v1only := tagRead
+	v1only.SignatureV2 = nil
+	remoteChanged := tagRead
+	remoteChanged.Remote = "authentic"
+	uidChanged := updated
+	uidChanged.UID = "04A1B2C3D4E5F7"
+	badAlg := updated
+	badAlg.Signature.Alg = "RS256"
+	cases := []jsCase{
+		{"tag.read", key, tagRead, true, 2},
+		{"verdict.updated", key, updated, true, 2},
+		{"version 1 only", key, v1only, true, 1},
+		{"remote changed", key, remoteChanged, false, 0},
+		{"uid changed", key, uidChanged, false, 0},
+		{"other key", base64.RawURLEncoding.EncodeToString(otherPub), tagRead, false, 0},
+		{"bad alg", key, badAlg, false, 0},
+		{"no signature", key, Payload{UID: v.UID}, false, 0},
+	}
+	for _, c := range cases {
+		if got, err := c.Payload.Open(pub); (err == nil) != c.wantOK && c.Name != "other key" {
+			t.Fatalf("%s: Go Open = %+v, %v; the case is wrong", c.Name, got, err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "cases.json")
+	if err := os.WriteFile(file, mustJSON(t, cases), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script, err := filepath.Abs(filepath.Join("testdata", "client.mjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(node, script, file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("node %s: %v\n%s", script, err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(cases) {
+		t.Fatalf("node printed %d lines, want %d:\n%s", len(lines), len(cases), out)
+	}
+	for i, l := range lines {
+		var r struct {
+			Name    string `json:"name"`
+			OK      bool   `json:"ok"`
+			Version int    `json:"version"`
+			KeyID   string `json:"key_id"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		c := cases[i]
+		if r.Name != c.Name || r.OK != c.wantOK || r.Version != c.wantV || (c.wantOK && r.KeyID != docKeyID) {
+			t.Errorf("verifyVerdict(%s) = %+v, want ok %v version %d", c.Name, r, c.wantOK, c.wantV)
+		}
+	}
+}
