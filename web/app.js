@@ -152,6 +152,12 @@ function formatUID(uid) {
  * The TagTamper status in words: two characters, C (closed), O (opened)
  * or I (invalid), for the latched and the current state of the loop.
  */
+// remoteState is the remote check's state of a payload: remote is
+// {"state":S} (a plain string from daemons before that form).
+function remoteState(p) {
+  return p.remote && typeof p.remote === "object" ? p.remote.state : p.remote;
+}
+
 function tamperText(tt) {
   if (typeof tt !== "string" || tt.length !== 2) return "";
   if (/O/i.test(tt)) return t("tamper.opened");
@@ -241,9 +247,9 @@ function showResult(r) {
     // that product.
     display: info.key === "authentic" ? displayOf(p) : null,
     tamper: tamperText(p.tt_status),
-    // The remote check's state (the signed "remote" member); "off" and
-    // "none" show nothing.
-    remote: typeof p.remote === "string" && has("remote." + p.remote) ? t("remote." + p.remote) : "",
+    // The remote check's state (the signed "remote" member, {state}); "off"
+    // and "none" show nothing.
+    remote: typeof remoteState(p) === "string" && has("remote." + remoteState(p)) ? t("remote." + remoteState(p)) : "",
     time,
   });
 }
@@ -388,7 +394,7 @@ function renderFacts() {
     add("field.profile", p.profile, true);
     add("field.tamper", p.tt_status, true);
     add("field.originality", p.originality, true);
-    add("field.remote", p.remote, true);
+    add("field.remote", remoteState(p), true);
     add("field.fleet", p.fleet, true);
     const sig = p.signature;
     if (sig && typeof sig === "object") add("field.signature", `${sig.alg || "?"} ${sig.key_id || "?"}${p.signature_v2 ? " (v1, v2)" : ""}`, true);

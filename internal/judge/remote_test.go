@@ -19,7 +19,7 @@ import (
 type v2signer struct{}
 
 func (v2signer) Seal(v verdict.Verdict) verdict.Payload {
-	return verdict.Payload{Reader: v.Reader, UID: v.UID, Verdict: v.Verdict, Reason: v.Reason, Tap: v.Tap, Remote: v.Remote,
+	return verdict.Payload{Reader: v.Reader, UID: v.UID, Verdict: v.Verdict, Reason: v.Reason, Tap: v.Tap, Remote: verdict.RemoteMember(v.Remote),
 		Signature: verdict.Signature{V: 1}}
 }
 
@@ -66,8 +66,9 @@ func (p *publisher) summary() []string {
 	var out []string
 	for _, e := range p.events {
 		var v struct {
-			Verdict, Remote, Tap, Reader string
-			Signature                    struct{ V int }
+			Verdict, Tap, Reader string
+			Remote               verdict.RemoteMember
+			Signature            struct{ V int }
 		}
 		json.Unmarshal([]byte(e.payload), &v)
 		switch e.typ {
