@@ -234,6 +234,10 @@ func (d *daemon) start() (err error) {
 	}
 	d.ledger = &healthLedger{Ledger: ledger}
 	stage.Ledger = d.ledger
+	if al, ok := ledger.(judge.AsyncLedger); ok {
+		// The stage signs while the store's journal write is under way.
+		stage.Ledger = &healthAsyncLedger{healthLedger: d.ledger, async: al}
+	}
 	if sg, ok := src.(reader.Signaler); ok && cfg.Feedback {
 		stage.Signaler = sg
 	}

@@ -29,6 +29,35 @@ func (l *healthLedger) Record(ctx context.Context, vs []*verdict.Verdict) error 
 	return err
 }
 
+// healthAsyncLedger is healthLedger over a judge.AsyncLedger (the store
+// without a remote slot): the durable step's outcome is Wait's.
+type healthAsyncLedger struct {
+	*healthLedger
+	async  judge.AsyncLedger
+	commit healthCommit // one Begin is in flight at a time
+}
+
+func (l *healthAsyncLedger) Begin(ctx context.Context, vs []*verdict.Verdict) (interface{ Wait() error }, error) {
+	c, err := l.async.Begin(ctx, vs)
+	if err != nil {
+		l.failed.Store(true)
+		return nil, err
+	}
+	l.commit = healthCommit{inner: c, failed: &l.failed}
+	return &l.commit, nil
+}
+
+type healthCommit struct {
+	inner  interface{ Wait() error }
+	failed *atomic.Bool
+}
+
+func (c *healthCommit) Wait() error {
+	err := c.inner.Wait()
+	c.failed.Store(err != nil)
+	return err
+}
+
 // pcscStates maps the monitor's view of the PC/SC service to the health
 // document's.
 var pcscStates = map[pcsc.ServiceState]health.PCSCState{

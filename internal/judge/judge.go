@@ -38,6 +38,19 @@ type Ledger interface {
 	Record(ctx context.Context, vs []*verdict.Verdict) error
 }
 
+// AsyncLedger is a Ledger that can split Record in two (internal/store
+// implements it): Begin applies the high-water rule to the batch at once,
+// setting the verdicts as Record would, and starts their durable write;
+// the Wait of its result returns once the write is durable, or with the
+// error that kept it from being so (then the verdicts are as they were
+// before Begin). The stage signs the batch between the two, while the disk
+// works, and publishes nothing before Wait returned nil. It calls Wait
+// exactly once for every Begin that returned no error.
+type AsyncLedger interface {
+	Ledger
+	Begin(ctx context.Context, vs []*verdict.Verdict) (interface{ Wait() error }, error)
+}
+
 // Signer signs verdicts: Seal with both canonical versions (tag.read),
 // SealV2 with version 2 only (verdict.updated).
 type Signer interface {
@@ -96,6 +109,9 @@ type Stage struct {
 	held  []bool
 	holds map[string]*holdQueue
 	queue map[string]*queued
+	// sealed are the signed payloads of the batch's tag reads, made while
+	// an AsyncLedger writes (nil when they are signed on publication).
+	sealed []verdict.Payload
 }
 
 type signal struct {
@@ -180,8 +196,9 @@ func (s *Stage) settle(ctx context.Context, batch []tap.Event) {
 		}
 	}
 	var recordErr error
+	s.sealed = s.sealed[:0]
 	if len(vs) > 0 {
-		recordErr = s.cfg.Ledger.Record(ctx, vs)
+		recordErr = s.record(ctx, vs)
 		if recordErr != nil {
 			s.cfg.Log.Error("ledger record failed", zap.Int("taps", len(vs)), zap.Error(recordErr))
 		}
@@ -205,8 +222,36 @@ func (s *Stage) settle(ctx context.Context, batch []tap.Event) {
 		if (held || len(s.holds) > 0) && s.hold(ev, v, recordErr, held) {
 			continue
 		}
+		if v != nil && len(s.sealed) == len(vs) {
+			s.publishSealed(ev, v, &s.sealed[n-1])
+			continue
+		}
 		s.publish(ev, v, recordErr)
 	}
+}
+
+// record records the tag reads of a batch. With an AsyncLedger and no
+// remote slot (which may still change the verdicts after the ledger), it
+// signs them in s.sealed while the ledger's write is under way.
+func (s *Stage) record(ctx context.Context, vs []*verdict.Verdict) error {
+	al, ok := s.cfg.Ledger.(AsyncLedger)
+	if !ok || s.cfg.Remote != nil {
+		return s.cfg.Ledger.Record(ctx, vs)
+	}
+	c, err := al.Begin(ctx, vs)
+	if err != nil {
+		return err
+	}
+	for _, v := range vs {
+		s.sealed = append(s.sealed, s.cfg.Signer.Seal(*v))
+	}
+	if err := c.Wait(); err != nil {
+		// The verdicts are as they were before Begin: sign nothing of
+		// them in advance.
+		s.sealed = s.sealed[:0]
+		return err
+	}
+	return nil
 }
 
 // publish publishes one event of a batch; v is the verdict of a tag read.
@@ -241,9 +286,15 @@ func (s *Stage) publishVerdict(ev *tap.Event, v *verdict.Verdict, recordErr erro
 		s.queueSignal(v.Reader, false)
 		return
 	}
+	p := s.cfg.Signer.Seal(*v)
+	s.publishSealed(ev, v, &p)
+}
+
+// publishSealed publishes one settled tag read signed as p.
+func (s *Stage) publishSealed(ev *tap.Event, v *verdict.Verdict, p *verdict.Payload) {
 	r := ev.Read
 	s.cfg.Publisher.Publish(event.TagRead.String(), TagRead{
-		Payload: s.cfg.Signer.Seal(*v),
+		Payload: *p,
 		Detail:  v.Detail,
 		Timings: Timings{APDUs: r.APDUs, APDUMS: ms(r.APDUTime), TotalMS: ms(r.Elapsed)},
 	})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -129,13 +130,33 @@ func (s *Store) Query(q Query) ([]Entry, error) {
 	if limit <= 0 {
 		limit = DefaultQueryLimit
 	}
+	var since int64
+	if !q.Since.IsZero() {
+		since = q.Since.UnixNano()
+	}
+	// The journal's pending entries and bbolt's, read under the
+	// checkpoint lock so that none is seen twice or missed.
+	s.js.ckpt.RLock()
+	defer s.js.ckpt.RUnlock()
+	var pend []Entry
+	s.js.mu.Lock()
+	for i := len(s.js.pending) - 1; i >= 0; i-- {
+		es := s.js.pending[i].entries
+		for j := len(es) - 1; j >= 0; j-- {
+			e := &es[j]
+			if e.Time.UnixNano() < since || (q.UID != nil && !bytes.Equal(q.UID, e.UID)) {
+				continue
+			}
+			c := *e
+			c.UID = bytes.Clone(e.UID)
+			c.Time = time.Unix(0, e.Time.UnixNano())
+			pend = append(pend, c)
+		}
+	}
+	s.js.mu.Unlock()
 	var out []Entry
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketAudit).Cursor()
-		var since int64
-		if !q.Since.IsZero() {
-			since = q.Since.UnixNano()
-		}
 		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
 			if len(k) != 16 {
 				return fmt.Errorf("%w: audit key of %d bytes", ErrCorrupt, len(k))
@@ -157,6 +178,15 @@ func (s *Store) Query(q Query) ([]Entry, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: query audit log: %w", err)
+	}
+	if len(pend) > 0 {
+		// Pending entries go to bbolt after every entry there, so among
+		// equal times they are the newer.
+		out = append(pend, out...)
+		slices.SortStableFunc(out, func(a, b Entry) int { return b.Time.Compare(a.Time) })
+		if len(out) > limit {
+			out = out[:limit]
+		}
 	}
 	return out, nil
 }

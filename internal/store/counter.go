@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 
@@ -42,23 +41,24 @@ var be = binary.BigEndian
 // it and survives a crash or kill -9. On error nothing is written and no
 // verdict is changed.
 func (s *Store) Record(ctx context.Context, vs []*verdict.Verdict) error {
-	return s.record(ctx, vs, nil)
+	c, err := s.begin(ctx, vs, false)
+	if err != nil {
+		return err
+	}
+	return c.Wait()
 }
 
-// record is Record; then, if set, runs inside its transaction after the
-// high-water rule, with the entries as the rule left them.
+// record is Record as one bbolt transaction (the path of RecordQueued,
+// and of Record when the journal is unusable); then, if set, runs inside
+// its transaction after the high-water rule, with the entries as the rule
+// left them.
 func (s *Store) record(ctx context.Context, vs []*verdict.Verdict, then func(tx *bolt.Tx, es []Entry) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	es := make([]Entry, len(vs))
-	for i, v := range vs {
-		uid, err := hex.DecodeString(v.UID)
-		if err != nil {
-			return fmt.Errorf("store: record tap: %w: UID is not hex", ErrInvalidEntry)
-		}
-		es[i] = Entry{Time: v.Time, Reader: v.Reader, UID: uid, Ctr: v.Ctr,
-			Verdict: v.Verdict, Reason: v.Reason, Detail: v.Detail, Profile: v.Profile}
+	es, err := entriesOf(vs)
+	if err != nil {
+		return err
 	}
 	if err := s.writeThen(es, then); err != nil {
 		return err
@@ -90,6 +90,22 @@ func (s *Store) writeThen(es []Entry, then func(tx *bolt.Tx, es []Entry) error) 
 			e.Time = now
 		}
 	}
+	// Decisions are taken one batch at a time (the journal's token), and
+	// the marks of journaled batches not yet in bbolt are read first.
+	if w := s.w; w != nil {
+		w.token <- struct{}{}
+		defer func() { <-w.token }()
+	}
+	type prior struct {
+		m     uint32
+		found bool
+	}
+	prev := make([]prior, len(es))
+	for i := range es {
+		if checked(&es[i]) {
+			prev[i].m, prev[i].found = s.pendingMark(es[i].UID, &es[i].Profile)
+		}
+	}
 	// The rule rewrites entries inside the transaction, which bbolt may run
 	// only once but which can fail after rewriting some: work on a copy.
 	work := make([]Entry, len(es))
@@ -101,7 +117,7 @@ func (s *Store) writeThen(es []Entry, then func(tx *bolt.Tx, es []Entry) error) 
 		for i := range work {
 			e := &work[i]
 			if checked(e) {
-				accepted, prev, err := advance(tx, e.Profile, e.UID, e.Ctr.Value)
+				accepted, prev, err := advance(tx, e.Profile, e.UID, e.Ctr.Value, prev[i].m, prev[i].found)
 				if err != nil {
 					return err
 				}
@@ -176,11 +192,10 @@ func markValue(v []byte) (uint32, error) {
 // advance applies the high-water rule inside tx: ctr is accepted, and
 // stored as the mark of (profile, uid), only when it is above the mark of
 // (profile, uid) and above the mark of ("", uid), which applies under
-// every profile.
-func advance(tx *bolt.Tx, profile string, uid []byte, ctr uint32) (accepted bool, prev uint32, err error) {
+// every profile, and above prev if found (the journal's pending marks).
+func advance(tx *bolt.Tx, profile string, uid []byte, ctr uint32, prev uint32, found bool) (accepted bool, _ uint32, err error) {
 	b := tx.Bucket(bucketMarks)
 	key := markKey(uid, profile)
-	found := false
 	keys := [][]byte{key}
 	if profile != "" {
 		keys = append(keys, markKey(uid, ""))
@@ -224,6 +239,11 @@ func (s *Store) mark(uid []byte, profile *string) (ntag424.Counter, error) {
 		return ntag424.Counter{}, err
 	}
 	var c ntag424.Counter
+	// The journal's pending marks first: a checkpoint drops them only
+	// after bbolt holds them.
+	if m, ok := s.pendingMark(uid, profile); ok {
+		c = ntag424.CounterOf(m)
+	}
 	take := func(v []byte) error {
 		m, err := markValue(v)
 		if err != nil {

@@ -17,6 +17,10 @@ import (
 // crashEnv names the database the helper writer process should use.
 const crashEnv = "NFCD_STORE_CRASH_DB"
 
+// crashNoCheckpointEnv makes the helper writer keep every batch in the
+// replay journal: nothing reaches bbolt before the kill.
+const crashNoCheckpointEnv = "NFCD_STORE_CRASH_NO_CHECKPOINT"
+
 const crashUIDs = 37
 
 func crashUID(i int) []byte {
@@ -31,6 +35,9 @@ func TestHelperWriter(t *testing.T) {
 	path := os.Getenv(crashEnv)
 	if path == "" {
 		t.Skip("helper process for TestCrashDurability")
+	}
+	if os.Getenv(crashNoCheckpointEnv) != "" {
+		checkpointDelay = time.Hour
 	}
 	s, err := Open(path, Options{Timeout: 5 * time.Second})
 	if err != nil {
@@ -70,7 +77,14 @@ func TestHelperWriter(t *testing.T) {
 // TestCrashDurability kills a writer process with SIGKILL in the middle of
 // a stream of taps and checks that the database opens cleanly and that no
 // counter the writer saw accepted was lost.
-func TestCrashDurability(t *testing.T) {
+func TestCrashDurability(t *testing.T) { testCrashDurability(t, false) }
+
+// TestCrashDurabilityJournal is TestCrashDurability with the checkpoints
+// held back: every acknowledged tap is only in the replay journal when the
+// writer dies, so its marks survive only through the replay at Open.
+func TestCrashDurabilityJournal(t *testing.T) { testCrashDurability(t, true) }
+
+func testCrashDurability(t *testing.T, journalOnly bool) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
@@ -86,8 +100,13 @@ func TestCrashDurability(t *testing.T) {
 			t.Logf("stopping after %d rounds to stay within the time budget", round)
 			break
 		}
-		acked, lines := crashRound(t, path, round)
+		acked, lines := crashRound(t, path, round, journalOnly)
 		total += lines
+		if journalOnly && lines > 0 {
+			if fi, err := os.Stat(JournalPath(path)); err != nil || fi.Size() == 0 {
+				t.Fatalf("round %d: journal after the kill: %v, %v; want the acknowledged taps in it", round, fi, err)
+			}
+		}
 
 		s, err := Open(path, Options{Timeout: time.Second})
 		if err != nil {
@@ -116,10 +135,13 @@ func TestCrashDurability(t *testing.T) {
 // highest acknowledged counter per UID and the number of acknowledgements,
 // including lines the helper wrote before it died but the parent had not
 // read yet.
-func crashRound(t *testing.T, path string, round int) (acked map[string]uint32, lines int) {
+func crashRound(t *testing.T, path string, round int, journalOnly bool) (acked map[string]uint32, lines int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWriter$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashEnv+"="+path)
+	if journalOnly {
+		cmd.Env = append(cmd.Env, crashNoCheckpointEnv+"=1")
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -156,6 +156,11 @@ type Store struct {
 	maxEntries int
 	now        func() time.Time
 	readOnly   bool
+
+	// The replay journal (journal.go, commit.go): w for a writer, js for
+	// every opening.
+	w  *writer
+	js jstate
 }
 
 // Open opens or creates the database at path, creating its directory (0700)
@@ -228,11 +233,15 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.openJournal(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if readOnly {
 		return s, nil
 	}
 	if _, err := s.Prune(); err != nil {
-		db.Close()
+		s.Close()
 		return nil, &OpenError{Path: path, Cause: fmt.Errorf("prune audit log: %w", err)}
 	}
 	return s, nil
@@ -430,13 +439,15 @@ func createFile(path string) error {
 // Path returns the file name the store was opened with.
 func (s *Store) Path() string { return s.path }
 
-// Close releases the file lock. Calls after the first return nil.
+// Close checkpoints the replay journal into the database and releases the
+// file lock. Calls after the first return nil.
 func (s *Store) Close() error {
+	jerr := s.closeJournal()
 	err := s.db.Close()
 	if err != nil {
 		return fmt.Errorf("store: close %s: %w", s.path, err)
 	}
-	return nil
+	return jerr
 }
 
 // update and view run fn in a bbolt transaction and translate "database not
