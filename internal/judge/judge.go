@@ -305,8 +305,12 @@ func (s *Stage) publishSealed(ev *tap.Event, v *verdict.Verdict, p *verdict.Payl
 		// ev.Time is the local verdict, r.Elapsed after the card appeared.
 		s.cfg.Metrics.Tap(v.Reader, v.Verdict, s.cfg.Now().Sub(ev.Time)+r.Elapsed)
 	}
-	s.cfg.Log.Info("tag", zap.String("reader", v.Reader), zap.String("uid", v.UID), zap.Stringer("ctr", v.Ctr),
-		zap.String("verdict", v.Verdict), zap.String("reason", v.Reason), zap.Float64("latency_ms", ms(r.Elapsed)))
+	// Debug only: the audit log holds every tap, and the tap path neither
+	// logs nor allocates for a log that is off.
+	if ce := s.cfg.Log.Check(zap.DebugLevel, "tag"); ce != nil {
+		ce.Write(zap.String("reader", v.Reader), zap.String("uid", v.UID), zap.Stringer("ctr", v.Ctr),
+			zap.String("verdict", v.Verdict), zap.String("reason", v.Reason), zap.Float64("latency_ms", ms(r.Elapsed)))
+	}
 }
 
 // newVerdict builds the verdict of a tag read, before the ledger.

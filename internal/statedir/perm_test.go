@@ -26,6 +26,7 @@ func TestStateReadableByOthersUsed(t *testing.T) {
 	}{
 		{"nfcd.db 0644", func(p Paths) string { return p.DB }, 0o644},
 		{"nfcd.db 0640", func(p Paths) string { return p.DB }, 0o640},
+		{"nfcd.journal 0644", func(p Paths) string { return p.Journal }, 0o644},
 		{"verdict-key 0604", func(p Paths) string { return p.Key }, 0o604},
 		{"tokens.json 0644", func(p Paths) string { return p.Tokens }, 0o644},
 		{"tls.pem 0644", func(p Paths) string { return p.TLS }, 0o644},

@@ -52,6 +52,11 @@ type Paths struct {
 	Dir string
 	// DB is the bbolt replay ledger and audit log.
 	DB string
+	// Journal is the store's replay journal (store.JournalPath of DB):
+	// the taps made durable but not yet checkpointed into DB, 0600. It is
+	// empty or absent while no daemon runs, unless one was killed; the
+	// next opening of the store replays it. Never delete it by hand.
+	Journal string
 	// Key is the verdict signing key's 32-byte seed (0600).
 	Key string
 	// PublicKey is the verdict public key, raw 32 bytes, readable by
@@ -79,6 +84,7 @@ func PathsOf(dir string) Paths {
 	return Paths{
 		Dir:       dir,
 		DB:        filepath.Join(dir, "nfcd.db"),
+		Journal:   store.JournalPath(filepath.Join(dir, "nfcd.db")),
 		Key:       filepath.Join(dir, "verdict-key"),
 		PublicKey: filepath.Join(dir, "verdict-key.pub"),
 		Tokens:    filepath.Join(dir, "tokens.json"),
@@ -123,7 +129,7 @@ func (p Paths) Prepare() (tightened bool, err error) {
 		}
 		tightened = true
 	}
-	for _, f := range []string{p.DB, p.Key, p.Tokens, p.Demo, p.TLS, p.LegitmarkToken, p.LegitmarkSpool} {
+	for _, f := range []string{p.DB, p.Journal, p.Key, p.Tokens, p.Demo, p.TLS, p.LegitmarkToken, p.LegitmarkSpool} {
 		if err := fileperm.CheckPrivate(f); err != nil {
 			return tightened, fmt.Errorf("statedir: refusing to start: %w", err)
 		}
