@@ -52,7 +52,8 @@ type AsyncLedger interface {
 }
 
 // Signer signs verdicts: Seal with both canonical versions (tag.read),
-// SealV2 with version 2 only (verdict.updated).
+// SealV2 with version 2 only (verdict.updated). Seal may run on two
+// goroutines at once (a burst is signed on two cores).
 type Signer interface {
 	Seal(v verdict.Verdict) verdict.Payload
 	SealV2(v verdict.Verdict) verdict.Payload
@@ -242,9 +243,7 @@ func (s *Stage) record(ctx context.Context, vs []*verdict.Verdict) error {
 	if err != nil {
 		return err
 	}
-	for _, v := range vs {
-		s.sealed = append(s.sealed, s.cfg.Signer.Seal(*v))
-	}
+	s.seal(vs)
 	if err := c.Wait(); err != nil {
 		// The verdicts are as they were before Begin: sign nothing of
 		// them in advance.
@@ -252,6 +251,38 @@ func (s *Stage) record(ctx context.Context, vs []*verdict.Verdict) error {
 		return err
 	}
 	return nil
+}
+
+// parallelSeal is the batch size from which the stage signs on two
+// goroutines: a burst of taps on several readers.
+const parallelSeal = 4
+
+// seal signs vs into s.sealed; a burst is split between the stage
+// goroutine and one more, so that two cores sign while the disk writes.
+func (s *Stage) seal(vs []*verdict.Verdict) {
+	n := len(vs)
+	if cap(s.sealed) < n {
+		s.sealed = make([]verdict.Payload, 0, max(n, s.cfg.MaxBatch))
+	}
+	s.sealed = s.sealed[:n]
+	if n < parallelSeal {
+		for i, v := range vs {
+			s.sealed[i] = s.cfg.Signer.Seal(*v)
+		}
+		return
+	}
+	half := n / 2
+	done := make(chan struct{})
+	go func() {
+		for i := half; i < n; i++ {
+			s.sealed[i] = s.cfg.Signer.Seal(*vs[i])
+		}
+		close(done)
+	}()
+	for i := range half {
+		s.sealed[i] = s.cfg.Signer.Seal(*vs[i])
+	}
+	<-done
 }
 
 // publish publishes one event of a batch; v is the verdict of a tag read.
