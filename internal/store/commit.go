@@ -155,21 +155,9 @@ func (s *Store) checkpointer() {
 // and empties the journal if nothing new was appended meanwhile. It
 // reports whether the journal is empty now.
 func (s *Store) checkpointNow() bool {
-	s.js.ckpt.Lock()
-	s.js.mu.Lock()
-	batches := s.js.pending
-	s.js.mu.Unlock()
-	if len(batches) > 0 {
-		err := s.update(func(tx *bolt.Tx) error { return s.applyBatches(tx, batches) })
-		if err != nil {
-			s.js.ckpt.Unlock()
-			return false
-		}
-		s.js.mu.Lock()
-		s.js.pending = slices.Clone(s.js.pending[len(batches):])
-		s.js.mu.Unlock()
+	if s.movePending() != nil {
+		return false
 	}
-	s.js.ckpt.Unlock()
 	// Truncate only between batches, when none is pending.
 	select {
 	case s.w.token <- struct{}{}:
@@ -190,6 +178,26 @@ func (s *Store) checkpointNow() bool {
 		s.w.off = 0
 	}
 	return true
+}
+
+// movePending copies the pending batches into bbolt in one transaction
+// and drops them from pending.
+func (s *Store) movePending() error {
+	s.js.ckpt.Lock()
+	defer s.js.ckpt.Unlock()
+	s.js.mu.Lock()
+	batches := s.js.pending
+	s.js.mu.Unlock()
+	if len(batches) == 0 {
+		return nil
+	}
+	if err := s.update(func(tx *bolt.Tx) error { return s.applyBatches(tx, batches) }); err != nil {
+		return err
+	}
+	s.js.mu.Lock()
+	s.js.pending = slices.Clone(s.js.pending[len(batches):])
+	s.js.mu.Unlock()
+	return nil
 }
 
 // closeJournal checkpoints what is pending, empties the journal and stops

@@ -346,3 +346,35 @@ func TestBeginAfterClose(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartMarksOverJournal: a restart of a tag's marks is not undone by
+// journaled taps of its earlier life, neither at once, nor by the
+// checkpoint, nor by a replay after a crash.
+func TestRestartMarksOverJournal(t *testing.T) {
+	noCheckpoints(t)
+	path := filepath.Join(t.TempDir(), "nfcd.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := []byte{0x04, 0x96, 0x8C, 0xAA, 0x5C, 0x5E, 0x80}
+	if err := s.Record(context.Background(), []*verdict.Verdict{authentic(uidA, 70)}); err != nil {
+		t.Fatal(err)
+	}
+	if prev, err := s.RestartMarks(uid, "p", ntag424.CounterOf(1)); err != nil || prev != ntag424.CounterOf(70) {
+		t.Fatalf("RestartMarks = %v, %v; want the journaled mark 70", prev, err)
+	}
+	v := authentic(uidA, 2)
+	if err := s.Record(context.Background(), []*verdict.Verdict{v}); err != nil || v.Verdict != verdict.Authentic {
+		t.Fatalf("tap 2 after the restart: %v, %s; want authentic", err, v.Verdict)
+	}
+	abandon(s)
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if hw, err := s.HighWater(uid); err != nil || hw != ntag424.CounterOf(2) {
+		t.Errorf("HighWater after replay = %v, %v; want 2", hw, err)
+	}
+}
