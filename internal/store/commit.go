@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/nfcd/nfcd/internal/verdict"
 )
@@ -269,7 +270,7 @@ func (s *Store) begin(ctx context.Context, vs []*verdict.Verdict, async bool) (*
 		return nil, err
 	}
 	if s.readOnly {
-		return nil, fmt.Errorf("store: record tap: %w", bolt.ErrDatabaseReadOnly)
+		return nil, fmt.Errorf("store: record tap: %w", bolterrors.ErrDatabaseReadOnly)
 	}
 	es, err := entriesOf(vs)
 	if err != nil {
