@@ -289,9 +289,12 @@ func (s *Store) begin(ctx context.Context, vs []*verdict.Verdict, async bool) (*
 		<-w.token
 		return nil, ErrClosed
 	}
-	if w.broken {
+	if w.broken || s.shipper.Load() != nil {
 		// The journal is unusable until the next start: one bbolt
-		// transaction per batch, as before it existed.
+		// transaction per batch, as before it existed. The same with an
+		// AuditShipper (the fleet, queue.go): its rows go into the
+		// transaction that records the entries, which the journal's
+		// records have no place for yet.
 		<-w.token
 		err := s.record(ctx, vs, nil)
 		return &Commit{err: err}, nil

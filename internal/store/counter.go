@@ -60,7 +60,7 @@ func (s *Store) record(ctx context.Context, vs []*verdict.Verdict, then func(tx 
 	if err != nil {
 		return err
 	}
-	if err := s.writeThen(es, then); err != nil {
+	if err := s.writeThen(es, s.shipThen(vs, then)); err != nil {
 		return err
 	}
 	for i, v := range vs {

@@ -19,6 +19,7 @@
 //	audit              unix nanos (int64 BE) || seq (uint64 BE) → encoded Entry (format 1 or 2)
 //	legitmark_journal  seq (uint64 BE) → JSON legitmark.Entry (srjournal.go; created on first use)
 //	outbox             item ID (uint64 BE) → JSON OutboxItem (outbox.go; added to version 2 files by init)
+//	queue.<name>       item ID (uint64 BE) → push time || item (queue.go: the fleet's outbox; created on first use)
 //
 // A replay mark belongs to a tag under one profile, so a tag of a weak
 // profile (factory keys, a test batch) that claims another tag's UID
@@ -161,6 +162,8 @@ type Store struct {
 	// every opening.
 	w  *writer
 	js jstate
+	// shipper, if set, queues every recorded verdict (queue.go).
+	shipper shipperPtr
 }
 
 // Open opens or creates the database at path, creating its directory (0700)
