@@ -66,6 +66,9 @@ var allowed = map[string][]string{
 	// knows the verdict vocabulary, not the store that backs its queues.
 	"internal/fleet":           {"internal/ntag424", "internal/verdict"},
 	"internal/fleet/fleettest": {"internal/fleet"},
+	// The fleet in the verdict stage: the check in the ledger step, the
+	// queues in the store, late verdicts through the stage's fleet slot.
+	"internal/fleetstage": {"internal/fleet", "internal/judge", "internal/ntag424", "internal/store", "internal/verdict"},
 	// Authentication station (Legitmark): the client and its fake.
 	"internal/legitmark":               {"internal/secret"},
 	"internal/legitmark/legitmarktest": {"internal/legitmark"},
@@ -99,13 +102,14 @@ var forbidden = map[string][]string{
 	"internal/lrp":          {"github.com/ebfe/scard", "runtime/cgo"},
 	"internal/batch":        {"github.com/ebfe/scard", "runtime/cgo"},
 	"internal/profile":      {"github.com/ebfe/scard", "runtime/cgo"},
-	"internal/tap":          {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt", "github.com/prometheus/client_golang"},
-	"internal/judge":        {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt"},
+	"internal/tap":          {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt", "github.com/prometheus/client_golang", "github.com/jackc/pgx"},
+	"internal/judge":        {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt", "github.com/jackc/pgx"},
 	"internal/verdict":      {"github.com/ebfe/scard", "runtime/cgo"},
 	"internal/verifyclient": {"github.com/ebfe/scard", "runtime/cgo", "github.com/nfcd/nfcd/internal/daemon"},
 	"internal/remote":       {"github.com/ebfe/scard", "runtime/cgo", "github.com/nfcd/nfcd/internal/daemon"},
 	"internal/remoteverify": {"github.com/ebfe/scard", "runtime/cgo", "github.com/nfcd/nfcd/internal/daemon"},
 	"internal/fleet":        {"github.com/ebfe/scard", "runtime/cgo", "github.com/gorilla/websocket", "go.etcd.io/bbolt"},
+	"internal/store":        {"github.com/jackc/pgx"},
 	// The environment check builds without cgo, so it can explain a
 	// machine where PC/SC does not work.
 	"internal/doctor": {"github.com/ebfe/scard", "runtime/cgo"},

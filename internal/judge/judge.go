@@ -92,6 +92,8 @@ type Config struct {
 	// Remote, if set, is the remote verifier slot (remote.go); nil keeps
 	// every verdict local at no extra cost.
 	Remote Remote
+	// Fleet, if set, is the fleet slot (fleet.go).
+	Fleet Fleet
 	// Metrics, if set, counts taps and failed reads.
 	Metrics Metrics
 	Log     *zap.Logger
@@ -153,12 +155,19 @@ func (s *Stage) Run(ctx context.Context, in <-chan tap.Event) error {
 	if s.cfg.Remote != nil {
 		updates = s.cfg.Remote.Updates()
 	}
+	var fleetUpdates <-chan Update
+	if s.cfg.Fleet != nil {
+		fleetUpdates = s.cfg.Fleet.Updates()
+	}
 	for {
 		var ev tap.Event
 		var ok bool
 		select {
 		case ev, ok = <-in:
 		case u := <-updates:
+			s.update(u)
+			continue
+		case u := <-fleetUpdates:
 			s.update(u)
 			continue
 		case <-ctx.Done():
