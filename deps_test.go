@@ -36,7 +36,7 @@ var allowed = map[string][]string{
 	"internal/verdict": {"internal/ntag424"},
 	"internal/profile": {"internal/ntag424", "internal/tomlfile", "internal/verdict"},
 	"internal/batch":   {"internal/ntag424", "internal/profile", "internal/verdict"},
-	"internal/config":  {"internal/fileperm", "internal/legitmark", "internal/logging", "internal/ntag424", "internal/profile", "internal/remote", "internal/tomlfile"},
+	"internal/config":  {"internal/fileperm", "internal/fleet", "internal/legitmark", "internal/logging", "internal/ntag424", "internal/profile", "internal/remote", "internal/tomlfile"},
 	// Readers: PC/SC, the virtual tag, the simulated reader.
 	"internal/pcsc":          {"internal/event", "internal/reader"},
 	"internal/pcsc/pcsctest": {"internal/pcsc"},

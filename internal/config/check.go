@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/nfcd/nfcd/internal/fileperm"
+	"github.com/nfcd/nfcd/internal/fleet"
 	"github.com/nfcd/nfcd/internal/logging"
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/profile"
@@ -500,7 +501,84 @@ func (ck *checker) validate(c *Config) {
 			ck.errorf(remoteKey("remote.legitimate", err), "see docs/config.md, [remote.legitimate]", "%v", err)
 		}
 	}
+	if f := c.Fleet; f != nil {
+		ck.validateFleet(f)
+	}
 	ck.validateProfiles(c)
+}
+
+// validateFleet checks [fleet]: one source of the connection string that
+// can be read and parsed (never quoted), and the section's own rules. A
+// relative dsn_file becomes relative to the file's directory.
+func (ck *checker) validateFleet(f *fleet.Config) {
+	const fix = "see docs/config.md, [fleet]"
+	var keys []string
+	for _, s := range []struct{ key, v string }{{"fleet.dsn", f.DSN}, {"fleet.dsn_file", f.DSNFile}, {"fleet.dsn_env", f.DSNEnv}} {
+		if s.v != "" {
+			keys = append(keys, s.key)
+		}
+	}
+	switch len(keys) {
+	case 0:
+		ck.errorf("fleet", "set dsn, dsn_file or dsn_env, or remove [fleet] to keep the fleet off", "fleet: no connection string (dsn, dsn_file or dsn_env)")
+		return
+	case 1:
+	default:
+		ck.errorf(keys[1], "keep one of dsn, dsn_file and dsn_env", "fleet: the connection string is set more than once (dsn, dsn_file, dsn_env)")
+		return
+	}
+	if f.DSNFile != "" && !filepath.IsAbs(f.DSNFile) {
+		f.DSNFile = filepath.Join(ck.dir, f.DSNFile)
+	}
+	if err := f.Validate(); err != nil {
+		msg := strings.TrimPrefix(err.Error(), fleet.ErrConfig.Error()+": ")
+		key := "fleet"
+		if name, _, ok := strings.Cut(msg, ":"); ok && !strings.ContainsAny(name, " []") {
+			key = "fleet." + name
+		}
+		ck.errorf(key, fix, "fleet: %s", msg)
+		return
+	}
+	var dsn, key string
+	switch {
+	case f.DSN != "":
+		dsn, key = f.DSN, "fleet.dsn"
+	case f.DSNFile != "":
+		key = "fleet.dsn_file"
+		b, err := ck.env.read(f.DSNFile)
+		if err != nil {
+			if u := errors.Unwrap(err); u != nil {
+				err = u // the path is in the message already
+			}
+			ck.errorf(key, "give a file the service account can read, holding the connection string alone",
+				"fleet: dsn_file: cannot read %s: %v", f.DSNFile, err)
+			return
+		}
+		if dsn = strings.TrimSpace(string(b)); dsn == "" {
+			ck.errorf(key, "put the connection string in the file", "fleet: dsn_file: %s is empty", f.DSNFile)
+			return
+		}
+		if fi, err := ck.env.statFile(f.DSNFile); err == nil && fi.Mode().Perm()&0o004 != 0 {
+			ck.warnf(key, fmt.Sprintf("chmod o-r %s: a connection string may hold a password", f.DSNFile),
+				"fleet: dsn_file: %s is readable by other users", f.DSNFile)
+		}
+	default:
+		key = "fleet.dsn_env"
+		if !envName.MatchString(f.DSNEnv) {
+			ck.errorf(key, "name a variable: letters, digits and _, not starting with a digit", "fleet: dsn_env: not a variable name")
+			return
+		}
+		v, ok := ck.env.lookup(f.DSNEnv)
+		if dsn = strings.TrimSpace(v); !ok || dsn == "" {
+			ck.errorf(key, "set it in the daemon's environment, e.g. with systemd: systemctl edit nfcd, then [Service] EnvironmentFile=/etc/nfcd/fleet.env (mode 0600)",
+				"fleet: dsn_env: the environment variable %s is not set", f.DSNEnv)
+			return
+		}
+	}
+	if err := fleet.CheckDSN(dsn); err != nil {
+		ck.errorf(key, `write a URL such as "postgres://nfcd@db.example/nfcd?sslmode=verify-full" or a key=value list`,
+			"fleet: %s: not a valid PostgreSQL URL or key=value list", strings.TrimPrefix(key, "fleet."))
+	}
 }
 
 func (ck *checker) validateLog(l *Log) {

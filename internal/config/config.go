@@ -30,6 +30,10 @@
 //	base_url = "https://api.legitimate.tech/external/v1"
 //	mode = "confirm"                     # local-only | confirm | remote-required
 //
+//	[fleet]                              # counters and audit shared on PostgreSQL (internal/fleet.Config)
+//	dsn_file = "/etc/nfcd/fleet.dsn"     # or dsn, or dsn_env
+//	kiosk = "store-042-pos-1"
+//
 //	[kiosk]                              # the kiosk page at "/" (GET /v1/ui-config)
 //	verdict_timeout = "10s"              # back to "Hold the tag to the reader"; "0s" keeps it
 //	sound = false                        # a sound per verdict (Web Audio)
@@ -55,6 +59,7 @@ import (
 	"time"
 
 	"github.com/nfcd/nfcd/internal/fileperm"
+	"github.com/nfcd/nfcd/internal/fleet"
 	"github.com/nfcd/nfcd/internal/legitmark"
 	"github.com/nfcd/nfcd/internal/profile"
 	"github.com/nfcd/nfcd/internal/remote"
@@ -92,6 +97,11 @@ type Config struct {
 	Kiosk    Kiosk     `toml:"kiosk"`
 	Profiles []Profile `toml:"profile"`
 	Remote   Remote    `toml:"remote"`
+	// Fleet is [fleet]: counters and audit shared by the kiosks on
+	// PostgreSQL (docs/fleet.md). Nil keeps the fleet off. The connection
+	// string may hold a password: fleet.Config never prints it, and a
+	// dsn_file is resolved relative to the file but read by the daemon.
+	Fleet *fleet.Config `toml:"fleet"`
 }
 
 // Remote is the [remote] section: the remote services the daemon talks to,
@@ -310,6 +320,10 @@ func (c *Config) HoldsKeys() bool {
 		return true
 	}
 	if l := c.Remote.Legitimate; l != nil && l.APIKey.Reveal() != "" {
+		return true
+	}
+	if f := c.Fleet; f != nil && f.DSN != "" {
+		// A connection string written inline may hold a password.
 		return true
 	}
 	return false

@@ -213,3 +213,13 @@ func scrub(err error, password string) error {
 	}
 	return &scrubbed{err: err, text: strings.ReplaceAll(s, password, "xxxxx")}
 }
+
+// CheckDSN reports whether dsn is a PostgreSQL connection string pgx
+// accepts (`nfcd config check`), without connecting. The error never
+// contains the string.
+func CheckDSN(dsn string) error {
+	if _, err := pgxpool.ParseConfig(dsn); err != nil {
+		return fmt.Errorf("%w: the connection string is not a valid PostgreSQL URL or key=value list", ErrConfig)
+	}
+	return nil
+}
