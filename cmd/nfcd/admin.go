@@ -301,12 +301,15 @@ func init() {
 }
 
 var historyCmd = &command{
-	name:     "history",
-	summary:  "print the audit log",
-	synopsis: "nfcd history [--uid HEX] [--since DURATION|TIME] [--limit N] [--state-dir DIR] [--json]",
+	name:    "history",
+	summary: "print the audit log",
+	synopsis: "nfcd history [--uid HEX] [--since DURATION|TIME] [--limit N] [--state-dir DIR] [--json]\n" +
+		"nfcd history --fleet [--uid HEX] [--kiosk ID] [--since DURATION|TIME] [--limit N] [--config FILE] [--json]",
 	about: `Prints the verdicts of past taps, newest first, from the audit log in the
 state directory: through the daemon running on it (root or the service
-account), or read-only from the store when no daemon runs there.`,
+account), or read-only from the store when no daemon runs there. With
+--fleet, the taps of every kiosk from the fleet database of the [fleet]
+section (docs/fleet.md).`,
 	example: "nfcd history --since 1h --uid 04518DFAA96180",
 	maxArgs: 0,
 }
@@ -314,8 +317,12 @@ account), or read-only from the store when no daemon runs there.`,
 func init() {
 	var dir string
 	var q history.Query
-	var asJSON bool
+	var asJSON, fromFleet bool
+	var kiosk, cfgFile string
 	historyCmd.flags = func(fs *flag.FlagSet) {
+		fs.BoolVar(&fromFleet, "fleet", false, "the taps of every kiosk, from the fleet database")
+		fs.StringVar(&kiosk, "kiosk", "", "with --fleet: only this kiosk `ID`")
+		fs.StringVar(&cfgFile, "config", "", "with --fleet: configuration `file` with the [fleet] section (default: the service's)")
 		fs.StringVar(&dir, "state-dir", "", "state `directory` (default per OS)")
 		fs.StringVar(&q.UID, "uid", "", "only this tag `UID` (hex)")
 		fs.StringVar(&q.Since, "since", "", "only entries newer than this `duration` (e.g. 1h) or RFC 3339 time")
@@ -323,6 +330,15 @@ func init() {
 		fs.BoolVar(&asJSON, "json", false, "print one JSON object per entry")
 	}
 	historyCmd.run = func(e *env, _ []string) error {
+		if fromFleet {
+			if dir != "" {
+				return usageError("--fleet reads the fleet database, not a state directory: drop --state-dir")
+			}
+			return fleetHistory(e, cfgFile, q.UID, kiosk, q.Since, q.Limit, asJSON)
+		}
+		if kiosk != "" || cfgFile != "" {
+			return usageError("--kiosk and --config go with --fleet")
+		}
 		sq, err := q.StoreQuery(time.Now())
 		if err != nil {
 			return usageError("--%v", err)

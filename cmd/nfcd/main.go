@@ -23,7 +23,7 @@ var root = &command{
 func init() {
 	root.subs = []*command{
 		runCmd, verifyCmd, readersCmd, watchCmd, vtagCmd, tagCmd, tokenCmd, keyCmd, historyCmd, legitmarkCmd, fakeCmd, serviceCmd, versionCmd,
-		remoteCmd, outboxCmd, configCmd, doctorCmd,
+		remoteCmd, outboxCmd, fleetCmd, configCmd, doctorCmd,
 	}
 }
 

@@ -141,6 +141,7 @@ func (d *daemon) startAdmin(paths statedir.Paths) {
 	d.admin.Handle(AdminOutboxDrop, d.adminOutboxDrop)
 	d.admin.Handle(AdminMarksRestart, d.adminMarksRestart)
 	d.admin.Handle(AdminLegitmarkSRList, d.adminLegitmarkSRList)
+	d.admin.Handle(AdminFleetStatus, d.adminFleetStatus)
 	for _, h := range d.opts.AdminHandlers {
 		d.admin.Handle(h.Method, h.Handler)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/nfcd/nfcd/internal/buildinfo"
 	"github.com/nfcd/nfcd/internal/config"
 	"github.com/nfcd/nfcd/internal/filewatch"
+	"github.com/nfcd/nfcd/internal/fleetstage"
 	"github.com/nfcd/nfcd/internal/health"
 	"github.com/nfcd/nfcd/internal/history"
 	"github.com/nfcd/nfcd/internal/judge"
@@ -136,7 +137,9 @@ type daemon struct {
 	// is off; fake is the in-process service of RemoteFake.
 	verifier *remoteverify.Verifier
 	fake     *legitimatetest.Server
-	metrics  *metrics.Metrics
+	// fleet is the fleet's part of the verdict stage; nil without [fleet].
+	fleet   *fleetstage.Stage
+	metrics *metrics.Metrics
 	// mon is the PC/SC monitor; nil with a simulated or injected source.
 	mon *pcsc.Monitor
 	// demo is the simulated reader's demo profile, kept first on reload.
@@ -172,6 +175,9 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer d.store.Close()
+	if d.fleet != nil {
+		defer d.fleet.Close()
+	}
 	if d.fake != nil {
 		defer d.fake.Close()
 	}
@@ -227,9 +233,28 @@ func (d *daemon) start() (err error) {
 			d.fake.Close()
 		}
 	}()
+	if f := cfg.Fleet; f != nil {
+		// The fleet check is part of the ledger step; its late verdicts
+		// come back through the stage's fleet slot.
+		if d.fleet, err = fleetstage.Open(context.Background(), *f, d.store, fleetstage.Options{
+			KeyID: d.signer.KeyID(), Version: d.opts.Version, Log: d.log}); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				d.fleet.Close()
+			}
+		}()
+		ledger, stage.Fleet = d.fleet, d.fleet
+		d.metrics.SetFleet(d.fleetGauge)
+	}
 	if d.verifier != nil {
 		// One commit records a batch and queues its remote verifications.
-		ledger, stage.Remote = d.verifier.Ledger(d.store), d.verifier
+		var base remoteverify.QueueLedger = d.store
+		if d.fleet != nil {
+			base = d.fleet
+		}
+		ledger, stage.Remote = d.verifier.Ledger(base), d.verifier
 		d.metrics.SetOutbox(d.outboxGauge)
 	}
 	d.ledger = &healthLedger{Ledger: ledger}
@@ -517,6 +542,16 @@ func (d *daemon) serve(ctx context.Context) error {
 	} else {
 		remoteDone <- nil
 	}
+	// The fleet's drain loop outlives the stage too: its late replays go
+	// to the stage, and what it has not sent stays queued.
+	fleetCtx, stopFleet := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFleet()
+	fleetDone := make(chan error, 1)
+	if d.fleet != nil {
+		go func() { fleetDone <- d.fleet.Run(fleetCtx) }()
+	} else {
+		fleetDone <- nil
+	}
 	go func() { serverDone <- d.server.Serve(context.WithoutCancel(ctx), d.ln) }()
 	tokensDone := make(chan struct{})
 	go func() {
@@ -608,6 +643,9 @@ loop:
 	stopRemote()
 	err, ok = await(sd, remoteDone)
 	keep(err, ok, "remote verifier")
+	stopFleet()
+	err, ok = await(sd, fleetDone)
+	keep(err, ok, "fleet")
 	d.server.Shutdown(sd)
 	// Past the deadline the server drops its last sockets at once.
 	err, ok = await(context.WithoutCancel(sd), serverDone)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nfcd/nfcd/internal/health"
 	"github.com/nfcd/nfcd/internal/judge"
+	"github.com/nfcd/nfcd/internal/metrics"
 	"github.com/nfcd/nfcd/internal/pcsc"
 	"github.com/nfcd/nfcd/internal/store"
 	"github.com/nfcd/nfcd/internal/verdict"
@@ -68,7 +69,7 @@ var pcscStates = map[pcsc.ServiceState]health.PCSCState{
 }
 
 // health reports whether the daemon can serve taps (/healthz).
-func (d *daemon) health(context.Context) health.Report {
+func (d *daemon) health(ctx context.Context) health.Report {
 	r := health.Report{Version: d.opts.Version, Time: time.Now().UTC()}
 	if d.mon != nil {
 		st, since := d.mon.ServiceState()
@@ -91,7 +92,24 @@ func (d *daemon) health(context.Context) health.Report {
 			}
 		}
 	}
+	if d.fleet != nil {
+		r.Fleet = health.Fleet{Configured: true}
+		if st, err := d.fleet.Status(ctx); err == nil {
+			r.Fleet.Connected = st.Connected
+			r.Fleet.QueuedAdvances, r.Fleet.UnshippedTaps = st.QueuedAdvances, st.UnshippedTaps
+			r.Fleet.OldestUnshippedSeconds = st.OldestAge(time.Now()).Seconds()
+		}
+	}
 	return r
+}
+
+// fleetGauge reports the fleet link to /metrics.
+func (d *daemon) fleetGauge() metrics.FleetStats {
+	st, err := d.fleet.Status(context.Background())
+	if err != nil {
+		return metrics.FleetStats{}
+	}
+	return metrics.FleetStats{Connected: st.Connected, Advances: st.QueuedAdvances, Taps: st.UnshippedTaps, Oldest: st.Oldest}
 }
 
 // outboxGauge reports the remote-verification outbox to /metrics: how many

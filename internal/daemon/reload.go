@@ -200,6 +200,7 @@ func restartKeys(old, next config.Config) []string {
 	add("simulate_interval", old.SimulateInterval != next.SimulateInterval)
 	// The authentication station is built at start.
 	add("remote", !reflect.DeepEqual(old.Remote, next.Remote))
+	add("fleet", !reflect.DeepEqual(old.Fleet, next.Fleet))
 	ol, nl := old.Log, next.Log
 	ol.Level, nl.Level = "", ""
 	add("log", ol != nl)

@@ -104,3 +104,11 @@ func (d *DB) DropTaps(ctx context.Context, before time.Time) ([]string, error) {
 
 // scrub hides the connection password in err's text.
 func (d *DB) scrub(err error) error { return scrub(err, d.password) }
+
+// SchemaVersion reads the database's schema version (0 without the fleet
+// schema): `nfcd fleet status` without a running daemon uses it as the
+// connection probe.
+func (d *DB) SchemaVersion(ctx context.Context) (int, error) {
+	v, err := readVersion(ctx, d.pool)
+	return v, d.scrub(err)
+}

@@ -91,3 +91,23 @@ var (
 	_ fleet.Queue[fleet.Advance] = (*Queue[fleet.Advance, *fleet.Advance])(nil)
 	_ fleet.Queue[fleet.Tap]     = (*Queue[fleet.Tap, *fleet.Tap])(nil)
 )
+
+// QueueStats reads the depths of the fleet queues of st (which may be
+// opened read-only): `nfcd fleet status` without a running daemon.
+func QueueStats(ctx context.Context, st *store.Store) (advances, taps fleet.QueueStats, err error) {
+	for _, q := range []struct {
+		name string
+		out  *fleet.QueueStats
+	}{{AdvanceQueue, &advances}, {TapQueue, &taps}} {
+		sq, err := st.Queue(q.name)
+		if err != nil {
+			return advances, taps, err
+		}
+		n, oldest, err := sq.Stats(ctx)
+		if err != nil {
+			return advances, taps, err
+		}
+		*q.out = fleet.QueueStats{Len: n, Oldest: oldest}
+	}
+	return advances, taps, nil
+}

@@ -52,6 +52,9 @@ const (
 	ProblemStore             = "store_failed"
 	ProblemRemoteUnreachable = "remote_unreachable"
 	ProblemOutboxBacklog     = "outbox_backlog"
+	// ProblemFleetUnreachable: a [fleet] is configured and its database
+	// does not answer; taps are decided locally and queued (degraded).
+	ProblemFleetUnreachable = "fleet_unreachable"
 )
 
 // PCSC is the PC/SC part of the report.
@@ -84,6 +87,20 @@ type Remote struct {
 }
 
 // Report is the /healthz document.
+// Fleet is the fleet link (docs/fleet.md): whether the database
+// answers, and what waits for it.
+type Fleet struct {
+	Configured bool `json:"configured"`
+	Connected  bool `json:"connected"`
+	// QueuedAdvances are counters decided while the fleet was away;
+	// UnshippedTaps audit rows not in the fleet's log yet.
+	QueuedAdvances int `json:"queued_advances"`
+	UnshippedTaps  int `json:"unshipped_taps"`
+	// OldestUnshippedSeconds is the age of the oldest of them; 0 when
+	// none waits.
+	OldestUnshippedSeconds float64 `json:"oldest_unshipped_seconds"`
+}
+
 type Report struct {
 	Service  string    `json:"service"`
 	Status   Status    `json:"status"`
@@ -94,6 +111,7 @@ type Report struct {
 	Readers  []Reader  `json:"readers"`
 	Store    Store     `json:"store"`
 	Remote   Remote    `json:"remote"`
+	Fleet    Fleet     `json:"fleet,omitzero"` // absent without [fleet]
 }
 
 // OutboxBacklogLimit is the outbox depth from which the report is degraded.
@@ -129,6 +147,9 @@ func (r *Report) Evaluate() {
 	degraded := false
 	if r.Remote.Configured && !r.Remote.Reachable {
 		r.Problems, degraded = append(r.Problems, ProblemRemoteUnreachable), true
+	}
+	if r.Fleet.Configured && !r.Fleet.Connected {
+		r.Problems, degraded = append(r.Problems, ProblemFleetUnreachable), true
 	}
 	if r.Remote.OutboxDepth >= OutboxBacklogLimit {
 		r.Problems, degraded = append(r.Problems, ProblemOutboxBacklog), true

@@ -18,6 +18,9 @@
 //	nfcd_remote_request_duration_seconds{endpoint}   histogram
 //	nfcd_outbox_depth                                gauge
 //	nfcd_outbox_oldest_age_seconds                   gauge
+//	nfcd_fleet_connected                             gauge (fleet.go)
+//	nfcd_fleet_queue_depth{queue}                    gauge
+//	nfcd_fleet_oldest_unshipped_age_seconds          gauge
 //	nfcd_build_info{version,commit}                  gauge, always 1
 //
 // Every method is safe on a nil *Metrics (it does nothing), so a component
@@ -83,6 +86,7 @@ type Metrics struct {
 	remoteCache atomic.Pointer[map[remoteKey]remoteChildren]
 
 	outbox atomic.Pointer[func() (int, time.Time)]
+	fleet  atomic.Pointer[func() FleetStats]
 }
 
 type tapKey struct{ reader, verdict string }
@@ -151,7 +155,7 @@ func New(b Build) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.taps, m.tapDuration, m.apduErrors, m.contextResets, m.readers,
 		m.wsClients, m.wsDropped, m.wsSlowClosed, m.remoteRequests, m.remoteDuration,
-		info, outboxCollector{m},
+		info, outboxCollector{m}, fleetCollector{m},
 	)
 	m.tapCache.Store(&map[tapKey]prometheus.Counter{})
 	m.swCache.Store(&map[uint16]prometheus.Counter{})
