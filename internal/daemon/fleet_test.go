@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -227,5 +228,126 @@ func (c *client) nextWithin(d time.Duration, ok func(map[string]any) bool) map[s
 		case <-timeout:
 			c.t.Fatalf("no matching event within %v", d)
 		}
+	}
+}
+
+// TestFleetPostgresRestart stops PostgreSQL while two kiosks tap clones of
+// one tag and starts it again: no tap waits beyond the timeout (plus a
+// queue write), every audit row arrives exactly once, and the counter both
+// kiosks accepted while it was down comes back as exactly one late
+// replay (verdict.updated) at one of them.
+func TestFleetPostgresRestart(t *testing.T) {
+	fleettest.Require(t)
+	cl, err := fleettest.StartCluster(fleettest.ClusterOptions{Settings: fleettest.FastSettings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	dsn := cl.Database(t)
+	db, err := fleet.Connect(context.Background(), fleet.Config{DSN: dsn, Kiosk: "migrator"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	const timeout = fleet.DefaultTimeout
+	a := startKiosk(t, dsn, "kiosk-a", timeout)
+	b := startKiosk(t, dsn, "kiosk-b", timeout)
+	ca, cb := a.dial(), b.dial()
+	tap := func(h *harness, c *client) (verdict.Verdict, float64) {
+		t.Helper()
+		h.tap(simulate.Genuine)
+		p := c.tagRead()
+		return h.opened(p), p["timings"].(map[string]any)["total_ms"].(float64)
+	}
+	expect := func(what string, v verdict.Verdict, want, fleetState string) {
+		t.Helper()
+		if v.Verdict != want || v.Fleet != fleetState {
+			t.Fatalf("%s: %s/%s fleet %s, want %s fleet %s", what, v.Verdict, v.Reason, v.Fleet, want, fleetState)
+		}
+	}
+	v, _ := tap(a, ca) // 1
+	expect("A 1", v, verdict.Authentic, verdict.FleetConfirmed)
+	v, _ = tap(b, cb) // 1
+	expect("B 1", v, verdict.Replayed, verdict.FleetConfirmed)
+	v, _ = tap(b, cb) // 2
+	expect("B 2", v, verdict.Authentic, verdict.FleetConfirmed)
+	v, _ = tap(a, ca) // 2
+	expect("A 2", v, verdict.Replayed, verdict.FleetConfirmed)
+
+	if err := cl.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range []struct {
+		h *harness
+		c *client
+	}{{a, ca}, {b, cb}, {a, ca}} { // A 3, B 3, A 4
+		v, ms := tap(k.h, k.c)
+		expect(fmt.Sprintf("tap %d while PostgreSQL is down", i), v, verdict.Authentic, verdict.FleetUnconfirmed)
+		if ms > float64(timeout/time.Millisecond)+2000 {
+			t.Fatalf("tap %d took %v ms while PostgreSQL is down (timeout %v)", i, ms, timeout)
+		}
+	}
+	if err := cl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Exactly one of the two counters 3 is refused.
+	var late []verdict.Verdict
+	deadline := time.After(60 * time.Second)
+	for len(late) == 0 {
+		select {
+		case m := <-ca.events:
+			if m["type"] == "verdict.updated" {
+				late = append(late, a.opened(m["payload"].(map[string]any)))
+			}
+		case m := <-cb.events:
+			if m["type"] == "verdict.updated" {
+				late = append(late, b.opened(m["payload"].(map[string]any)))
+			}
+		case <-deadline:
+			t.Fatal("no late replay within 60 s of the restart")
+		}
+	}
+	if l := late[0]; l.Verdict != verdict.Replayed || l.Reason != verdict.ReasonFleetReplay || l.Ctr.Value != 3 || l.Fleet != verdict.FleetConfirmed {
+		t.Fatalf("late replay %+v", l)
+	}
+	waitUntil(t, 60*time.Second, "queues drained", func() bool {
+		sa, sb := a.fleetStatus(), b.fleetStatus()
+		return sa.UnshippedTaps+sa.QueuedAdvances+sb.UnshippedTaps+sb.QueuedAdvances == 0
+	})
+	if n := a.fleetStatus().LateReplays + b.fleetStatus().LateReplays; n != 1 {
+		t.Fatalf("%d late replays, want 1", n)
+	}
+	for _, c := range []*client{ca, cb} {
+		select {
+		case m := <-c.events:
+			if m["type"] == "verdict.updated" {
+				t.Fatalf("a second late replay: %v", m)
+			}
+		default:
+		}
+	}
+	db, err = fleet.Connect(context.Background(), fleet.Config{DSN: dsn, Kiosk: "reader"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.History(context.Background(), fleet.HistoryQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A: 1, 2, 3, 4; B: 1, 2, 3; and the late replay's own entry.
+	if len(rows) != 8 {
+		t.Fatalf("%d rows in the fleet, want 8", len(rows))
+	}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		k := fmt.Sprintf("%s %d", r.Kiosk, r.Seq)
+		if seen[k] {
+			t.Fatalf("row %s twice", k)
+		}
+		seen[k] = true
 	}
 }
