@@ -115,6 +115,12 @@ type benchDaemon struct {
 // accepts connections. It is stopped when b finishes.
 func benchStart(b *testing.B, dir string) *benchDaemon {
 	b.Helper()
+	return benchStartWith(b, dir, nil)
+}
+
+// benchStartWith is benchStart with the configuration changed by edit.
+func benchStartWith(b *testing.B, dir string, edit func(*config.Config)) *benchDaemon {
+	b.Helper()
 	var keys [2][16]byte
 	for i := range keys {
 		rand.Read(keys[i][:])
@@ -147,6 +153,9 @@ sdm_meta_read_key = %q
 	cfg.Listen = "127.0.0.1:0"
 	cfg.SimulateInterval = tomlfile.Duration{Duration: time.Hour}
 	cfg.Profiles = config.Profiles(specs...)
+	if edit != nil {
+		edit(&cfg)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
