@@ -142,7 +142,7 @@ func (q *Queue) Remove(ctx context.Context, through uint64) error {
 		}
 		c := b.Cursor()
 		n := 0
-		for k, _ := c.First(); k != nil && len(k) == 8 && be.Uint64(k) <= through; k, _ = c.First() {
+		for k, _ := c.First(); len(k) == 8 && be.Uint64(k) <= through; k, _ = c.First() {
 			if err := c.Delete(); err != nil {
 				return err
 			}
