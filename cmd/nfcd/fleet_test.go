@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -178,5 +179,47 @@ func TestFleetKill9(t *testing.T) {
 	}
 	if len(shipped) != len(local) {
 		t.Fatalf("fleet has %d rows of the kiosk, the local log %d", len(shipped), len(local))
+	}
+}
+
+// TestFleetCommandUsage: --help on stdout with exit 0, usage errors exit
+// 2, and the status of a state directory without a fleet.
+func TestFleetCommandUsage(t *testing.T) {
+	for _, args := range [][]string{{"fleet", "--help"}, {"fleet", "migrate", "--help"}, {"fleet", "status", "--help"}} {
+		out, _, err := runCLI(t, "", args...)
+		if exitCode(err, io.Discard) != 0 || !strings.HasPrefix(out, "Usage: nfcd fleet") {
+			t.Errorf("%v: %v, stdout %q", args, err, out)
+		}
+	}
+	dir := t.TempDir()
+	noFleet := filepath.Join(dir, "nofleet.toml")
+	os.WriteFile(noFleet, []byte("listen = \"127.0.0.1:7424\"\n"), 0o600)
+	for _, args := range [][]string{
+		{"fleet", "status", "--bogus"},
+		{"fleet", "migrate", "extra"},
+		{"fleet", "nope"},
+		{"history", "--kiosk", "k1"},
+		{"history", "--fleet", "--state-dir", dir},
+		{"history", "--fleet", "--uid", "zz", "--config", noFleet},
+		{"history", "--fleet", "--since", "yesterday", "--config", noFleet},
+	} {
+		if _, _, err := runCLI(t, "", args...); exitCode(err, io.Discard) != 2 {
+			t.Errorf("%v: %v, want a usage error (exit 2)", args, err)
+		}
+	}
+	if _, _, err := runCLI(t, "", "fleet", "migrate", "--config", noFleet); err == nil || !strings.Contains(err.Error(), "no [fleet] section") {
+		t.Errorf("migrate without [fleet]: %v", err)
+	}
+	// A state directory whose daemon never ran with a fleet, no daemon:
+	// empty queues, the fleet off.
+	state := filepath.Join(dir, "state")
+	startSimulated(t, state)
+	st := fleetStatusOf(t, state)
+	if st.Configured || st.QueuedAdvances != 0 || st.UnshippedTaps != 0 {
+		t.Errorf("status of a daemon without a fleet: %+v", st)
+	}
+	out, _, err := runCLI(t, "", "fleet", "status", "--state-dir", state)
+	if err != nil || !strings.Contains(out, "off (no [fleet] section)") {
+		t.Errorf("fleet status: %v %q", err, out)
 	}
 }
