@@ -558,7 +558,7 @@ func (ck *checker) validateFleet(f *fleet.Config) {
 			ck.errorf(key, "put the connection string in the file", "fleet: dsn_file: %s is empty", f.DSNFile)
 			return
 		}
-		if fi, err := ck.env.statFile(f.DSNFile); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		if readable, _, err := fileperm.ReadableByOthers(f.DSNFile); err == nil && readable {
 			ck.warnf(key, fmt.Sprintf("chmod o-r %s: a connection string may hold a password", f.DSNFile),
 				"fleet: dsn_file: %s is readable by other users", f.DSNFile)
 		}

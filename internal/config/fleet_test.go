@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +68,17 @@ func TestFleetSection(t *testing.T) {
 		if strings.Contains(p.Msg+p.Fix+r.Err().Error(), "hunter2pw") {
 			t.Errorf("%q: the password is in %+v", tc.doc, p)
 		}
+	}
+}
+
+func TestFleetDSNFileReadable(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX modes")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "fleet.dsn"), []byte("postgres://db/nfcd\n"), 0o644)
+	_, r := CheckBytes(filepath.Join(dir, "nfcd.toml"), []byte("[fleet]\ndsn_file = \"fleet.dsn\"\n"), env{})
+	if r.Err() != nil || len(r.Warnings()) != 1 || r.Warnings()[0].Key != "fleet.dsn_file" || r.Warnings()[0].Line != 2 {
+		t.Fatalf("problems %+v", r.Problems)
 	}
 }
