@@ -152,10 +152,13 @@ function formatUID(uid) {
  * The TagTamper status in words: two characters, C (closed), O (opened)
  * or I (invalid), for the latched and the current state of the loop.
  */
-// remoteState is the remote check's state of a payload: remote is
-// {"state":S} (a plain string from daemons before that form).
+// checkState is the state of a payload's remote or fleet check: the
+// member is {"state":S} (a plain string from daemons before that form).
+function checkState(m) {
+  return m && typeof m === "object" ? m.state : m;
+}
 function remoteState(p) {
-  return p.remote && typeof p.remote === "object" ? p.remote.state : p.remote;
+  return checkState(p.remote);
 }
 
 function tamperText(tt) {
@@ -395,7 +398,7 @@ function renderFacts() {
     add("field.tamper", p.tt_status, true);
     add("field.originality", p.originality, true);
     add("field.remote", remoteState(p), true);
-    add("field.fleet", p.fleet, true);
+    add("field.fleet", checkState(p.fleet), true);
     const sig = p.signature;
     if (sig && typeof sig === "object") add("field.signature", `${sig.alg || "?"} ${sig.key_id || "?"}${p.signature_v2 ? " (v1, v2)" : ""}`, true);
     const total = p.timings && typeof p.timings.total_ms === "number" ? p.timings.total_ms : null;

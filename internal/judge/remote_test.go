@@ -19,7 +19,7 @@ import (
 type v2signer struct{}
 
 func (v2signer) Seal(v verdict.Verdict) verdict.Payload {
-	return verdict.Payload{Reader: v.Reader, UID: v.UID, Verdict: v.Verdict, Reason: v.Reason, Tap: v.Tap, Remote: verdict.RemoteMember(v.Remote),
+	return verdict.Payload{Reader: v.Reader, UID: v.UID, Verdict: v.Verdict, Reason: v.Reason, Tap: v.Tap, Remote: verdict.StateMember(v.Remote),
 		Signature: verdict.Signature{V: 1}}
 }
 
@@ -67,7 +67,7 @@ func (p *publisher) summary() []string {
 	for _, e := range p.events {
 		var v struct {
 			Verdict, Tap, Reader string
-			Remote               verdict.RemoteMember
+			Remote               verdict.StateMember
 			Signature            struct{ V int }
 		}
 		json.Unmarshal([]byte(e.payload), &v)

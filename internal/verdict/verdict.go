@@ -346,8 +346,8 @@ type Payload struct {
 	Profile     string          `json:"profile"`
 	TTStatus    string          `json:"tt_status"`
 	Originality string          `json:"originality"`
-	Remote      RemoteMember    `json:"remote"`
-	Fleet       string          `json:"fleet"`
+	Remote      StateMember     `json:"remote"`
+	Fleet       StateMember     `json:"fleet"`
 	Signature   Signature       `json:"signature"`
 	SignatureV2 *Signature      `json:"signature_v2,omitempty"`
 }
@@ -373,37 +373,38 @@ func payloadOf(v Verdict) Payload {
 	return Payload{
 		Reader: v.Reader, UID: v.UID, Ctr: v.Ctr, URL: v.URL, Verdict: v.Verdict, Reason: v.Reason,
 		Time: v.Time.UTC().Format(TimeLayout),
-		Tap:  v.Tap, Profile: v.Profile, TTStatus: v.TTStatus, Originality: v.Originality, Remote: RemoteMember(v.Remote), Fleet: v.Fleet,
+		Tap:  v.Tap, Profile: v.Profile, TTStatus: v.TTStatus, Originality: v.Originality, Remote: StateMember(v.Remote), Fleet: StateMember(v.Fleet),
 	}
 }
 
-// RemoteMember is the wire form of the remote check's state in a payload:
-// the object {"state":S} ("remote":{"state":"pending"}). Version 2 of the
-// canonical form signs the state S itself, as a string. It also decodes
-// the plain string S that daemons before this form sent.
-type RemoteMember string
+// StateMember is the wire form of the remote and fleet checks' states in
+// a payload: the object {"state":S} ("remote":{"state":"pending"},
+// "fleet":{"state":"confirmed"}). Version 2 of the canonical form signs
+// the state S itself, as a string. It also decodes the plain string S
+// that daemons before this form sent.
+type StateMember string
 
 // MarshalJSON writes {"state":S}.
-func (m RemoteMember) MarshalJSON() ([]byte, error) {
+func (m StateMember) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		State string `json:"state"`
 	}{string(m)})
 }
 
 // UnmarshalJSON reads {"state":S} or a plain string S.
-func (m *RemoteMember) UnmarshalJSON(b []byte) error {
+func (m *StateMember) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
-		*m = RemoteMember(s)
+		*m = StateMember(s)
 		return nil
 	}
 	var o struct {
 		State *string `json:"state"`
 	}
 	if err := json.Unmarshal(b, &o); err != nil || o.State == nil {
-		return fmt.Errorf("%w: remote is neither {\"state\":…} nor a string", ErrMalformed)
+		return fmt.Errorf("%w: a check state is neither {\"state\":…} nor a string", ErrMalformed)
 	}
-	*m = RemoteMember(*o.State)
+	*m = StateMember(*o.State)
 	return nil
 }
 
@@ -423,7 +424,7 @@ func (p Payload) Open(pub ed25519.PublicKey) (Verdict, error) {
 	}
 	v := Verdict{Reader: p.Reader, UID: p.UID, Ctr: p.Ctr, URL: p.URL, Verdict: p.Verdict, Reason: p.Reason, Time: t}
 	v2 := v
-	v2.Tap, v2.Profile, v2.TTStatus, v2.Originality, v2.Remote, v2.Fleet = p.Tap, p.Profile, p.TTStatus, p.Originality, string(p.Remote), p.Fleet
+	v2.Tap, v2.Profile, v2.TTStatus, v2.Originality, v2.Remote, v2.Fleet = p.Tap, p.Profile, p.TTStatus, p.Originality, string(p.Remote), string(p.Fleet)
 	sigs := []Signature{p.Signature}
 	if p.SignatureV2 != nil {
 		if p.SignatureV2.V != Version2 {

@@ -311,7 +311,7 @@ func TestPayload(t *testing.T) {
 	if string(mustJSON(t, p)) != `{"reader":"ACS ACR1252 1S CL Reader PICC 0","uid":"04A1B2C3D4E5F6","ctr":42,`+
 		`"url":"https://sdm.example/tag?picc_data=EF963FF7828658A599F3041510671E88\u0026cmac=94EED9EE65337086",`+
 		`"verdict":"authentic","reason":"","time":"2026-12-01T10:00:00.123Z",`+
-		`"tap":"","profile":"","tt_status":"","originality":"","remote":{"state":""},"fleet":"",`+
+		`"tap":"","profile":"","tt_status":"","originality":"","remote":{"state":""},"fleet":{"state":""},`+
 		`"signature":{"alg":"Ed25519","key_id":"21fe31dfa154a261","sig":"`+docSig+`"},`+
 		`"signature_v2":{"alg":"Ed25519","key_id":"21fe31dfa154a261","sig":"`+SignV2(priv, docKeyID, docSample)+`","v":2}}` {
 		t.Errorf("wire form = %s", mustJSON(t, p))
@@ -574,28 +574,31 @@ func TestNodeClientVerify(t *testing.T) {
 	}
 }
 
-// The remote member is {"state":S} on the wire (issue 9's
-// "remote":{"state":"pending"}); the plain string of earlier daemons
-// still decodes, and the signature covers S either way.
-func TestRemoteMember(t *testing.T) {
+// The remote and fleet members are {"state":S} on the wire (issue 9's
+// "remote":{"state":"pending"}, issue 17's "fleet":{"state":…}); the plain
+// strings of earlier daemons still decode, and the signature covers S
+// either way.
+func TestStateMembers(t *testing.T) {
 	priv, pub := testKey(t)
 	v := docSample
 	v.Tap, v.Remote, v.Fleet = "t-1", "pending", "off"
 	b := mustJSON(t, Seal(priv, docKeyID, v))
-	if !bytes.Contains(b, []byte(`"remote":{"state":"pending"}`)) {
-		t.Fatalf("wire form %s, want remote as {\"state\":\"pending\"}", b)
+	if !bytes.Contains(b, []byte(`"remote":{"state":"pending"}`)) || !bytes.Contains(b, []byte(`"fleet":{"state":"off"}`)) {
+		t.Fatalf("wire form %s, want remote and fleet as {\"state\":…}", b)
 	}
 	var m map[string]any
 	json.Unmarshal(b, &m)
 	if r, _ := m["remote"].(map[string]any); r["state"] != "pending" {
 		t.Errorf("remote = %#v", m["remote"])
 	}
-	for _, wire := range [][]byte{b, bytes.Replace(b, []byte(`{"state":"pending"}`), []byte(`"pending"`), 1)} {
+	old := bytes.Replace(b, []byte(`{"state":"pending"}`), []byte(`"pending"`), 1)
+	old = bytes.Replace(old, []byte(`{"state":"off"}`), []byte(`"off"`), 1)
+	for _, wire := range [][]byte{b, old} {
 		var p Payload
 		if err := json.Unmarshal(wire, &p); err != nil || p.Remote != "pending" {
 			t.Fatalf("decode %s: %q, %v", wire, p.Remote, err)
 		}
-		if got, err := p.Open(pub); err != nil || got.Remote != "pending" {
+		if got, err := p.Open(pub); err != nil || got.Remote != "pending" || got.Fleet != "off" {
 			t.Errorf("Open(%s) = %+v, %v", wire, got, err)
 		}
 	}

@@ -27,7 +27,7 @@ function canonical(p, s) {
       reader: p.reader, uid: p.uid, ctr: p.ctr, url: p.url,
       verdict: p.verdict, reason: p.reason, time: p.time,
       profile: p.profile, tt_status: p.tt_status, originality: p.originality,
-      remote: p.remote?.state ?? p.remote, fleet: p.fleet,
+      remote: p.remote?.state ?? p.remote, fleet: p.fleet?.state ?? p.fleet,
     }));
   }
   return new TextEncoder().encode(JSON.stringify({
