@@ -52,8 +52,15 @@ func serviceConfig(rf *runFlags) (servicedef.Definition, error) {
 		return nil, err
 	}
 	o := servicedef.Options{Executable: exe}
+	// Without --config the service reads the platform's configuration file
+	// (/etc/nfcd/nfcd.toml, %ProgramData%\nfcd\nfcd.toml), which may be
+	// missing: nfcd run then uses the defaults until it is written.
+	configFile := rf.configFile
+	if configFile == "" {
+		configFile = defaultConfigPath()
+	}
 	// The service starts in / (C:\Windows\system32): paths must be absolute.
-	for dst, src := range map[*string]string{&o.ConfigFile: rf.configFile, &o.StateDir: rf.stateDir} {
+	for dst, src := range map[*string]string{&o.ConfigFile: configFile, &o.StateDir: rf.stateDir} {
 		if src != "" {
 			if *dst, err = filepath.Abs(src); err != nil {
 				return nil, err
@@ -93,7 +100,7 @@ func init() {
 		{"start", "start the service"},
 		{"stop", "stop the service"},
 		{"restart", "restart the service"},
-		{"status", "print running, stopped or unknown"},
+		{"status", "print running, stopped, not installed or unknown"},
 	} {
 		c := &command{
 			name:     "service " + a.action,
@@ -103,14 +110,31 @@ func init() {
 			example:  "nfcd service " + a.action,
 			maxArgs:  0,
 		}
-		var rf runFlags
-		if a.action == "install" {
+		var (
+			rf     runFlags
+			asJSON bool
+		)
+		switch a.action {
+		case "install":
 			c.synopsis = "nfcd service install [run flags]"
+			c.about = `Installs the service; its run flags are passed to "nfcd run". Without
+--config the service reads the platform's configuration file
+(/etc/nfcd/nfcd.toml; %ProgramData%\nfcd\nfcd.toml on Windows), and runs on
+the defaults while there is none.`
 			c.example = "nfcd service install --config /etc/nfcd/nfcd.toml --state-dir /var/lib/nfcd"
 			c.flags = rf.register
+		case "status":
+			c.synopsis = "nfcd service status [--json]"
+			c.about = `Prints the state of the nfcd service: running, stopped, not installed or
+unknown. With --json: {"service":"nfcd","status":"running"}, the status
+one of running, stopped, not_installed, unknown.`
+			c.example = "nfcd service status --json"
+			c.flags = func(fs *flag.FlagSet) {
+				fs.BoolVar(&asJSON, "json", false, "print a JSON object")
+			}
 		}
 		action := a.action
-		c.run = func(e *env, _ []string) error { return controlService(e, action, &rf) }
+		c.run = func(e *env, _ []string) error { return controlService(e, action, &rf, asJSON) }
 		serviceCmd.subs = append(serviceCmd.subs, c)
 	}
 }
@@ -155,7 +179,10 @@ func (rf *runFlags) extraArgs() ([]string, error) {
 	return args, nil
 }
 
-func controlService(e *env, action string, rf *runFlags) error {
+func controlService(e *env, action string, rf *runFlags, asJSON bool) error {
+	if err := checkInitSystem(runtime.GOOS, service.ChosenSystem()); err != nil {
+		return err
+	}
 	def, err := serviceConfig(rf)
 	if err != nil {
 		return err
@@ -165,16 +192,14 @@ func controlService(e *env, action string, rf *runFlags) error {
 		return err
 	}
 	if action == "status" {
-		st, err := s.Status()
+		st, err := statusName(s.Status())
 		if err != nil {
 			return fmt.Errorf("service status: %w", err)
 		}
-		names := map[service.Status]string{service.StatusRunning: "running", service.StatusStopped: "stopped"}
-		name, ok := names[st]
-		if !ok {
-			name = "unknown"
+		if asJSON {
+			return writeJSON(e.stdout, map[string]string{"service": servicedef.Name, "status": st})
 		}
-		fmt.Fprintln(e.stdout, name)
+		fmt.Fprintln(e.stdout, strings.ReplaceAll(st, "_", " "))
 		return nil
 	}
 	if err := service.Control(s, action); err != nil {
@@ -187,6 +212,35 @@ func controlService(e *env, action string, rf *runFlags) error {
 	}
 	fmt.Fprintf(e.stdout, "nfcd service: %s done\n", action)
 	return nil
+}
+
+// statusName names the service state that kardianos/service reports: the
+// --json status of `nfcd service status` (running, stopped, not_installed,
+// unknown), or the error when the service manager could not say.
+func statusName(st service.Status, err error) (string, error) {
+	switch {
+	case errors.Is(err, service.ErrNotInstalled):
+		return "not_installed", nil
+	case err != nil:
+		return "", err
+	case st == service.StatusRunning:
+		return "running", nil
+	case st == service.StatusStopped:
+		return "stopped", nil
+	}
+	return "unknown", nil
+}
+
+// checkInitSystem refuses to manage the service on a Linux machine that
+// does not run systemd: kardianos/service would otherwise fall back to a
+// System V init script that has none of the unit's settings (user,
+// restart, pcscd ordering), and status would fail with a bare "exit
+// status 1".
+func checkInitSystem(goos string, sys service.System) error {
+	if goos != "linux" || sys == nil || sys.String() == "linux-systemd" {
+		return nil
+	}
+	return fmt.Errorf("service: this machine does not run systemd (found %s); the nfcd service is a systemd unit (docs/service.md). Start \"nfcd run\" from your init system instead", sys.String())
 }
 
 var versionCmd = &command{
