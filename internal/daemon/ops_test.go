@@ -21,6 +21,7 @@ import (
 	"github.com/nfcd/nfcd/internal/config"
 	"github.com/nfcd/nfcd/internal/health"
 	"github.com/nfcd/nfcd/internal/history"
+	"github.com/nfcd/nfcd/internal/logging"
 	"github.com/nfcd/nfcd/internal/metrics"
 	"github.com/nfcd/nfcd/internal/ntag424"
 	"github.com/nfcd/nfcd/internal/simulate"
@@ -135,8 +136,23 @@ func TestReload(t *testing.T) {
 	if p := ev["payload"].(map[string]any); p["code"] != "config_rejected" {
 		t.Errorf("error event %v, want config_rejected", p)
 	}
-	if n := len(h.logs.FilterMessage("configuration problem").All()); n != 2 {
+	problems := h.logs.FilterMessage("configuration problem").All()
+	if n := len(problems); n != 2 {
 		t.Errorf("%d problems logged, want 2 (log.level, lisen)", n)
+	}
+	named := false
+	for _, e := range problems {
+		for k, v := range e.ContextMap() {
+			if v == "log.level" {
+				named = true
+				if logging.SecretName(k) {
+					t.Errorf("the problem's key name is logged as %q, which the log redacts as a secret", k)
+				}
+			}
+		}
+	}
+	if !named {
+		t.Error("no logged problem names the key log.level")
 	}
 	h.tap(simulate.Genuine)
 	if p := c.tagRead(); p["profile"] != "second" {

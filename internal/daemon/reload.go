@@ -172,8 +172,10 @@ func (d *daemon) reload(reason string) ReloadResult {
 // not taken: in the log, with every problem, and to every client.
 func (d *daemon) refuse(log *zap.Logger, res *ReloadResult, errs []config.Problem) {
 	res.Refused = true
+	// The key's name goes in "setting": a field called "key" would be
+	// redacted as a secret (internal/logging) and the operator lose it.
 	for _, p := range errs {
-		log.Error("configuration problem", zap.Int("line", p.Line), zap.String("key", p.Key), zap.String("problem", p.Msg), zap.String("fix", p.Fix))
+		log.Error("configuration problem", zap.Int("line", p.Line), zap.String("setting", p.Key), zap.String("problem", p.Msg), zap.String("fix", p.Fix))
 	}
 	log.Error("configuration refused; the running one is kept", zap.Int("errors", len(errs)), logging.ServiceEvent)
 	code := event.CodeConfigRejected
