@@ -143,6 +143,11 @@ func (d *daemon) metricsHandler() http.Handler {
 				return
 			}
 		}
+		if d.mon == nil && d.pipeline != nil {
+			// Without PC/SC (the simulated reader) no monitor counts the
+			// readers: count the ones the pipeline has, as /healthz does.
+			d.metrics.SetReaders(len(d.pipeline.Readers()))
+		}
 		h.ServeHTTP(w, r)
 	})
 }

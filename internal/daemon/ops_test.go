@@ -230,6 +230,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		`nfcd_taps_total{reader="` + simulate.ReaderName + `",verdict="authentic"} 1`,
 		"nfcd_tap_duration_seconds_count 1",
 		"nfcd_ws_clients 1",
+		"nfcd_readers_connected 1",
 		`nfcd_build_info{`,
 		"go_goroutines",
 	} {
