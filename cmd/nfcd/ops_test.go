@@ -207,3 +207,32 @@ func TestDefaultConfigOptional(t *testing.T) {
 		t.Errorf("--listen 0.0.0.0:1: %v", err)
 	}
 }
+
+// TestRunStoreHeld: a second daemon on a state directory in use says which
+// process holds it instead of "database is locked by another process".
+func TestRunStoreHeld(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db := statedir.PathsOf(dir).DB
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHistoryStoreHeld$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "NFCD_TEST_HOLD_STORE="+db)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	for i := 0; i < 500; i++ {
+		if _, err := os.Stat(db + ".held"); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, _, err := runCLI(t, "", "run", "--simulate", "--state-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "error")
+	if err == nil || !strings.Contains(err.Error(), "is in use (") || !strings.Contains(err.Error(), "--state-dir") {
+		t.Fatalf("run on a held store: %v", err)
+	}
+	if os.Geteuid() == 0 && !strings.Contains(err.Error(), "pid "+strconv.Itoa(cmd.Process.Pid)) {
+		t.Errorf("the holder's pid is missing: %v", err)
+	}
+}

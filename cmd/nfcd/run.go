@@ -25,6 +25,7 @@ import (
 	"github.com/nfcd/nfcd/internal/metrics"
 	"github.com/nfcd/nfcd/internal/servicedef"
 	"github.com/nfcd/nfcd/internal/statedir"
+	"github.com/nfcd/nfcd/internal/store"
 )
 
 var runCmd = &command{
@@ -90,12 +91,25 @@ func init() {
 		}()
 		if svc {
 			// Started by systemd or the Windows service manager.
-			return runService(opts)
+			return inUse(opts.StateDir, runService(opts))
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return daemon.Run(ctx, opts)
+		return inUse(opts.StateDir, daemon.Run(ctx, opts))
 	}
+}
+
+// inUse names the process that holds the store when the daemon could not
+// open it: another nfcd on the same state directory.
+func inUse(dir string, err error) error {
+	if !errors.Is(err, store.ErrLocked) {
+		return err
+	}
+	holder := store.LockHolder(statedir.PathsOf(dir).DB)
+	if holder == "" {
+		holder = "by another process; run as root to see which"
+	}
+	return fmt.Errorf("the state directory %s is in use (%s); stop that process, or give this daemon its own --state-dir", dir, holder)
 }
 
 // runFlags are shared by run and the service commands.
