@@ -620,6 +620,18 @@ func (ck *checker) validateProfiles(c *Config) {
 		}
 		if _, err := p.Compile(false); err != nil {
 			ck.profileError(p, base, label, err)
+			// Compile stops at its first error: a layout error would hide
+			// a malformed key, so the keys given are checked on their own.
+			var first *profile.KeyError
+			errors.As(err, &first)
+			for _, s := range p.secrets() {
+				if *s.value == "" || first != nil && first.Field == s.name {
+					continue
+				}
+				if _, kerr := profile.ParseKey(s.name, *s.value, false); kerr != nil {
+					ck.profileError(p, base, label, kerr)
+				}
+			}
 			continue
 		}
 		for _, s := range p.secrets() {

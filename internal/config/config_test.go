@@ -147,6 +147,41 @@ sdm_file_read_key = "` + secretKey + `"
 	}
 }
 
+// TestCheckReportsEveryProblemOfAProfile: a layout error does not hide a
+// malformed key of the same profile.
+func TestCheckReportsEveryProblemOfAProfile(t *testing.T) {
+	doc := `[[profile]]
+name = "two-problems"
+mode = "weird"
+sdm_file_read_key = "` + secretKey[:30] + `"
+sdm_meta_read_key = "` + secretKey + `"
+app_master_key = "` + secretKey[:31] + `z"
+`
+	_, r := CheckBytes("nfcd.toml", []byte(doc), env{})
+	want := []struct {
+		line int
+		key  string
+		msg  string
+	}{
+		{3, "profile[0].mode", `profile "two-problems": mode`},
+		{4, "profile[0].sdm_file_read_key", "sdm_file_read_key: want 32 hex digits, got 30"},
+		{6, "profile[0].app_master_key", "app_master_key: not hex"},
+	}
+	errs := r.Errors()
+	if len(errs) != len(want) {
+		t.Fatalf("%d errors, want %d:\n%v", len(errs), len(want), errs)
+	}
+	for i, w := range want {
+		p := errs[i]
+		if p.Line != w.line || p.Key != w.key || !strings.Contains(p.Msg, w.msg) || p.Fix == "" {
+			t.Errorf("problem %d = %+v, want line %d key %s msg ~%q and a fix", i, p, w.line, w.key, w.msg)
+		}
+		if strings.Contains(p.Msg+p.Fix, secretKey[:16]) {
+			t.Errorf("problem quotes key material: %+v", p)
+		}
+	}
+}
+
 func TestKeySources(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "keys"), 0o700)
