@@ -69,6 +69,9 @@ func (r *Reader) Run(ctx context.Context) error {
 	}
 }
 
+// ErrNoTag means no tag came to the reader within Reader.Wait.
+var ErrNoTag = errors.New("provision: no tag on the reader")
+
 // ReaderName returns the reader in use, "" before a card was found.
 func (r *Reader) ReaderName() string {
 	r.mu.Lock()
@@ -84,6 +87,7 @@ func (r *Reader) waitCard(ctx context.Context, after int) error {
 	if wait <= 0 {
 		wait = time.Minute
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
@@ -121,7 +125,10 @@ func (r *Reader) waitCard(ctx context.Context, after int) error {
 		case <-wake:
 		case <-retry:
 		case <-ctx.Done():
-			return fmt.Errorf("provision: no tag on the reader (or another program kept it): %w", ctx.Err())
+			if parent.Err() != nil {
+				return fmt.Errorf("provision: stopped while waiting for a tag: %w", parent.Err())
+			}
+			return fmt.Errorf("%w within %s (or another program kept it): put the tag on the reader and run the command again, or wait longer with --wait", ErrNoTag, wait)
 		}
 	}
 }
