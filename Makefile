@@ -12,7 +12,7 @@ LDFLAGS   := -s -w -X $(BUILDINFO).Version=$(VERSION) \
 DIST      ?= dist
 SAMPLE_URL := https://sdm.example/tag?picc_data=EF963FF7828658A599F3041510671E88&cmac=94EED9EE65337086
 
-.PHONY: deps test-deps build run verify-sample test race bench fuzz lint staticcheck check dist clean
+.PHONY: deps test-deps build run verify-sample test race bench bench-tap fuzz lint staticcheck check dist clean
 
 # Debian packages: cgo's PC/SC headers for build; pcscd, vpcd and chromium
 # for the end-to-end and browser tests (scripts/deps.sh; no-op when present).
@@ -52,6 +52,14 @@ race:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+
+# The tap benchmark on the real pcscd with the vpcd virtual tag (not part of
+# `make test`): detect→event for `nfcd watch --json` and `nfcd run` with a
+# WebSocket client, the time split, and idle wake-ups of nfcd and pcscd
+# (tools/benchtap). BENCHTAP_FLAGS e.g. -json, -rounds 2 -taps 50, -v.
+BENCHTAP_FLAGS ?=
+bench-tap: build test-deps
+	$(GO) run ./tools/benchtap -nfcd $(BIN) $(BENCHTAP_FLAGS)
 
 # Runs every Fuzz* target for FUZZTIME each (go test allows one target per run).
 fuzz:

@@ -86,6 +86,7 @@ var allowed = map[string][]string{
 	"internal/doctor/doctortest": {"internal/doctor"},
 	"internal/dist":              {"internal/config", "internal/servicedef"},
 	"tools/mkdeb":                {"internal/dist"},
+	"tools/benchtap":             {"internal/ntag424", "internal/vpcd", "internal/vpcd/vpcdtest", "internal/vtag"},
 	// Wiring.
 	"internal/daemon": {"*"},
 	"cmd/nfcd":        {"*"},

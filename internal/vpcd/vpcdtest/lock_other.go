@@ -6,3 +6,6 @@ import "testing"
 
 // lock is a no-op where vpcd does not run (pcsc-lite's vpcd is Unix only).
 func lock(testing.TB) {}
+
+// Acquire is a no-op where vpcd does not run.
+func Acquire() (release func(), err error) { return func() {}, nil }
