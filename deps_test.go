@@ -24,9 +24,10 @@ var allowed = map[string][]string{
 	"internal/fileperm":    {},
 	"internal/atomicfile":  {},
 	"internal/tlscert":     {"internal/atomicfile"},
-	"internal/token":       {},
+	"internal/token":       {"internal/filewatch"},
 	"internal/vpcd":        {},
 	"internal/ws":          {},
+	"internal/filewatch":   {},
 	"internal/testvectors": {},
 	"internal/lrp":         {"internal/aescmac"},
 	"internal/diversify":   {"internal/aescmac"},
@@ -76,7 +77,6 @@ var allowed = map[string][]string{
 	// Operations: logs, metrics, health, the environment check, the
 	// service definition and packaging.
 	"internal/admin":             {},
-	"internal/filewatch":         {},
 	"internal/buildinfo":         {},
 	"internal/logging":           {},
 	"internal/metrics":           {},

@@ -86,8 +86,8 @@ func TestRevokedTokenKeepsStreaming(t *testing.T) {
 	keep.send(`{"v":1,"type":"history.query","id":"h","payload":{"limit":1}}`)
 	keep.next(func(m map[string]any) bool { return m["id"] == "h" && m["type"] == "result" })
 	slices.Sort(took)
-	t.Logf("revocation → close frame over %d revocations: median %v, max %v (poll interval %v)",
-		rounds, took[rounds/2], took[rounds-1], token.DefaultWatchInterval)
+	t.Logf("revocation → close frame over %d revocations: median %v, max %v (file notification, settled %v)",
+		rounds, took[rounds/2], took[rounds-1], token.DefaultSettle)
 	if !strings.Contains(logText(h), "token revoked") {
 		t.Errorf("revocation not logged")
 	}

@@ -94,6 +94,10 @@ func (w *Watcher) watched(name string) bool {
 	return w.files[abs]
 }
 
+// Close releases a watcher that is not going to Run (Run closes it when
+// it returns).
+func (w *Watcher) Close() error { return w.fw.Close() }
+
 // Run reports changes until ctx is done, then closes the watcher and
 // returns nil: changed is called on Run's goroutine once the events for
 // the watched files have stopped for the settle time.

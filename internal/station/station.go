@@ -189,14 +189,32 @@ func (s *Station) Run(ctx context.Context) error {
 		}
 	}()
 	s.resumeUploads()
-	tick := time.NewTicker(uploadSweep)
-	defer tick.Stop()
+	// The sweep runs only while uploads are held: an idle station wakes
+	// nobody.
+	var ticker *time.Ticker
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}()
 	for {
+		var tick <-chan time.Time
+		switch busy := s.uploads.pending(); {
+		case busy && ticker == nil:
+			ticker = time.NewTicker(uploadSweep)
+			tick = ticker.C
+		case busy:
+			tick = ticker.C
+		case ticker != nil:
+			ticker.Stop()
+			ticker = nil
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-tick:
 			s.uploads.sweep()
+		case <-s.uploads.begun:
 		}
 	}
 }

@@ -56,6 +56,10 @@ type uploads struct {
 	prep chan struct{} // one image is prepared at a time (decoding is memory-hungry)
 	send chan struct{} // parallel_uploads PUTs at a time, across SRs
 
+	// begun is signalled when an upload begins, so that Run sweeps
+	// only while there are uploads to sweep.
+	begun chan struct{}
+
 	mu       sync.Mutex
 	byID     map[string]*upload
 	buffered int64
@@ -83,7 +87,15 @@ func newUploads(s *Station) *uploads {
 		send:    make(chan struct{}, max(1, min(s.c.Config().ParallelUploads, 4))),
 		byID:    map[string]*upload{},
 		sending: map[string]int{},
+		begun:   make(chan struct{}, 1),
 	}
+}
+
+// pending reports whether any upload is held.
+func (us *uploads) pending() bool {
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	return len(us.byID) > 0
 }
 
 // throttle publishes progress: every stage change, and within a stage
@@ -169,6 +181,10 @@ func (s *Station) handleUploadBegin(ctx context.Context, r *ws.Request) (any, er
 	us.buffered += int64(p.Size)
 	us.byID[id] = u
 	us.mu.Unlock()
+	select {
+	case us.begun <- struct{}{}:
+	default:
+	}
 	for _, o := range replaced {
 		o.pub.finish(StageFailed, CodeReplaced, nil)
 	}

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io/fs"
@@ -8,17 +9,27 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/nfcd/nfcd/internal/filewatch"
 )
 
-// DefaultWatchInterval is how often a Watcher looks at the token file: a
-// stat, and a read only when the file changed. Revocation takes effect on
-// live connections within about this long.
+// DefaultSettle is how long a Watcher lets a burst of changes to the token
+// file settle before it looks (internal/filewatch): revocation takes effect
+// on live connections within about this long.
+const DefaultSettle = 20 * time.Millisecond
+
+// DefaultWatchInterval is how often a Watcher looks at the token file where
+// the kernel's file notification cannot be had (a stat, and a read only
+// when the file changed).
 const DefaultWatchInterval = 250 * time.Millisecond
 
 // Watcher follows the token file while the daemon runs, so that `nfcd
 // token revoke` (another process) ends the live connections of a revoked
 // token, not only new ones: after every change it calls Changed, which
-// re-checks the live connections against the file (Store.Has). Comparing
+// re-checks the live connections against the file (Store.Has). It is told
+// of changes by the kernel (internal/filewatch: inotify,
+// ReadDirectoryChangesW), so it wakes nobody while the file stays as it is;
+// where that cannot be set up it polls instead. Comparing
 // the connections with the file, rather than the file with its previous
 // version, also catches a token created and revoked between two polls,
 // and one revoked and re-created under the same name.
@@ -30,7 +41,11 @@ const DefaultWatchInterval = 250 * time.Millisecond
 type Watcher struct {
 	// Store is the token file to follow.
 	Store *Store
-	// Interval is the polling period (DefaultWatchInterval if zero).
+	// Settle is how long changes must stop before the file is read
+	// (DefaultSettle if zero).
+	Settle time.Duration
+	// Interval is the polling period where file notification is
+	// unavailable (DefaultWatchInterval if zero).
 	Interval time.Duration
 	// Changed is called on the watcher's goroutine after each change that
 	// leaves the file usable (a missing file is usable: no tokens).
@@ -44,14 +59,33 @@ type Watcher struct {
 	lastErr string // the problem logged last, "" when the file is usable
 }
 
-// Run polls until ctx is done and returns nil then. The first look, before
-// the first tick, sets the tokens later changes are compared with and logs
-// a file that cannot be used.
+// Run follows the file until ctx is done and returns nil then. The first
+// look sets the tokens later changes are compared with and logs a file
+// that cannot be used.
 func (w *Watcher) Run(ctx context.Context) error {
 	if w.Log == nil {
 		w.Log = zap.NewNop()
 	}
 	w.Log = w.Log.Named("tokens")
+	fw, err := filewatch.New(cmp.Or(w.Settle, DefaultSettle))
+	if err == nil {
+		err = fw.Set([]string{w.Store.path})
+		if err != nil {
+			fw.Close()
+		}
+	}
+	if err != nil {
+		w.Log.Warn("cannot watch the token file; polling it", zap.String("path", w.Store.path), zap.Error(err))
+		return w.pollEvery(ctx)
+	}
+	// The first look comes after the watch is set up, so no change falls
+	// between the two.
+	w.poll(true)
+	return fw.Run(ctx, func() { w.poll(false) })
+}
+
+// pollEvery looks at the file every Interval until ctx is done.
+func (w *Watcher) pollEvery(ctx context.Context) error {
 	every := w.Interval
 	if every <= 0 {
 		every = DefaultWatchInterval

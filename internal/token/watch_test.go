@@ -13,14 +13,15 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// runWatcher runs a Watcher on s polling every 5 ms and returns a
+// runWatcher runs a Watcher on s (file notification, settled for 5 ms; a
+// poll would come only after an hour) and returns a
 // function that waits for its next Changed call (false after 2 s without
 // one), and its logs.
 func runWatcher(t *testing.T, s *Store) (changed func() bool, logs *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	ch := make(chan struct{}, 16)
-	w := &Watcher{Store: s, Interval: 5 * time.Millisecond, Log: zap.New(core), Changed: func() { ch <- struct{}{} }}
+	w := &Watcher{Store: s, Settle: 5 * time.Millisecond, Interval: time.Hour, Log: zap.New(core), Changed: func() { ch <- struct{}{} }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -134,7 +135,7 @@ func TestCorruptTokenFileLoggedOnce(t *testing.T) {
 	if _, ok := s.Check(tok); ok {
 		t.Error("Check accepts a token while the file is corrupt")
 	}
-	time.Sleep(100 * time.Millisecond) // 20 polls
+	time.Sleep(100 * time.Millisecond) // time for more looks than one
 	bad := logs.FilterMessageSnippet("token file unusable").All()
 	if len(bad) != 1 {
 		t.Fatalf("%d log lines about the corrupt file, want 1", len(bad))
@@ -156,5 +157,34 @@ func TestCorruptTokenFileLoggedOnce(t *testing.T) {
 	}
 	if _, ok := s.Check(tok); !ok {
 		t.Error("Check refuses the token after the file was fixed")
+	}
+}
+
+// TestWatcherPollsWithoutNotification: a token file whose directory cannot
+// be watched (it does not exist yet) is polled instead, and a revocation
+// made once it exists still reaches Changed.
+func TestWatcherPollsWithoutNotification(t *testing.T) {
+	dir := t.TempDir() + "/later"
+	s := Open(dir + "/tokens.json")
+	ch := make(chan struct{}, 16)
+	w := &Watcher{Store: s, Interval: 5 * time.Millisecond, Changed: func() { ch <- struct{}{} }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create("pos-1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(2 * time.Second):
+		t.Fatal("no Changed call from the polling fallback")
 	}
 }
