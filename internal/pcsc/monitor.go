@@ -35,7 +35,10 @@ type Monitor struct {
 	opts   Options
 	filter filter
 	events chan<- reader.Event // set by Run
-	ran    atomic.Bool
+	// read, if set (RunReading), reads a card on the goroutine that saw
+	// it arrive, before its CardPresent is sent.
+	read reader.ReadFunc
+	ran  atomic.Bool
 
 	// metrics and state are what monitoring sees: counters, and the
 	// service state for health reports.
@@ -130,7 +133,6 @@ func Open(ctx context.Context, log *zap.Logger, opts Options) (*Monitor, error) 
 		}
 	}
 	setDefault(&opts.PollInterval, DefaultPollInterval)
-	setDefault(&opts.WaitTimeout, DefaultWaitTimeout)
 	setDefault(&opts.BackoffMin, DefaultBackoffMin)
 	setDefault(&opts.BackoffMax, DefaultBackoffMax)
 	if opts.BackoffMax < opts.BackoffMin {
@@ -234,10 +236,21 @@ func (m *Monitor) Readers() []ReaderInfo {
 // (reader.ServiceRunning) again. Run may be called only once; it does not
 // close out.
 func (m *Monitor) Run(ctx context.Context, out chan<- reader.Event) error {
+	return m.RunReading(ctx, out, nil)
+}
+
+// RunReading is Run, except that the reader goroutine that sees a card
+// arrive first calls read with its CardPresent event (nil: no call), right
+// after SCardGetStatusChange returned, and sends the event with Read set
+// to the result. The card's first APDU then follows its detection on the
+// same goroutine, with nothing handed over in between; the reader's next
+// change is observed once read returns. read belongs to the caller (the
+// tap pipeline): the monitor only carries its result.
+func (m *Monitor) RunReading(ctx context.Context, out chan<- reader.Event, read reader.ReadFunc) error {
 	if !m.ran.CompareAndSwap(false, true) {
 		return errors.New("pcsc: Monitor.Run called twice")
 	}
-	m.events = out
+	m.events, m.read = out, read
 	b := backoff{min: m.opts.BackoffMin, max: m.opts.BackoffMax}
 	reported := false
 	for {
@@ -328,14 +341,19 @@ func (m *Monitor) session(ctx context.Context) (healthy bool, err error) {
 			}
 			continue
 		}
-		// pcsc-lite 1.9.9 flags a change only if the reader count moves
-		// during the call, so a reader added between ListReaders and here is
-		// missed until the timeout; hence the finite PollInterval wait and a
-		// re-list after every return (pcsc-lite src/winscard_clnt.c).
+		// Wait without a timeout: the PnP notification ends the wait when
+		// the reader list changes, SCardCancel at shutdown. pcsc-lite 1.9.9
+		// flags a change only if the reader count moves during the call
+		// (src/winscard_clnt.c counts the readers when the call starts), so
+		// a reader added between ListReaders and the start of the wait would
+		// go unnoticed: recheck re-lists once, shortly after the wait began,
+		// and cancels the wait if the list moved meanwhile.
+		stopRecheck := m.recheckAfter(sc, names)
 		start := time.Now()
 		err = guard("wait for reader change", func() error {
-			return sc.GetStatusChange(pnp, m.opts.PollInterval)
+			return sc.GetStatusChange(pnp, infinite)
 		})
+		stopRecheck()
 		switch {
 		case err == nil:
 			// Carry the event counter (high 16 bits) over, or Windows and
@@ -351,6 +369,52 @@ func (m *Monitor) session(ctx context.Context) (healthy bool, err error) {
 			m.log.Warn("pnp notification failed; polling reader list instead", zap.Error(err))
 			usePnP = false
 		}
+	}
+}
+
+// infinite is the timeout of a SCardGetStatusChange that waits until
+// something happens (ebfe/scard maps a negative duration to INFINITE).
+const infinite = time.Duration(-1)
+
+// pnpRecheck is how long after the start of a PnP wait the reader list is
+// read again (recheckAfter).
+const pnpRecheck = 100 * time.Millisecond
+
+// recheckAfter re-lists the readers once, pnpRecheck from now, on a context
+// of its own (calls on sc wait behind the blocked SCardGetStatusChange),
+// and cancels the wait on sc if the list differs from names. It costs one
+// wake-up per PnP wait, that is per change of the reader list, and none
+// while nothing changes. The returned function stops it.
+func (m *Monitor) recheckAfter(sc *scard.Context, names []string) (stop func()) {
+	want := slices.Clone(names)
+	slices.Sort(want)
+	var running sync.WaitGroup
+	running.Add(1)
+	t := time.AfterFunc(pnpRecheck, func() {
+		defer running.Done()
+		var lc *scard.Context
+		err := guard("establish context", func() (err error) {
+			lc, err = scard.EstablishContext()
+			return err
+		})
+		if err != nil {
+			guard("cancel", sc.Cancel)
+			return
+		}
+		got, err := listReaders(lc)
+		guard("release context", lc.Release)
+		slices.Sort(got)
+		if err != nil || !slices.Equal(got, want) {
+			m.log.Debug("reader list changed before the pnp wait began", zap.Strings("readers", got))
+			guard("cancel", sc.Cancel)
+		}
+	})
+	// stop waits for a recheck under way, so sc can be released after it.
+	return func() {
+		if t.Stop() {
+			running.Done()
+		}
+		running.Wait()
 	}
 }
 
@@ -492,7 +556,7 @@ func (m *Monitor) watchReaderOnce(runCtx, ctx context.Context, name string, w *r
 		rs[0].Atr = nil
 		start := time.Now()
 		err := guard("wait for card change", func() error {
-			return sc.GetStatusChange(rs, m.opts.WaitTimeout)
+			return sc.GetStatusChange(rs, m.waitTimeout())
 		})
 		switch {
 		case err == nil:
@@ -524,8 +588,19 @@ func (m *Monitor) watchReaderOnce(runCtx, ctx context.Context, name string, w *r
 	return nil
 }
 
-// cardEvent records a card change in the snapshot and sends it.
+// waitTimeout is the timeout of a per-reader wait: Options.WaitTimeout, or
+// none.
+func (m *Monitor) waitTimeout() time.Duration {
+	if m.opts.WaitTimeout > 0 {
+		return m.opts.WaitTimeout
+	}
+	return infinite
+}
+
+// cardEvent records a card change in the snapshot and sends it; for a
+// CardPresent under RunReading it reads the card first.
 func (m *Monitor) cardEvent(ctx context.Context, name string, k event.Kind, atr []byte) {
+	now := time.Now()
 	m.mu.Lock()
 	if r := m.readers[name]; r != nil {
 		r.CardPresent = k == event.CardPresent
@@ -535,11 +610,16 @@ func (m *Monitor) cardEvent(ctx context.Context, name string, k event.Kind, atr 
 		}
 	}
 	m.mu.Unlock()
-	ev := reader.Event{Kind: k, Reader: name}
+	ev := reader.Event{Kind: k, Reader: name, Time: now}
 	if k == event.CardPresent {
 		ev.ATR = append([]byte(nil), atr...)
+		if m.read != nil && ctx.Err() == nil {
+			ev.Read = m.read(ctx, ev)
+		}
 	}
-	m.log.Debug(k.String(), zap.String("reader", name), zap.Binary("atr", atr))
+	if ce := m.log.Check(zap.DebugLevel, k.String()); ce != nil {
+		ce.Write(zap.String("reader", name), zap.Binary("atr", atr))
+	}
 	m.emit(ctx, ev)
 }
 

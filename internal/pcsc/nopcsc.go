@@ -31,6 +31,11 @@ func Open(_ context.Context, _ *zap.Logger, opts Options) (*Monitor, error) {
 // Run returns ErrNotBuilt.
 func (*Monitor) Run(context.Context, chan<- reader.Event) error { return ErrNotBuilt }
 
+// RunReading returns ErrNotBuilt.
+func (*Monitor) RunReading(context.Context, chan<- reader.Event, reader.ReadFunc) error {
+	return ErrNotBuilt
+}
+
 // Readers returns no readers.
 func (*Monitor) Readers() []ReaderInfo { return nil }
 

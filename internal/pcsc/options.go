@@ -5,7 +5,6 @@ import "time"
 // Defaults for Options.
 const (
 	DefaultPollInterval = time.Second
-	DefaultWaitTimeout  = 5 * time.Second
 	DefaultBackoffMin   = 100 * time.Millisecond
 	DefaultBackoffMax   = time.Second
 )
@@ -27,14 +26,17 @@ type Options struct {
 	// PollInterval, as is done anyway where PnP is unsupported.
 	ForcePolling bool
 
-	// PollInterval bounds how long a new reader can go unnoticed: the
-	// reader list is re-read at least this often (PnP changes are seen at
-	// once). Default DefaultPollInterval.
+	// PollInterval is how often the reader list is re-read where PnP
+	// notification is unsupported or ForcePolling is set. With PnP the
+	// list is re-read only when the notification says it changed, so an
+	// idle monitor wakes nobody. Default DefaultPollInterval.
 	PollInterval time.Duration
 
-	// WaitTimeout is the timeout of each per-reader SCardGetStatusChange.
-	// Card changes and cancellation end the wait early; the timeout only
-	// bounds how long a lost wake-up could stall. Default DefaultWaitTimeout.
+	// WaitTimeout, if positive, bounds each per-reader
+	// SCardGetStatusChange. The default, 0, waits without a timeout
+	// (INFINITE): card changes end the wait, and SCardCancel ends it at
+	// shutdown or when the context is reset, so an idle reader costs no
+	// wake-ups.
 	WaitTimeout time.Duration
 
 	// Metrics, if set, counts context resets and watched readers.

@@ -9,13 +9,19 @@ import (
 )
 
 // Source returns m as a reader.Source for the tap pipeline, which knows
-// nothing of PC/SC. It also implements reader.Signaler (Signal), which
-// beeps or flashes readers that can, when Options.Feedback is set.
+// nothing of PC/SC. It also implements reader.Reading (the pipeline's read
+// runs on the reader's goroutine, right after SCardGetStatusChange
+// returned) and reader.Signaler (Signal), which beeps or flashes readers
+// that can, when Options.Feedback is set.
 func (m *Monitor) Source() reader.Source { return source{m} }
 
 type source struct{ m *Monitor }
 
 func (s source) Run(ctx context.Context, out chan<- reader.Event) error { return s.m.Run(ctx, out) }
+
+func (s source) RunReading(ctx context.Context, out chan<- reader.Event, read reader.ReadFunc) error {
+	return s.m.RunReading(ctx, out, read)
+}
 
 func (s source) Connect(ctx context.Context, name string) (reader.Card, error) {
 	c, err := s.m.Connect(ctx, name)

@@ -28,6 +28,10 @@ type Event struct {
 	Service Service
 	// Time is when the change was observed.
 	Time time.Time
+	// Read is, for a CardPresent from Reading.RunReading, what the
+	// pipeline's ReadFunc returned for this card. The Source only carries
+	// it.
+	Read any
 }
 
 // Card is a connected card: something APDUs can be sent to.
@@ -46,6 +50,24 @@ type Source interface {
 	Run(ctx context.Context, out chan<- Event) error
 	// Connect opens the card in the named reader.
 	Connect(ctx context.Context, reader string) (Card, error)
+}
+
+// ReadFunc reads the card that ev (a CardPresent) announced, through the
+// Source's Connect, and returns the outcome for the pipeline. It is the
+// pipeline's (internal/tap): a Source calls it and carries the result, and
+// decides nothing from it.
+type ReadFunc func(ctx context.Context, ev Event) any
+
+// Reading is implemented by sources that can read a card on the goroutine
+// that saw it arrive (internal/pcsc: the one blocked in
+// SCardGetStatusChange), so that no goroutine hand-off comes between the
+// card's arrival and its first APDU.
+type Reading interface {
+	// RunReading is Run, except that for every CardPresent it first calls
+	// read on the goroutine that observed the card, then sends the event
+	// with Read set to the result. The reader's next change is observed
+	// once read returns; other readers are not held up.
+	RunReading(ctx context.Context, out chan<- Event, read ReadFunc) error
 }
 
 // Signaler is implemented by sources whose readers can show a verdict to

@@ -218,18 +218,29 @@ func (p *Pipeline) track(ev *reader.Event) (serviceChanged bool) {
 // (Service) is sent as a ServiceChanged event, before the events of the
 // readers it brought. A full out blocks the reader
 // whose event it is. Run does not close out. Cancellation is not an error.
+//
+// A source that implements reader.Reading (PC/SC) runs the pipeline's
+// read (readCard) on the goroutine that saw the card arrive, so the first
+// APDU follows detection without a hand-off; the CardPresent then comes
+// with the read's outcome, and Run only delivers the two. Other sources
+// (the simulated reader) send the CardPresent and the reader's worker
+// reads the tag.
 func (p *Pipeline) Run(ctx context.Context, out chan<- Event) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	events := make(chan reader.Event, p.cfg.QueueLen)
 	srcErr := make(chan error, 1)
-	go func() { srcErr <- p.cfg.Source.Run(ctx, events) }()
+	if rs, ok := p.cfg.Source.(reader.Reading); ok {
+		go func() { srcErr <- rs.RunReading(ctx, events, p.readCard) }()
+	} else {
+		go func() { srcErr <- p.cfg.Source.Run(ctx, events) }()
+	}
 
 	var wg sync.WaitGroup
-	workers := map[string]chan reader.Event{}
+	workers := map[string]*worker{}
 	defer func() {
-		for _, q := range workers {
-			close(q)
+		for _, w := range workers {
+			close(w.q)
 		}
 		wg.Wait()
 	}()
@@ -259,58 +270,110 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- Event) error {
 			if ev.Reader == "" {
 				continue
 			}
-			q, ok := workers[ev.Reader]
+			w, ok := workers[ev.Reader]
 			if !ok {
-				q = make(chan reader.Event, p.cfg.QueueLen)
-				workers[ev.Reader] = q
+				w = &worker{q: make(chan reader.Event, p.cfg.QueueLen)}
+				workers[ev.Reader] = w
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					p.worker(ctx, q, out)
+					p.work(ctx, w, out)
 				}()
 			}
+			// An event that needs no more work (its read, if any, is done)
+			// goes out from here when nothing of its reader is queued and
+			// out has room for it: one hand-off less on the way to the
+			// verdict, and a full out still holds up only the worker path.
+			if w.pending.Load() == 0 && !needsRead(ev) && len(out)+2 <= cap(out) {
+				p.handle(ctx, ev, out)
+				continue
+			}
+			w.pending.Add(1)
 			select {
-			case q <- ev:
+			case w.q <- ev:
 			default:
+				w.pending.Add(-1)
 				emit(Event{Kind: event.Error, Reader: ev.Reader, Time: ev.Time, Code: event.CodeQueueFull, Err: ErrQueueFull})
 			}
 		}
 	}
 }
 
-// worker handles one reader's events in order.
-func (p *Pipeline) worker(ctx context.Context, q <-chan reader.Event, out chan<- Event) {
+// worker is one reader's queue and the count of its events not yet
+// handled.
+type worker struct {
+	q       chan reader.Event
+	pending atomic.Int32
+}
+
+// work handles one reader's events in order.
+func (p *Pipeline) work(ctx context.Context, w *worker, out chan<- Event) {
+	for ev := range w.q {
+		if ctx.Err() != nil {
+			return
+		}
+		p.handle(ctx, ev, out)
+		w.pending.Add(-1)
+	}
+}
+
+// needsRead reports whether handling ev includes reading a tag.
+func needsRead(ev reader.Event) bool { return ev.Kind == event.CardPresent && ev.Read == nil }
+
+// readResult is what readCard returns through the source.
+type readResult struct {
+	rd   *Read
+	err  error
+	done time.Time
+}
+
+// readCard is the pipeline's reader.ReadFunc: it reads and verifies the
+// tag ev announced, on the source's goroutine.
+func (p *Pipeline) readCard(ctx context.Context, ev reader.Event) any {
+	rd, err := p.read(ctx, ev)
+	return &readResult{rd: rd, err: err, done: p.cfg.Now()}
+}
+
+// handle sends the events ev makes: for a CardPresent the event and the
+// tag read (or the read's error), reading the tag unless the source did.
+func (p *Pipeline) handle(ctx context.Context, ev reader.Event, out chan<- Event) {
 	emit := func(ev Event) {
 		select {
 		case out <- ev:
 		case <-ctx.Done():
 		}
 	}
-	for ev := range q {
-		if ctx.Err() != nil {
+	switch ev.Kind {
+	case event.Error:
+		emit(Event{Kind: event.Error, Reader: ev.Reader, Time: ev.Time, Code: event.CodeReaderFailed, Err: ev.Err})
+	case event.CardPresent:
+		emit(Event{Kind: ev.Kind, Reader: ev.Reader, Time: ev.Time, ATR: ev.ATR})
+		res, ok := ev.Read.(*readResult)
+		if !ok {
+			rd, err := p.read(ctx, ev)
+			res = &readResult{rd: rd, err: err, done: p.cfg.Now()}
+		}
+		if res.err != nil {
+			p.cfg.Log.Info("tag read failed", zap.String("reader", ev.Reader), zap.Error(res.err))
+			emit(Event{Kind: event.Error, Reader: ev.Reader, Time: res.done, Code: event.CodeReadFailed, Detail: readErrorDetail(res.err), Err: res.err})
 			return
 		}
-		switch ev.Kind {
-		case event.Error:
-			emit(Event{Kind: event.Error, Reader: ev.Reader, Time: ev.Time, Code: event.CodeReaderFailed, Err: ev.Err})
-		case event.CardPresent:
-			emit(Event{Kind: ev.Kind, Reader: ev.Reader, Time: ev.Time, ATR: ev.ATR})
-			rd, err := p.read(ctx, ev)
-			if err != nil {
-				p.cfg.Log.Info("tag read failed", zap.String("reader", ev.Reader), zap.Error(err))
-				emit(Event{Kind: event.Error, Reader: ev.Reader, Time: p.cfg.Now(), Code: event.CodeReadFailed, Detail: readErrorDetail(err), Err: err})
-				continue
-			}
-			// A read finished after shutdown began is still delivered: a
-			// tag half handled is a lost tap.
+		// A read finished after shutdown began is still delivered: a
+		// tag half handled is a lost tap.
+		tag := Event{Kind: event.TagRead, Reader: ev.Reader, Time: res.done, Read: res.rd}
+		select {
+		case out <- tag:
+		default:
+			t := time.NewTimer(p.cfg.ReadTimeout)
+			defer t.Stop()
 			select {
-			case out <- Event{Kind: event.TagRead, Reader: ev.Reader, Time: p.cfg.Now(), Read: rd}:
-			case <-time.After(p.cfg.ReadTimeout):
+			case out <- tag:
+			case <-t.C:
 				p.cfg.Log.Warn("tag read dropped at shutdown", zap.String("reader", ev.Reader))
 			}
-		default:
-			emit(Event{Kind: ev.Kind, Reader: ev.Reader, Time: ev.Time})
 		}
+	default:
+		emit(Event{Kind: ev.Kind, Reader: ev.Reader, Time: ev.Time})
 	}
 }
 

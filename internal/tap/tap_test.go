@@ -6,6 +6,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,5 +228,101 @@ func TestPipelineTracksService(t *testing.T) {
 	}
 	if s := p.Service(); s != reader.ServiceRunning {
 		t.Errorf("Service() = %q, want %q", s, reader.ServiceRunning)
+	}
+}
+
+// readingSource is the simulator as a reader.Reading: it calls the
+// pipeline's read function itself, on its own goroutine, before sending a
+// CardPresent, as the PC/SC monitor does.
+type readingSource struct {
+	*simulate.Source
+	reads atomic.Int32
+}
+
+func (s *readingSource) RunReading(ctx context.Context, out chan<- reader.Event, read reader.ReadFunc) error {
+	mid := make(chan reader.Event, 16)
+	errc := make(chan error, 1)
+	go func() { errc <- s.Source.Run(ctx, mid) }()
+	for {
+		select {
+		case ev := <-mid:
+			if ev.Kind == event.CardPresent {
+				ev.Read = read(ctx, ev)
+				s.reads.Add(1)
+			}
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+			}
+		case err := <-errc:
+			return err
+		}
+	}
+}
+
+// TestPipelineReadingSource: with a source that reads on its own goroutine
+// the pipeline reads each tag exactly once (there, not again in a worker)
+// and still delivers card.present before the tag read, in reader order.
+func TestPipelineReadingSource(t *testing.T) {
+	spec := profile.Spec{Name: "p", Match: "https://t.example/", LayoutSpec: ntag424.LayoutSpec{Mode: "enc"}, FileReadKey: "00112233445566778899AABBCCDDEEFF", MetaReadKey: "FFEEDDCCBBAA99887766554433221100"}
+	prof, err := spec.Compile(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, k, _ := spec.Parts(false)
+	sim, err := simulate.New(simulate.Config{Layout: l, Keys: k, URL: "https://t.example/x", Dwell: 30 * time.Millisecond, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &readingSource{Source: sim}
+	events := make(chan tap.Event, 64)
+	p := tap.New(tap.Config{Source: src, Profiles: profile.Set{prof}, Log: zaptest.NewLogger(t)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, events) }()
+	var kinds []event.Kind
+	var ctrs []uint32
+	const taps = 3
+	for i := 0; i < taps; i++ {
+		if err := sim.Tap(ctx, simulate.Genuine); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for len(ctrs) < taps {
+		select {
+		case ev := <-events:
+			kinds = append(kinds, ev.Kind)
+			if ev.Kind == event.TagRead {
+				if ev.Read.Verdict != verdict.Authentic || ev.Read.APDUs != 2 {
+					t.Fatalf("tag read %s, %d APDUs; want authentic, 2", ev.Read.Verdict, ev.Read.APDUs)
+				}
+				ctrs = append(ctrs, ev.Read.Ctr().Value)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no event; so far %v", kinds)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if n := src.reads.Load(); n != taps {
+		t.Errorf("the source read %d times, want %d", n, taps)
+	}
+	for i := 1; i < len(ctrs); i++ {
+		if ctrs[i] != ctrs[i-1]+1 {
+			t.Errorf("counters %v: a tag was read twice or skipped", ctrs)
+		}
+	}
+	var order []event.Kind
+	for _, k := range kinds {
+		if k == event.CardPresent || k == event.TagRead {
+			order = append(order, k)
+		}
+	}
+	for i, k := range order {
+		if want := []event.Kind{event.CardPresent, event.TagRead}[i%2]; k != want {
+			t.Fatalf("events %v: card.present and tag.read out of order", kinds)
+		}
 	}
 }
