@@ -7,8 +7,11 @@
 //   - reader discovery and card presence: a [Monitor] watches the reader list
 //     (through the \\?PnP?\Notification pseudo-reader, or by polling where PnP
 //     is unsupported) and runs one goroutine per reader blocked in
-//     SCardGetStatusChange, turning state changes into [Event]s with exactly
-//     one [CardPresent] per presentation;
+//     SCardGetStatusChange without a timeout (a change, or SCardCancel at
+//     shutdown, ends the wait: an idle monitor wakes nobody), turning state
+//     changes into [Event]s with exactly one [CardPresent] per
+//     presentation; under [Monitor.RunReading] that goroutine also runs
+//     the caller's read of the card before sending its CardPresent;
 //   - raw card access: [Monitor.Connect] returns a [Card] whose
 //     [Card.Transmit] satisfies the one-method Transmitter interface that the
 //     tag code declares;

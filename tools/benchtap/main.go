@@ -223,25 +223,39 @@ func pcscdPID() (int, error) {
 	return pid, nil
 }
 
-// switches returns the context switches of every thread of pid and the
-// number of threads.
-func switches(pid int) (total uint64, threads int) {
+// switches returns the context switches of each thread of pid, by thread
+// id.
+func switches(pid int) map[string]uint64 {
+	out := map[string]uint64{}
 	dirs, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
 	for _, d := range dirs {
 		b, err := os.ReadFile(d)
 		if err != nil {
 			continue
 		}
-		threads++
+		tid := filepath.Base(filepath.Dir(d))
 		for _, line := range strings.Split(string(b), "\n") {
 			k, v, ok := strings.Cut(line, ":")
 			if ok && (k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches") {
 				n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-				total += n
+				out[tid] += n
 			}
 		}
 	}
-	return total, threads
+	return out
+}
+
+// woken sums the switches of each thread between two readings: a thread
+// that began meanwhile counts whole, one that ended is lost (pcscd ends a
+// thread per client that leaves), so the sum is a lower bound.
+func woken(before, after map[string]uint64) uint64 {
+	var n uint64
+	for tid, a := range after {
+		if b := before[tid]; a >= b {
+			n += a - b
+		}
+	}
+	return n
 }
 
 type bench struct {
@@ -259,21 +273,20 @@ func (b *bench) logf(format string, args ...any) {
 // idle duration. Threads that exit meanwhile lose their counts, so the
 // figure is a lower bound for a process that starts and ends threads.
 func (b *bench) idle(pid int) (pcscd float64, it Idle) {
-	p0, _ := switches(b.pcscd)
-	var d0 uint64
+	p0 := switches(b.pcscd)
+	var d0 map[string]uint64
 	if pid > 0 {
-		d0, _ = switches(pid)
+		d0 = switches(pid)
 	}
 	start := time.Now()
 	time.Sleep(b.o.idle)
 	secs := time.Since(start).Seconds()
-	p1, _ := switches(b.pcscd)
 	it.Seconds = secs
-	it.PCSCD = float64(p1-p0) / secs
+	it.PCSCD = float64(woken(p0, switches(b.pcscd))) / secs
 	if pid > 0 {
-		d1, n := switches(pid)
-		it.Daemon = float64(d1-d0) / secs
-		it.Threads = n
+		d1 := switches(pid)
+		it.Daemon = float64(woken(d0, d1)) / secs
+		it.Threads = len(d1)
 	}
 	return it.PCSCD, it
 }
