@@ -34,7 +34,9 @@ type Monitor struct {
 	log    *zap.Logger
 	opts   Options
 	filter filter
-	events chan<- reader.Event // set by Run
+	// send receives every event (set by RunReading), on the goroutine
+	// that observed it.
+	send func(reader.Event)
 	// read, if set (RunReading), reads a card on the goroutine that saw
 	// it arrive, before its CardPresent is sent.
 	read reader.ReadFunc
@@ -236,21 +238,30 @@ func (m *Monitor) Readers() []ReaderInfo {
 // (reader.ServiceRunning) again. Run may be called only once; it does not
 // close out.
 func (m *Monitor) Run(ctx context.Context, out chan<- reader.Event) error {
-	return m.RunReading(ctx, out, nil)
+	return m.RunReading(ctx, func(ev reader.Event) {
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+		}
+	}, nil)
 }
 
-// RunReading is Run, except that the reader goroutine that sees a card
-// arrive first calls read with its CardPresent event (nil: no call), right
-// after SCardGetStatusChange returned, and sends the event with Read set
-// to the result. The card's first APDU then follows its detection on the
-// same goroutine, with nothing handed over in between; the reader's next
-// change is observed once read returns. read belongs to the caller (the
-// tap pipeline): the monitor only carries its result.
-func (m *Monitor) RunReading(ctx context.Context, out chan<- reader.Event, read reader.ReadFunc) error {
+// RunReading is Run with the events passed to send, on the goroutine that
+// observed each (in order per reader, from several goroutines at once;
+// send may block, which holds up that reader), and the reader goroutine
+// that sees a card arrive first calls read with its CardPresent event (nil:
+// no call), right after SCardGetStatusChange returned, and sends the event
+// with Read set to the result. The card's first APDU then follows its
+// detection on the same goroutine, with nothing handed over in between;
+// the reader's next change is observed once read and send return. read
+// and send belong to the caller (the tap pipeline): the monitor only
+// carries the result. RunReading returns once every goroutine it started
+// has ended.
+func (m *Monitor) RunReading(ctx context.Context, send func(reader.Event), read reader.ReadFunc) error {
 	if !m.ran.CompareAndSwap(false, true) {
 		return errors.New("pcsc: Monitor.Run called twice")
 	}
-	m.events, m.read = out, read
+	m.send, m.read = send, read
 	b := backoff{min: m.opts.BackoffMin, max: m.opts.BackoffMax}
 	reported := false
 	for {
@@ -613,7 +624,10 @@ func (m *Monitor) cardEvent(ctx context.Context, name string, k event.Kind, atr 
 	ev := reader.Event{Kind: k, Reader: name, Time: now}
 	if k == event.CardPresent {
 		ev.ATR = append([]byte(nil), atr...)
-		if m.read != nil && ctx.Err() == nil {
+		if m.read != nil {
+			if ctx.Err() != nil {
+				return // shutting down: the event would not be sent
+			}
 			ev.Read = m.read(ctx, ev)
 		}
 	}
@@ -623,8 +637,8 @@ func (m *Monitor) cardEvent(ctx context.Context, name string, k event.Kind, atr 
 	m.emit(ctx, ev)
 }
 
-// emit sends ev unless ctx is done. It blocks while the channel is full:
-// events are never dropped.
+// emit sends ev unless ctx is done. It blocks while the receiver does
+// (Run: the channel is full): events are never dropped.
 func (m *Monitor) emit(ctx context.Context, ev reader.Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
@@ -632,10 +646,7 @@ func (m *Monitor) emit(ctx context.Context, ev reader.Event) {
 	if ctx.Err() != nil {
 		return
 	}
-	select {
-	case m.events <- ev:
-	case <-ctx.Done():
-	}
+	m.send(ev)
 }
 
 // needsSilence reports whether reader has not been silenced yet since it

@@ -32,7 +32,7 @@ func Open(_ context.Context, _ *zap.Logger, opts Options) (*Monitor, error) {
 func (*Monitor) Run(context.Context, chan<- reader.Event) error { return ErrNotBuilt }
 
 // RunReading returns ErrNotBuilt.
-func (*Monitor) RunReading(context.Context, chan<- reader.Event, reader.ReadFunc) error {
+func (*Monitor) RunReading(context.Context, func(reader.Event), reader.ReadFunc) error {
 	return ErrNotBuilt
 }
 

@@ -19,8 +19,8 @@ type source struct{ m *Monitor }
 
 func (s source) Run(ctx context.Context, out chan<- reader.Event) error { return s.m.Run(ctx, out) }
 
-func (s source) RunReading(ctx context.Context, out chan<- reader.Event, read reader.ReadFunc) error {
-	return s.m.RunReading(ctx, out, read)
+func (s source) RunReading(ctx context.Context, send func(reader.Event), read reader.ReadFunc) error {
+	return s.m.RunReading(ctx, send, read)
 }
 
 func (s source) Connect(ctx context.Context, name string) (reader.Card, error) {

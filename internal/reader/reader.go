@@ -60,14 +60,19 @@ type ReadFunc func(ctx context.Context, ev Event) any
 
 // Reading is implemented by sources that can read a card on the goroutine
 // that saw it arrive (internal/pcsc: the one blocked in
-// SCardGetStatusChange), so that no goroutine hand-off comes between the
-// card's arrival and its first APDU.
+// SCardGetStatusChange) and hand their events over without a channel in
+// between, so that nothing is handed to another goroutine between the
+// card's arrival and its first APDU, nor between its last APDU and the
+// pipeline's output.
 type Reading interface {
-	// RunReading is Run, except that for every CardPresent it first calls
-	// read on the goroutine that observed the card, then sends the event
-	// with Read set to the result. The reader's next change is observed
-	// once read returns; other readers are not held up.
-	RunReading(ctx context.Context, out chan<- Event, read ReadFunc) error
+	// RunReading is Run, except that every event is passed to send instead
+	// of a channel, on the goroutine that observed it: in order per
+	// reader, from several goroutines at once (one per reader, one for the
+	// reader list and the service). send may block; the reader whose event
+	// it is waits. For every CardPresent, read is called first on the same
+	// goroutine and the event carries its result in Read. RunReading
+	// returns once no call of send or read is left running.
+	RunReading(ctx context.Context, send func(Event), read ReadFunc) error
 }
 
 // Signaler is implemented by sources whose readers can show a verdict to

@@ -104,9 +104,11 @@ type Config struct {
 	// Originality adds GetVersion and Read_Sig (4 APDUs) to every tap and
 	// checks NXP's originality signature, reported beside the SUN verdict.
 	Originality bool
-	// QueueLen is the per-reader event queue (default 64). A reader whose
-	// queue is full has its newest presence dropped with an error event
-	// rather than stalling the other readers.
+	// QueueLen is the per-reader event queue of a source that is not a
+	// reader.Reading (default 64). A reader whose queue is full has its
+	// newest presence dropped with an error event rather than stalling the
+	// other readers. A reader.Reading source needs no queue: each reader
+	// waits for its own events to be taken.
 	QueueLen int
 	Log      *zap.Logger
 	// Now is the clock (default time.Now).
@@ -219,37 +221,34 @@ func (p *Pipeline) track(ev *reader.Event) (serviceChanged bool) {
 // readers it brought. A full out blocks the reader
 // whose event it is. Run does not close out. Cancellation is not an error.
 //
-// A source that implements reader.Reading (PC/SC) runs the pipeline's
-// read (readCard) on the goroutine that saw the card arrive, so the first
-// APDU follows detection without a hand-off; the CardPresent then comes
-// with the read's outcome, and Run only delivers the two. Other sources
-// (the simulated reader) send the CardPresent and the reader's worker
-// reads the tag.
+// A source that implements reader.Reading (PC/SC) needs no worker: it runs
+// the pipeline's read (readCard) on the goroutine that saw the card
+// arrive, so the first APDU follows detection without a hand-off, and
+// passes each event to deliver on that goroutine, which sends it and the
+// read's outcome to out. Other sources (the simulated reader) send their
+// events on a channel and each reader's worker reads its tags.
 func (p *Pipeline) Run(ctx context.Context, out chan<- Event) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if rs, ok := p.cfg.Source.(reader.Reading); ok {
+		err := rs.RunReading(ctx, func(ev reader.Event) { p.deliver(ctx, ev, out) }, p.readCard)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	events := make(chan reader.Event, p.cfg.QueueLen)
 	srcErr := make(chan error, 1)
-	if rs, ok := p.cfg.Source.(reader.Reading); ok {
-		go func() { srcErr <- rs.RunReading(ctx, events, p.readCard) }()
-	} else {
-		go func() { srcErr <- p.cfg.Source.Run(ctx, events) }()
-	}
+	go func() { srcErr <- p.cfg.Source.Run(ctx, events) }()
 
 	var wg sync.WaitGroup
-	workers := map[string]*worker{}
+	workers := map[string]chan reader.Event{}
 	defer func() {
-		for _, w := range workers {
-			close(w.q)
+		for _, q := range workers {
+			close(q)
 		}
 		wg.Wait()
 	}()
-	emit := func(ev Event) {
-		select {
-		case out <- ev:
-		case <-ctx.Done():
-		}
-	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -260,65 +259,67 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- Event) error {
 			}
 			return err
 		case ev := <-events:
-			changed := p.track(&ev)
-			if ev.Kind == event.Error && ev.Reader == "" {
-				emit(Event{Kind: event.Error, Time: ev.Time, Code: event.CodeReaderFailed, Err: ev.Err})
-			}
-			if changed {
-				emit(Event{Kind: event.ServiceChanged, Time: ev.Time, Service: p.Service()})
-			}
-			if ev.Reader == "" {
+			if !p.source(ctx, ev, out) {
 				continue
 			}
-			w, ok := workers[ev.Reader]
+			q, ok := workers[ev.Reader]
 			if !ok {
-				w = &worker{q: make(chan reader.Event, p.cfg.QueueLen)}
-				workers[ev.Reader] = w
+				q = make(chan reader.Event, p.cfg.QueueLen)
+				workers[ev.Reader] = q
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					p.work(ctx, w, out)
+					p.work(ctx, q, out)
 				}()
 			}
-			// An event that needs no more work (its read, if any, is done)
-			// goes out from here when nothing of its reader is queued and
-			// out has room for it: one hand-off less on the way to the
-			// verdict, and a full out still holds up only the worker path.
-			if w.pending.Load() == 0 && !needsRead(ev) && len(out)+2 <= cap(out) {
-				p.handle(ctx, ev, out)
-				continue
-			}
-			w.pending.Add(1)
 			select {
-			case w.q <- ev:
+			case q <- ev:
 			default:
-				w.pending.Add(-1)
-				emit(Event{Kind: event.Error, Reader: ev.Reader, Time: ev.Time, Code: event.CodeQueueFull, Err: ErrQueueFull})
+				emit(ctx, out, Event{Kind: event.Error, Reader: ev.Reader, Time: ev.Time, Code: event.CodeQueueFull, Err: ErrQueueFull})
 			}
 		}
 	}
 }
 
-// worker is one reader's queue and the count of its events not yet
-// handled.
-type worker struct {
-	q       chan reader.Event
-	pending atomic.Int32
+// emit sends ev to out unless ctx is done first.
+func emit(ctx context.Context, out chan<- Event, ev Event) {
+	select {
+	case out <- ev:
+	case <-ctx.Done():
+	}
+}
+
+// source records ev in the snapshot and sends what it says of the whole
+// source (its errors, a change of the service state). It reports whether
+// ev is a reader's, to be handled next.
+func (p *Pipeline) source(ctx context.Context, ev reader.Event, out chan<- Event) bool {
+	changed := p.track(&ev)
+	if ev.Kind == event.Error && ev.Reader == "" {
+		emit(ctx, out, Event{Kind: event.Error, Time: ev.Time, Code: event.CodeReaderFailed, Err: ev.Err})
+	}
+	if changed {
+		emit(ctx, out, Event{Kind: event.ServiceChanged, Time: ev.Time, Service: p.Service()})
+	}
+	return ev.Reader != ""
+}
+
+// deliver is the send function of a reader.Reading source: it handles ev
+// on the source's goroutine.
+func (p *Pipeline) deliver(ctx context.Context, ev reader.Event, out chan<- Event) {
+	if p.source(ctx, ev, out) {
+		p.handle(ctx, ev, out)
+	}
 }
 
 // work handles one reader's events in order.
-func (p *Pipeline) work(ctx context.Context, w *worker, out chan<- Event) {
-	for ev := range w.q {
+func (p *Pipeline) work(ctx context.Context, q <-chan reader.Event, out chan<- Event) {
+	for ev := range q {
 		if ctx.Err() != nil {
 			return
 		}
 		p.handle(ctx, ev, out)
-		w.pending.Add(-1)
 	}
 }
-
-// needsRead reports whether handling ev includes reading a tag.
-func needsRead(ev reader.Event) bool { return ev.Kind == event.CardPresent && ev.Read == nil }
 
 // readResult is what readCard returns through the source.
 type readResult struct {
@@ -337,12 +338,7 @@ func (p *Pipeline) readCard(ctx context.Context, ev reader.Event) any {
 // handle sends the events ev makes: for a CardPresent the event and the
 // tag read (or the read's error), reading the tag unless the source did.
 func (p *Pipeline) handle(ctx context.Context, ev reader.Event, out chan<- Event) {
-	emit := func(ev Event) {
-		select {
-		case out <- ev:
-		case <-ctx.Done():
-		}
-	}
+	emit := func(ev Event) { emit(ctx, out, ev) }
 	switch ev.Kind {
 	case event.Error:
 		emit(Event{Kind: event.Error, Reader: ev.Reader, Time: ev.Time, Code: event.CodeReaderFailed, Err: ev.Err})

@@ -239,7 +239,7 @@ type readingSource struct {
 	reads atomic.Int32
 }
 
-func (s *readingSource) RunReading(ctx context.Context, out chan<- reader.Event, read reader.ReadFunc) error {
+func (s *readingSource) RunReading(ctx context.Context, send func(reader.Event), read reader.ReadFunc) error {
 	mid := make(chan reader.Event, 16)
 	errc := make(chan error, 1)
 	go func() { errc <- s.Source.Run(ctx, mid) }()
@@ -250,10 +250,7 @@ func (s *readingSource) RunReading(ctx context.Context, out chan<- reader.Event,
 				ev.Read = read(ctx, ev)
 				s.reads.Add(1)
 			}
-			select {
-			case out <- ev:
-			case <-ctx.Done():
-			}
+			send(ev)
 		case err := <-errc:
 			return err
 		}
@@ -261,8 +258,10 @@ func (s *readingSource) RunReading(ctx context.Context, out chan<- reader.Event,
 }
 
 // TestPipelineReadingSource: with a source that reads on its own goroutine
-// the pipeline reads each tag exactly once (there, not again in a worker)
-// and still delivers card.present before the tag read, in reader order.
+// and hands its events to the pipeline's send function, the pipeline reads
+// each tag exactly once (there, not again in a worker), reports the
+// service and the reader, and delivers card.present before the tag read,
+// in reader order.
 func TestPipelineReadingSource(t *testing.T) {
 	spec := profile.Spec{Name: "p", Match: "https://t.example/", LayoutSpec: ntag424.LayoutSpec{Mode: "enc"}, FileReadKey: "00112233445566778899AABBCCDDEEFF", MetaReadKey: "FFEEDDCCBBAA99887766554433221100"}
 	prof, err := spec.Compile(false)
@@ -313,6 +312,9 @@ func TestPipelineReadingSource(t *testing.T) {
 		if ctrs[i] != ctrs[i-1]+1 {
 			t.Errorf("counters %v: a tag was read twice or skipped", ctrs)
 		}
+	}
+	if len(kinds) < 2 || kinds[0] != event.ServiceChanged || kinds[1] != event.ReaderAdded || p.Service() != reader.ServiceSimulated {
+		t.Errorf("events %v, service %q: want service.changed (simulated) and reader.added first", kinds, p.Service())
 	}
 	var order []event.Kind
 	for _, k := range kinds {

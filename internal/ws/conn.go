@@ -302,6 +302,7 @@ func (c *conn) writeLoop() {
 				c.drop("ping", err)
 				return
 			}
+			c.ws.SetWriteDeadline(time.Time{})
 		}
 	}
 }
@@ -312,6 +313,9 @@ func (c *conn) write(f []byte) bool {
 		c.drop("write", err)
 		return false
 	}
+	// A deadline left armed fires WriteWait later with nothing to time
+	// out, and wakes the process of an idle client for it.
+	c.ws.SetWriteDeadline(time.Time{})
 	return true
 }
 
