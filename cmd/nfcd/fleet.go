@@ -59,6 +59,23 @@ read from the state directory, probing the database of --config.`,
 
 // fleetConfig loads the [fleet] section of file (the service's default
 // when empty).
+// connectFleet connects to the fleet database of the configuration file
+// (default: the service's) for one command, interruptible and bounded by
+// fleetTimeout; done closes it.
+func connectFleet(cfgFile string) (context.Context, *fleet.DB, func(), error) {
+	fc, err := fleetConfig(cfgFile)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := interruptible(fleetTimeout)
+	db, err := fleet.Connect(ctx, fc, nil)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return ctx, db, func() { db.Close(); cancel() }, nil
+}
+
 func fleetConfig(file string) (fleet.Config, error) {
 	if file == "" {
 		file = defaultConfigPath()
@@ -95,17 +112,11 @@ func init() {
 		fs.BoolVar(&asJSON, "json", false, "print the outcome as a JSON object")
 	}
 	fleetMigrateCmd.run = func(e *env, _ []string) error {
-		fc, err := fleetConfig(cfgFile)
+		ctx, db, done, err := connectFleet(cfgFile)
 		if err != nil {
 			return err
 		}
-		ctx, cancel := interruptible(fleetTimeout)
-		defer cancel()
-		db, err := fleet.Connect(ctx, fc, nil)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
+		defer done()
 		m, err := db.Migrate(ctx)
 		if err != nil {
 			return err
@@ -257,17 +268,11 @@ func fleetHistory(e *env, cfgFile, uid, kiosk, since string, limit int, asJSON b
 	if limit < 0 || limit > fleet.MaxHistoryLimit {
 		return usageError("--limit: 1 to %d", fleet.MaxHistoryLimit)
 	}
-	fc, err := fleetConfig(cfgFile)
+	ctx, db, done, err := connectFleet(cfgFile)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := interruptible(fleetTimeout)
-	defer cancel()
-	db, err := fleet.Connect(ctx, fc, nil)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	defer done()
 	taps, err := db.History(ctx, q)
 	if err != nil {
 		return err
