@@ -602,7 +602,10 @@ func (s *lmSession) upload(uuid string, photos []legitmark.SideImage) error {
 	if !s.json {
 		bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(e.stderr), progressbar.OptionShowBytes(true),
 			progressbar.OptionSetDescription("uploading"), progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionSetWidth(30), progressbar.OptionClearOnFinish())
+			progressbar.OptionSetWidth(30), progressbar.OptionClearOnFinish(),
+			// No ticker goroutine: the library's ticker reads the bar's state
+			// without its lock (a data race); the bar redraws on progress.
+			progressbar.OptionSetSpinnerChangeInterval(0))
 	}
 	res, err := s.w.Upload(s.ctx, uuid, photos, func(p legitmark.UploadProgress) {
 		mu.Lock()

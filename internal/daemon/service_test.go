@@ -93,7 +93,12 @@ func TestPCSCStateReported(t *testing.T) {
 		t.Errorf("readers.list = %v, want pcsc running and reader R1", res)
 	}
 	// The cause of the outage stays in the log.
-	for _, f := range append(c.frames, c2.frames...) {
+	c.mu.Lock()
+	c2.mu.Lock()
+	frames := append(append([]string(nil), c.frames...), c2.frames...)
+	c2.mu.Unlock()
+	c.mu.Unlock()
+	for _, f := range frames {
 		if strings.Contains(f, "scard") || strings.Contains(f, "establish context") {
 			t.Errorf("an internal error reached a client: %s", f)
 		}
