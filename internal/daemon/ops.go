@@ -34,8 +34,11 @@ func (l *healthLedger) Record(ctx context.Context, vs []*verdict.Verdict) error 
 // without a remote slot): the durable step's outcome is Wait's.
 type healthAsyncLedger struct {
 	*healthLedger
-	async  judge.AsyncLedger
-	commit healthCommit // one Begin is in flight at a time
+	async judge.AsyncLedger
+	// The stage begins at most a few batches before it waits for the
+	// first (judge.Pipeliner): one commit each, reused in turn.
+	commits [8]healthCommit
+	next    int
 }
 
 func (l *healthAsyncLedger) Begin(ctx context.Context, vs []*verdict.Verdict) (interface{ Wait() error }, error) {
@@ -44,14 +47,27 @@ func (l *healthAsyncLedger) Begin(ctx context.Context, vs []*verdict.Verdict) (i
 		l.failed.Store(true)
 		return nil, err
 	}
-	l.commit = healthCommit{inner: c, failed: &l.failed}
-	return &l.commit, nil
+	hc := &l.commits[l.next%len(l.commits)]
+	l.next++
+	*hc = healthCommit{inner: c, failed: &l.failed}
+	if p, ok := c.(judge.Pipeliner); ok {
+		hc.done = p.Done()
+		return (*healthPipeCommit)(hc), nil
+	}
+	return hc, nil
 }
 
 type healthCommit struct {
 	inner  interface{ Wait() error }
 	failed *atomic.Bool
+	done   <-chan struct{}
 }
+
+// healthPipeCommit is a healthCommit over a judge.Pipeliner.
+type healthPipeCommit healthCommit
+
+func (c *healthPipeCommit) Wait() error           { return (*healthCommit)(c).Wait() }
+func (c *healthPipeCommit) Done() <-chan struct{} { return c.done }
 
 func (c *healthCommit) Wait() error {
 	err := c.inner.Wait()

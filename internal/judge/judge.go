@@ -159,6 +159,9 @@ func (s *Stage) Run(ctx context.Context, in <-chan tap.Event) error {
 	if s.cfg.Fleet != nil {
 		fleetUpdates = s.cfg.Fleet.Updates()
 	}
+	if _, ok := s.cfg.Ledger.(AsyncLedger); ok && s.cfg.Remote == nil {
+		return s.runPipelined(ctx, in, fleetUpdates)
+	}
 	for {
 		var ev tap.Event
 		var ok bool
@@ -252,7 +255,7 @@ func (s *Stage) record(ctx context.Context, vs []*verdict.Verdict) error {
 	if err != nil {
 		return err
 	}
-	s.seal(vs)
+	s.sealed = s.seal(s.sealed, vs)
 	if err := c.Wait(); err != nil {
 		// The verdicts are as they were before Begin: sign nothing of
 		// them in advance.
@@ -266,32 +269,34 @@ func (s *Stage) record(ctx context.Context, vs []*verdict.Verdict) error {
 // goroutines: a burst of taps on several readers.
 const parallelSeal = 4
 
-// seal signs vs into s.sealed; a burst is split between the stage
-// goroutine and one more, so that two cores sign while the disk writes.
-func (s *Stage) seal(vs []*verdict.Verdict) {
+// seal signs vs into sealed (reusing its array) and returns it; a burst
+// is split between the stage goroutine and one more, so that two cores
+// sign while the disk writes.
+func (s *Stage) seal(sealed []verdict.Payload, vs []*verdict.Verdict) []verdict.Payload {
 	n := len(vs)
-	if cap(s.sealed) < n {
-		s.sealed = make([]verdict.Payload, 0, max(n, s.cfg.MaxBatch))
+	if cap(sealed) < n {
+		sealed = make([]verdict.Payload, 0, max(n, s.cfg.MaxBatch))
 	}
-	s.sealed = s.sealed[:n]
+	sealed = sealed[:n]
 	if n < parallelSeal {
 		for i, v := range vs {
-			s.sealed[i] = s.cfg.Signer.Seal(*v)
+			sealed[i] = s.cfg.Signer.Seal(*v)
 		}
-		return
+		return sealed
 	}
 	half := n / 2
 	done := make(chan struct{})
 	go func() {
 		for i := half; i < n; i++ {
-			s.sealed[i] = s.cfg.Signer.Seal(*vs[i])
+			sealed[i] = s.cfg.Signer.Seal(*vs[i])
 		}
 		close(done)
 	}()
 	for i := range half {
-		s.sealed[i] = s.cfg.Signer.Seal(*vs[i])
+		sealed[i] = s.cfg.Signer.Seal(*vs[i])
 	}
 	<-done
+	return sealed
 }
 
 // publish publishes one event of a batch; v is the verdict of a tag read.

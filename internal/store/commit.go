@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,25 +17,30 @@ import (
 	"github.com/nfcd/nfcd/internal/verdict"
 )
 
+// maxInflight bounds the batches begun and not yet waited for (Begin
+// blocks beyond it, until a Wait).
+const maxInflight = 4
+
 // writer is the journal side of a writable Store (journal.go).
 type writer struct {
-	// token is held (one element in it) from the moment a batch's
-	// high-water rule is decided until its journal write is done and its
-	// batch is pending: decisions are taken one batch at a time, in the
-	// order they become durable. Commit.Wait releases it.
+	// token is held while a batch's high-water rule is decided and its
+	// record queued for the flusher: decisions are taken one batch at a
+	// time, in the order the batches are written. A batch may be decided
+	// while earlier ones are still being written (their marks count,
+	// jstate.inflight); quiesce also waits for those writes.
 	token chan struct{}
 
-	f      *os.File // the journal, appended to
-	off    int64    // its length
-	buf    []byte   // the record being written
-	broken bool     // a failed write could not be undone: bbolt only
-	closed bool     // Close has run
-	seq    uint64   // the next batch's seq
+	f      *os.File    // the journal, appended to
+	off    int64       // its length: the flusher's, or quiesce's holder's
+	broken atomic.Bool // a failed write could not be undone: bbolt only
+	closed bool        // Close has run (under token)
+	seq    uint64      // the next batch's seq (under token)
 
-	flush     chan struct{} // to the flusher: write buf
-	flushDone chan error
-
-	commit Commit // reused: one Commit is in flight at a time (token)
+	flush       chan *Commit // to the flusher, in seq order
+	flusherDone chan struct{}
+	free        chan *Commit // the Commits not in use
+	group       []byte       // the flusher's: records written together
+	failed      uint64       // the flusher's: the last batch that failed
 
 	wake     chan struct{} // to the checkpointer
 	stop     chan struct{}
@@ -50,6 +57,29 @@ type jstate struct {
 	// pending are the journaled batches bbolt does not hold yet, oldest
 	// first.
 	pending []jbatch
+	// inflight are the batches begun whose journal write has not
+	// finished, oldest first. The high-water rule counts their marks (a
+	// later batch must not accept a counter an earlier one accepted);
+	// HighWater, Mark and Query do not (they are not durable yet).
+	inflight []jbatch
+	// idle is signaled (with mu) when inflight shrinks.
+	idle sync.Cond
+}
+
+// closedChan is the Done of a Commit with nothing to wait for.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// quiesce takes the writer's token and waits until no batch is being
+// written; the returned func gives the token back.
+func (s *Store) quiesce() func() {
+	w := s.w
+	w.token <- struct{}{}
+	s.js.mu.Lock()
+	for len(s.js.inflight) > 0 {
+		s.js.idle.Wait()
+	}
+	s.js.mu.Unlock()
+	return func() { <-w.token }
 }
 
 // openJournal replays the journal into bbolt (a writer) or keeps its
@@ -86,10 +116,14 @@ func (s *Store) openJournal() error {
 	}
 	w := &writer{
 		token: make(chan struct{}, 1), f: f, seq: last + 1,
-		flush: make(chan struct{}), flushDone: make(chan error, 1),
+		flush: make(chan *Commit, maxInflight), flusherDone: make(chan struct{}),
+		free: make(chan *Commit, maxInflight),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
-	w.commit.s = s
+	for range maxInflight {
+		w.free <- &Commit{s: s}
+	}
+	s.js.idle.L = &s.js.mu
 	s.w = w
 	go s.flusher()
 	go s.checkpointer()
@@ -97,21 +131,101 @@ func (s *Store) openJournal() error {
 }
 
 // flusher writes the journal records of Begin on a goroutine of its own,
-// so that the caller can sign while the disk works.
+// in seq order, so that the caller can sign (and decide the next batch)
+// while the disk works. The records queued while a write was under way go
+// to disk together, in one write.
 func (s *Store) flusher() {
-	for range s.w.flush {
-		s.w.flushDone <- s.writeJournal()
+	w := s.w
+	defer close(w.flusherDone)
+	group := make([]*Commit, 0, maxInflight)
+	for c := range w.flush {
+		group = append(group[:0], c)
+	more:
+		for len(group) < maxInflight {
+			select {
+			case c, ok := <-w.flush:
+				if !ok {
+					break more
+				}
+				group = append(group, c)
+			default:
+				break more
+			}
+		}
+		s.writeGroup(group)
 	}
 }
 
-// writeJournal writes w.buf durably.
-func (s *Store) writeJournal() error {
+// errEarlierBatch fails a batch decided while an earlier one was being
+// written, when that write failed: its decisions counted marks that are
+// not durable.
+var errEarlierBatch = errors.New("an earlier batch was not written")
+
+// writeGroup writes the records of group (in seq order) durably, with
+// one write, and completes their Commits.
+func (s *Store) writeGroup(group []*Commit) {
 	w := s.w
-	_, err := w.f.Write(w.buf)
-	if err == nil && dsyncFlag == 0 {
-		err = w.f.Sync()
+	// A batch decided against a batch that failed fails too, unwritten.
+	var buf []byte
+	write := 0
+	for _, c := range group {
+		if c.dep != 0 && w.failed >= c.dep {
+			c.err = errEarlierBatch
+			w.failed = c.seq
+			continue
+		}
+		c.err = nil
+		if write == 0 {
+			buf = c.buf
+		} else {
+			if write == 1 {
+				w.group = append(w.group[:0], buf...)
+			}
+			w.group = append(w.group, c.buf...)
+			buf = w.group
+		}
+		write++
 	}
-	return err
+	var err error
+	if write > 0 {
+		_, err = w.f.Write(buf)
+		if err == nil && dsyncFlag == 0 {
+			err = w.f.Sync()
+		}
+		if err != nil {
+			// Undo the partial record so that the next one does not
+			// follow damage; if that fails too, stop using the journal.
+			if terr := w.f.Truncate(w.off); terr != nil {
+				w.broken.Store(true)
+			}
+		} else {
+			w.off += int64(len(buf))
+		}
+	}
+	s.js.mu.Lock()
+	for _, c := range group {
+		if c.err == nil && err != nil {
+			c.err = err
+			w.failed = c.seq
+		}
+		if c.err == nil {
+			s.js.pending = append(s.js.pending, jbatch{seq: c.seq, entries: c.es})
+		}
+	}
+	n := copy(s.js.inflight, s.js.inflight[len(group):])
+	clear(s.js.inflight[n:])
+	s.js.inflight = s.js.inflight[:n]
+	s.js.idle.Broadcast()
+	s.js.mu.Unlock()
+	for _, c := range group {
+		close(c.done)
+	}
+	if err == nil && write > 0 {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // checkpointer copies the pending batches into bbolt checkpointDelay
@@ -159,7 +273,8 @@ func (s *Store) checkpointNow() bool {
 	if s.movePending() != nil {
 		return false
 	}
-	// Truncate only between batches, when none is pending.
+	// Truncate only between batches, when none is pending or being
+	// written (then the flusher is idle and the token keeps it so).
 	select {
 	case s.w.token <- struct{}{}:
 	default:
@@ -167,12 +282,12 @@ func (s *Store) checkpointNow() bool {
 	}
 	defer func() { <-s.w.token }()
 	s.js.mu.Lock()
-	empty := len(s.js.pending) == 0
+	empty := len(s.js.pending) == 0 && len(s.js.inflight) == 0
 	s.js.mu.Unlock()
 	if !empty {
 		return false
 	}
-	if s.w.off > 0 && !s.w.broken {
+	if s.w.off > 0 && !s.w.broken.Load() {
 		if err := s.w.f.Truncate(0); err != nil {
 			return false
 		}
@@ -212,10 +327,11 @@ func (s *Store) closeJournal() error {
 	w.ckptOnce.Do(func() {
 		close(w.stop)
 		<-w.stopped
-		w.token <- struct{}{} // waits for a batch in flight
+		w.token <- struct{}{} // waits for a batch being decided
 		w.closed = true
 		close(w.flush)
 		<-w.token
+		<-w.flusherDone // the batches queued are written
 		clean := s.checkpointNow()
 		if cerr := w.f.Close(); cerr != nil {
 			err = cerr
@@ -232,14 +348,18 @@ func (s *Store) closeJournal() error {
 
 // Commit is a batch of Begin on its way to disk.
 type Commit struct {
-	s     *Store
-	vs    []*verdict.Verdict
-	es    []Entry
-	orig  []settled
-	seq   uint64
-	async bool
-	held  bool  // the writer's token, released by Wait
-	err   error // the result when there is nothing to wait for
+	s    *Store
+	vs   []*verdict.Verdict
+	es   []Entry
+	orig []settled
+	buf  []byte // its journal record
+	seq  uint64
+	// dep is the oldest batch being written when this one was decided (0
+	// when none): if a write from there on fails, so does this batch.
+	dep  uint64
+	done chan struct{} // closed by the flusher, err set
+	held bool          // from w.free, given back by Wait
+	err  error
 }
 
 // settled is what the high-water rule may change in a verdict.
@@ -249,23 +369,28 @@ type settled struct{ verdict, reason, detail string }
 // at once, changing their verdicts as Record does, and starts the durable
 // write of the batch, which Wait completes. Until Wait has returned nil
 // nothing of vs may be published; if it returns an error, vs are as they
-// were. The caller must call Wait exactly once, and other Begin and
-// Record calls wait for it. The Commit is valid until then.
+// were. The caller must call Wait exactly once; the Commit is valid until
+// then.
+//
+// Begin may be called again before the Wait of the last batch (up to
+// maxInflight batches at once): the next batch is decided against the
+// marks of those still being written, its record is written after
+// theirs (the records waiting when a write ends go to disk in one write),
+// and if an earlier write fails the batches decided after it fail too.
+// Done's channel is closed once Wait would not block.
 //
 // The result is a *Commit; it is declared as an interface so that the
 // verdict stage's optional ledger interface (judge.AsyncLedger) can name
 // the same method without importing this package.
 func (s *Store) Begin(ctx context.Context, vs []*verdict.Verdict) (interface{ Wait() error }, error) {
-	c, err := s.begin(ctx, vs, true)
+	c, err := s.begin(ctx, vs)
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// begin is Begin; async hands the write to the flusher, otherwise Wait
-// writes.
-func (s *Store) begin(ctx context.Context, vs []*verdict.Verdict, async bool) (*Commit, error) {
+func (s *Store) begin(ctx context.Context, vs []*verdict.Verdict) (*Commit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -280,22 +405,34 @@ func (s *Store) begin(ctx context.Context, vs []*verdict.Verdict, async bool) (*
 	if w == nil {
 		return nil, ErrClosed
 	}
+	var c *Commit
 	select {
-	case w.token <- struct{}{}:
+	case c = <-w.free:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if w.closed {
-		<-w.token
-		return nil, ErrClosed
+	select {
+	case w.token <- struct{}{}:
+	case <-ctx.Done():
+		w.free <- c
+		return nil, ctx.Err()
 	}
-	if w.broken || s.shipper.Load() != nil {
+	fail := func(err error) (*Commit, error) {
+		<-w.token
+		w.free <- c
+		return nil, err
+	}
+	if w.closed {
+		return fail(ErrClosed)
+	}
+	if w.broken.Load() || s.shipper.Load() != nil {
 		// The journal is unusable until the next start: one bbolt
 		// transaction per batch, as before it existed. The same with an
 		// AuditShipper (the fleet, queue.go): its rows go into the
 		// transaction that records the entries, which the journal's
 		// records have no place for yet.
 		<-w.token
+		w.free <- c
 		err := s.record(ctx, vs, nil)
 		return &Commit{err: err}, nil
 	}
@@ -306,26 +443,37 @@ func (s *Store) begin(ctx context.Context, vs []*verdict.Verdict, async bool) (*
 		}
 	}
 	if err := s.decide(es); err != nil {
-		<-w.token
-		return nil, fmt.Errorf("store: record tap: %w", err)
+		return fail(fmt.Errorf("store: record tap: %w", err))
 	}
-	w.buf, err = encodeBatch(w.buf[:0], w.seq, es)
+	c.buf, err = encodeBatch(c.buf[:0], w.seq, es)
 	if err != nil {
-		<-w.token
-		return nil, fmt.Errorf("store: record tap: %w", err)
+		return fail(fmt.Errorf("store: record tap: %w", err))
 	}
-	c := &w.commit
-	c.vs, c.es, c.seq, c.held, c.err = vs, es, w.seq, true, nil
+	c.vs, c.es, c.seq, c.held, c.err, c.dep = vs, es, w.seq, true, nil, 0
+	c.done = make(chan struct{})
 	c.orig = c.orig[:0]
 	for i, v := range vs {
 		c.orig = append(c.orig, settled{v.Verdict, v.Reason, v.Detail})
 		v.Verdict, v.Reason, v.Detail = es[i].Verdict, es[i].Reason, es[i].Detail
 	}
-	c.async = async
-	if async {
-		w.flush <- struct{}{}
+	s.js.mu.Lock()
+	if len(s.js.inflight) > 0 {
+		c.dep = s.js.inflight[0].seq
 	}
+	s.js.inflight = append(s.js.inflight, jbatch{seq: c.seq, entries: es})
+	s.js.mu.Unlock()
+	w.seq++
+	w.flush <- c // never blocks: at most maxInflight Commits exist
+	<-w.token
 	return c, nil
+}
+
+// Done returns a channel that is closed once Wait would return at once.
+func (c *Commit) Done() <-chan struct{} {
+	if !c.held {
+		return closedChan
+	}
+	return c.done
 }
 
 // Wait returns once the batch is durable, or the error that kept it from
@@ -334,39 +482,17 @@ func (c *Commit) Wait() error {
 	if !c.held {
 		return c.err
 	}
-	s, w := c.s, c.s.w
-	var err error
-	if c.async {
-		err = <-w.flushDone
-	} else {
-		err = s.writeJournal()
-	}
-	c.held = false
+	<-c.done
+	err := c.err
 	if err != nil {
-		// Undo the partial record so that the next one does not follow
-		// damage; if that fails too, stop using the journal.
-		if terr := w.f.Truncate(w.off); terr != nil {
-			w.broken = true
-		}
 		for i, v := range c.vs {
 			v.Verdict, v.Reason, v.Detail = c.orig[i].verdict, c.orig[i].reason, c.orig[i].detail
 		}
-		c.vs = nil
-		<-w.token
-		return fmt.Errorf("store: record tap: write replay journal: %w", err)
+		err = fmt.Errorf("store: record tap: write replay journal: %w", err)
 	}
-	w.off += int64(len(w.buf))
-	w.seq++
-	s.js.mu.Lock()
-	s.js.pending = append(s.js.pending, jbatch{seq: c.seq, entries: c.es})
-	s.js.mu.Unlock()
-	c.vs, c.es = nil, nil
-	<-w.token
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-	return nil
+	c.vs, c.es, c.held = nil, nil, false
+	c.s.w.free <- c
+	return err
 }
 
 // entriesOf converts the verdicts of a batch to audit entries.
@@ -391,11 +517,20 @@ func entriesOf(vs []*verdict.Verdict) ([]Entry, error) {
 
 // pendingMark returns the highest mark the pending batches set for uid:
 // under profile and the empty profile, or under any profile when profile
-// is nil.
-func (s *Store) pendingMark(uid []byte, profile *string) (m uint32, found bool) {
+// is nil; with inflight, the batches being written count too.
+func (s *Store) pendingMark(uid []byte, profile *string, inflight bool) (m uint32, found bool) {
 	s.js.mu.Lock()
 	defer s.js.mu.Unlock()
-	for _, jb := range s.js.pending {
+	m, found = markIn(s.js.pending, uid, profile, 0, false)
+	if inflight {
+		m, found = markIn(s.js.inflight, uid, profile, m, found)
+	}
+	return m, found
+}
+
+// markIn is pendingMark over batches, from m and found.
+func markIn(batches []jbatch, uid []byte, profile *string, m uint32, found bool) (uint32, bool) {
+	for _, jb := range batches {
 		for i := range jb.entries {
 			e := &jb.entries[i]
 			if e.Verdict != verdict.Authentic || !e.Ctr.Valid || string(e.UID) != string(uid) {
@@ -412,21 +547,21 @@ func (s *Store) pendingMark(uid []byte, profile *string) (m uint32, found bool) 
 }
 
 // decide applies the high-water rule to es in order, against the pending
-// batches and bbolt, and rewrites replays in es. The caller holds the
-// writer's token. Pending marks are read before bbolt's: a checkpoint
+// batches, those being written and bbolt, and rewrites replays in es.
+// The caller holds the writer's token. Pending marks are read before bbolt's: a checkpoint
 // removes batches from pending only after bbolt holds them.
 func (s *Store) decide(es []Entry) error {
 	type prior struct {
 		m     uint32
 		found bool
 	}
-	var onStack [8]prior
+	var onStack [32]prior
 	prev := onStack[:0]
 	checks := false
 	for i := range es {
 		var p prior
 		if checked(&es[i]) {
-			p.m, p.found = s.pendingMark(es[i].UID, &es[i].Profile)
+			p.m, p.found = s.pendingMark(es[i].UID, &es[i].Profile, true)
 			checks = true
 		}
 		prev = append(prev, p)

@@ -41,7 +41,7 @@ var be = binary.BigEndian
 // it and survives a crash or kill -9. On error nothing is written and no
 // verdict is changed.
 func (s *Store) Record(ctx context.Context, vs []*verdict.Verdict) error {
-	c, err := s.begin(ctx, vs, false)
+	c, err := s.begin(ctx, vs)
 	if err != nil {
 		return err
 	}
@@ -90,11 +90,11 @@ func (s *Store) writeThen(es []Entry, then func(tx *bolt.Tx, es []Entry) error) 
 			e.Time = now
 		}
 	}
-	// Decisions are taken one batch at a time (the journal's token), and
-	// the marks of journaled batches not yet in bbolt are read first.
-	if w := s.w; w != nil {
-		w.token <- struct{}{}
-		defer func() { <-w.token }()
+	// Decisions are taken one batch at a time (the journal's token), after
+	// the journal writes under way, and the marks of journaled batches not
+	// yet in bbolt are read first.
+	if s.w != nil {
+		defer s.quiesce()()
 	}
 	type prior struct {
 		m     uint32
@@ -103,7 +103,7 @@ func (s *Store) writeThen(es []Entry, then func(tx *bolt.Tx, es []Entry) error) 
 	prev := make([]prior, len(es))
 	for i := range es {
 		if checked(&es[i]) {
-			prev[i].m, prev[i].found = s.pendingMark(es[i].UID, &es[i].Profile)
+			prev[i].m, prev[i].found = s.pendingMark(es[i].UID, &es[i].Profile, false)
 		}
 	}
 	// The rule rewrites entries inside the transaction, which bbolt may run
@@ -241,7 +241,7 @@ func (s *Store) mark(uid []byte, profile *string) (ntag424.Counter, error) {
 	var c ntag424.Counter
 	// The journal's pending marks first: a checkpoint drops them only
 	// after bbolt holds them.
-	if m, ok := s.pendingMark(uid, profile); ok {
+	if m, ok := s.pendingMark(uid, profile, false); ok {
 		c = ntag424.CounterOf(m)
 	}
 	take := func(v []byte) error {

@@ -25,11 +25,10 @@ func (s *Store) RestartMarks(uid []byte, profile string, ctr ntag424.Counter) (p
 		return ntag424.Counter{}, err
 	}
 	// The marks of journaled taps go to bbolt first, and no tap is
-	// decided meanwhile (the writer's token), so that none of them raises
+	// decided or written meanwhile (quiesce), so that none of them raises
 	// the restarted marks again.
-	if w := s.w; w != nil {
-		w.token <- struct{}{}
-		defer func() { <-w.token }()
+	if s.w != nil {
+		defer s.quiesce()()
 		if err := s.movePending(); err != nil {
 			return ntag424.Counter{}, fmt.Errorf("store: restart marks: %w", err)
 		}
