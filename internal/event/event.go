@@ -127,3 +127,7 @@ type ErrorPayload struct {
 	// error text, e.g. a status word "6A82" or "card_removed".
 	Detail string `json:"detail,omitempty"`
 }
+
+// EventReader names the event's reader to the publisher (ws.ReaderNamer):
+// "reader" is left out when empty.
+func (p ErrorPayload) EventReader() (string, bool) { return p.Reader, p.Reader != "" }

@@ -411,6 +411,10 @@ type TagRead struct {
 	Timings Timings `json:"timings"`
 }
 
+// EventReader names the event's reader to the publisher (ws.ReaderNamer):
+// "reader" is always in the encoding.
+func (p TagRead) EventReader() (string, bool) { return p.Reader, true }
+
 // Timings of one tap.
 type Timings struct {
 	APDUs   int     `json:"apdus"`
@@ -423,5 +427,8 @@ type readerPayload struct {
 	Reader string `json:"reader"`
 	ATR    string `json:"atr,omitempty"`
 }
+
+// EventReader names the event's reader to the publisher (ws.ReaderNamer).
+func (p readerPayload) EventReader() (string, bool) { return p.Reader, true }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -54,6 +54,9 @@ type VerdictUpdated struct {
 	Detail string `json:"detail,omitempty"`
 }
 
+// EventReader names the event's reader to the publisher (ws.ReaderNamer).
+func (p VerdictUpdated) EventReader() (string, bool) { return p.Reader, true }
+
 // holdQueue is one reader's events behind a held tag.read, in order.
 type holdQueue struct{ items []*queued }
 

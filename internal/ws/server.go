@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -201,6 +202,11 @@ type Server struct {
 	binary   map[string]*handler // binary request types (HandleBinary)
 	maxBin   int                 // the largest MaxFrameBytes of any binary handler
 	serving  atomic.Bool
+
+	// enc encodes Publish's payloads into encBuf, both reused (encMu).
+	encMu  sync.Mutex
+	encBuf bytes.Buffer
+	enc    *json.Encoder
 
 	mu       sync.Mutex
 	seq      uint64
@@ -450,46 +456,73 @@ func (s *Server) shutdown(ctx context.Context) {
 	s.log.Info("shut down", zap.Int("clients", len(conns)))
 }
 
+// ReaderNamer is implemented by an event payload that names its reader
+// itself, so that Publish need not decode the encoded payload to find it:
+// EventReader returns the top-level "reader" string of the payload's JSON
+// encoding, ok false when the encoding has no such string member.
+type ReaderNamer interface {
+	EventReader() (name string, ok bool)
+}
+
 // Publish assigns the next seq to an event, keeps it for resume and queues
 // it for every subscribed client whose filter matches. payload must encode
 // to a JSON object; its top-level "reader" string, if any, is what reader
-// filters match. Publish never blocks on clients. It returns the event's
-// seq, or 0 if the event was rejected (the reason is logged).
+// filters match (a ReaderNamer says which it is). Publish never blocks on
+// clients. It returns the event's seq, or 0 if the event was rejected
+// (the reason is logged).
 func (s *Server) Publish(typ string, payload any) uint64 {
 	if typ == "" || len(typ) > maxTypeLen || typ == TypeHello || typ == TypeResult {
 		s.log.Error("publish: invalid event type", zap.String("type", typ))
 		return 0
 	}
-	raw, err := json.Marshal(payload)
-	if err != nil {
-		s.log.Error("publish: encode payload", zap.String("type", typ), zap.Error(err))
-		return 0
+	// The frame, {"v":1,"type":T,"seq":N,"payload":P} in the field order
+	// of envelope, is built in one allocation; the seq is added under mu.
+	s.encMu.Lock()
+	if s.enc == nil {
+		s.enc = json.NewEncoder(&s.encBuf)
 	}
-	if len(raw) == 0 || raw[0] != '{' {
-		s.log.Error("publish: payload is not a JSON object", zap.String("type", typ))
+	s.encBuf.Reset()
+	err := s.enc.Encode(payload)
+	raw := bytes.TrimSuffix(s.encBuf.Bytes(), []byte{'\n'})
+	if err != nil || len(raw) == 0 || raw[0] != '{' {
+		s.encMu.Unlock()
+		if err != nil {
+			s.log.Error("publish: encode payload", zap.String("type", typ), zap.Error(err))
+		} else {
+			s.log.Error("publish: payload is not a JSON object", zap.String("type", typ))
+		}
 		return 0
-	}
-	// Only a top-level string "reader" names the event's reader.
-	var r struct {
-		Reader json.RawMessage `json:"reader"`
 	}
 	var reader string
-	hasReader := json.Unmarshal(raw, &r) == nil && len(r.Reader) > 0 && r.Reader[0] == '"' &&
-		json.Unmarshal(r.Reader, &reader) == nil
-	typJSON, _ := json.Marshal(typ)
+	var hasReader bool
+	if rn, ok := payload.(ReaderNamer); ok {
+		reader, hasReader = rn.EventReader()
+	} else {
+		// Only a top-level string "reader" names the event's reader.
+		var r struct {
+			Reader json.RawMessage `json:"reader"`
+		}
+		hasReader = json.Unmarshal(raw, &r) == nil && len(r.Reader) > 0 && r.Reader[0] == '"' &&
+			json.Unmarshal(r.Reader, &reader) == nil
+	}
+	f := make([]byte, 0, len(raw)+len(typ)+64)
+	f = append(f, `{"v":1,"type":`...)
+	f = appendTypeJSON(f, typ)
+	f = append(f, `,"seq":`...)
+	seqAt := len(f)
+	f = append(f, raw...)
+	s.encMu.Unlock()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
 	ev := event{seq: s.seq, typ: typ, reader: reader, hasReader: hasReader}
-	// {"v":1,"type":T,"seq":N,"payload":P}, the field order of envelope.
-	f := make([]byte, 0, len(raw)+len(typJSON)+48)
-	f = append(f, `{"v":1,"type":`...)
-	f = append(f, typJSON...)
-	f = append(f, `,"seq":`...)
-	f = strconv.AppendUint(f, ev.seq, 10)
-	f = append(f, `,"payload":`...)
-	f = append(f, raw...)
+	// Insert the seq and the payload's key before the payload.
+	var num [24]byte
+	ins := append(strconv.AppendUint(num[:0], ev.seq, 10), `,"payload":`...)
+	f = append(f, ins...) // grow by len(ins); capacity was reserved
+	copy(f[seqAt+len(ins):], f[seqAt:len(f)-len(ins)])
+	copy(f[seqAt:], ins)
 	f = append(f, '}')
 	ev.frame = f
 
@@ -505,6 +538,22 @@ func (s *Server) Publish(typ string, payload any) uint64 {
 		}
 	}
 	return ev.seq
+}
+
+// appendTypeJSON appends typ as a JSON string: as it is when it needs no
+// escaping (event types are dotted lower-case names), else as
+// encoding/json writes it.
+func appendTypeJSON(b []byte, typ string) []byte {
+	for i := 0; i < len(typ); i++ {
+		c := typ[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			j, _ := json.Marshal(typ)
+			return append(b, j...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, typ...)
+	return append(b, '"')
 }
 
 // since returns the frames of events after seq that match f, oldest first,
