@@ -384,11 +384,20 @@ func payloadOf(v Verdict) Payload {
 // that daemons before this form sent.
 type StateMember string
 
-// MarshalJSON writes {"state":S}.
+// MarshalJSON writes {"state":S}: in one allocation when S needs no
+// escaping (the states are lower-case words), else as encoding/json would.
 func (m StateMember) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		State string `json:"state"`
-	}{string(m)})
+	for i := 0; i < len(m); i++ {
+		if c := m[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return json.Marshal(struct {
+				State string `json:"state"`
+			}{string(m)})
+		}
+	}
+	b := make([]byte, 0, len(m)+12)
+	b = append(b, `{"state":"`...)
+	b = append(b, m...)
+	return append(b, `"}`...), nil
 }
 
 // UnmarshalJSON reads {"state":S} or a plain string S.

@@ -609,3 +609,20 @@ func TestStateMembers(t *testing.T) {
 		}
 	}
 }
+
+// TestStateMemberMarshalMatchesJSON: the hand-written encoding of a state
+// is the one encoding/json gives {"state":S}, escapes included.
+func TestStateMemberMarshalMatchesJSON(t *testing.T) {
+	for _, s := range []string{"", RemoteOff, FleetOff, "pending", "a\"b", "x<y>&", "é", "\x01", `back\slash`} {
+		got, err := StateMember(s).MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(struct {
+			State string `json:"state"`
+		}{s})
+		if string(got) != string(want) {
+			t.Errorf("%q: %s, want %s", s, got, want)
+		}
+	}
+}
