@@ -149,14 +149,31 @@ func nextBegun(t *testing.T, l *pipeLedger) *pipeCommit {
 }
 
 // startStage runs a stage on in until the test ends.
-func startStage(t *testing.T, cfg judge.Config) chan<- tap.Event {
+func startStage(t *testing.T, l *pipeLedger, cfg judge.Config) chan<- tap.Event {
 	in := make(chan tap.Event, 8)
 	done := make(chan error, 1)
 	go func() { done <- judge.New(cfg).Run(context.Background(), in) }()
 	t.Cleanup(func() {
 		close(in)
-		if err := <-done; err != nil {
-			t.Error(err)
+		// A failed test may leave batches unfinished.
+		for {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Error(err)
+				}
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			l.mu.Lock()
+			for _, c := range l.all {
+				select {
+				case <-c.done:
+				default:
+					c.finish(nil)
+				}
+			}
+			l.mu.Unlock()
 		}
 	})
 	return in
@@ -171,7 +188,7 @@ func TestPipelineOrderAndDurability(t *testing.T) {
 	l := newPipeLedger()
 	p := &pipePublisher{l: l}
 	sg := &sealCounter{}
-	in := startStage(t, judge.Config{Ledger: l, Signer: sg, Publisher: p})
+	in := startStage(t, l, judge.Config{Ledger: l, Signer: sg, Publisher: p})
 
 	in <- read("A", 5, verdict.Authentic)
 	first := nextBegun(t, l)
@@ -221,7 +238,7 @@ func TestPipelineOrderAndDurability(t *testing.T) {
 func TestPipelineEarlierBatchFails(t *testing.T) {
 	l := newPipeLedger()
 	p := &pipePublisher{l: l}
-	in := startStage(t, judge.Config{Ledger: l, Signer: signer{}, Publisher: p})
+	in := startStage(t, l, judge.Config{Ledger: l, Signer: signer{}, Publisher: p})
 	in <- read("A", 5, verdict.Authentic)
 	first := nextBegun(t, l)
 	in <- read("C", 1, verdict.Authentic)
