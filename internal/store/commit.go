@@ -156,6 +156,10 @@ func (s *Store) flusher() {
 	}
 }
 
+// writeHook, set by tests only, runs before each journal write; an error
+// fails the write as the disk would.
+var writeHook func() error
+
 // errEarlierBatch fails a batch decided while an earlier one was being
 // written, when that write failed: its decisions counted marks that are
 // not durable.
@@ -188,7 +192,12 @@ func (s *Store) writeGroup(group []*Commit) {
 	}
 	var err error
 	if write > 0 {
-		_, err = w.f.Write(buf)
+		if writeHook != nil {
+			err = writeHook()
+		}
+		if err == nil {
+			_, err = w.f.Write(buf)
+		}
 		if err == nil && dsyncFlag == 0 {
 			err = w.f.Sync()
 		}
