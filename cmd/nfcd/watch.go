@@ -75,11 +75,30 @@ func init() {
 			done <- p.Run(ctx, events)
 			close(events)
 		}()
-		for ev := range events {
-			if asJSON {
-				writeJSON(e.stdout, ev)
-				continue
+		if asJSON {
+			// A tap sends its card_present and its tag read back to back:
+			// write the events that are already waiting in one write, so
+			// the last line is not held up by the write of the one before.
+			var buf []byte
+			for ev := range events {
+				buf = appendJSONLine(buf[:0], ev)
+				for more := true; more; {
+					select {
+					case next, ok := <-events:
+						if !ok {
+							more = false
+							break
+						}
+						buf = appendJSONLine(buf, next)
+					default:
+						more = false
+					}
+				}
+				e.stdout.Write(buf)
 			}
+			return <-done
+		}
+		for ev := range events {
 			fmt.Fprintln(e.stdout, ev.String())
 			if ev.Kind == event.ServiceChanged && ev.Service == reader.ServiceDown {
 				fmt.Fprintf(e.stderr, "nfcd watch: the PC/SC service is not reachable; %s\n", pcsc.ServiceHint())
@@ -87,4 +106,14 @@ func init() {
 		}
 		return <-done
 	}
+}
+
+// appendJSONLine appends v as one JSON line to buf, as writeJSON writes it;
+// a value that cannot be encoded is left out, as writeJSON leaves it.
+func appendJSONLine(buf []byte, v any) []byte {
+	b, err := marshalNoEscape(v)
+	if err != nil {
+		return buf
+	}
+	return append(append(buf, b...), '\n')
 }

@@ -634,6 +634,12 @@ func (m *Monitor) cardEvent(ctx context.Context, name string, k event.Kind, atr 
 	if ce := m.log.Check(zap.DebugLevel, k.String()); ce != nil {
 		ce.Write(zap.String("reader", name), zap.Binary("atr", atr))
 	}
+	if ev.Read != nil {
+		// The read's result is the caller's (it may hold the card still
+		// connected): hand it over even if shutdown began meanwhile.
+		m.send(ev)
+		return
+	}
 	m.emit(ctx, ev)
 }
 

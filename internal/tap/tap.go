@@ -326,13 +326,25 @@ type readResult struct {
 	rd   *Read
 	err  error
 	done time.Time
+	// card is the connection the read used, still open: handle closes it
+	// once the read's events are sent, so the SCardDisconnect round trip
+	// is not between the last APDU and the event.
+	card reader.Card
+}
+
+// close disconnects the card the read used, if any.
+func (r *readResult) close() {
+	if r.card != nil {
+		r.card.Close()
+		r.card = nil
+	}
 }
 
 // readCard is the pipeline's reader.ReadFunc: it reads and verifies the
 // tag ev announced, on the source's goroutine.
 func (p *Pipeline) readCard(ctx context.Context, ev reader.Event) any {
-	rd, err := p.read(ctx, ev)
-	return &readResult{rd: rd, err: err, done: p.cfg.Now()}
+	rd, card, err := p.read(ctx, ev)
+	return &readResult{rd: rd, err: err, done: p.cfg.Now(), card: card}
 }
 
 // handle sends the events ev makes: for a CardPresent the event and the
@@ -346,9 +358,10 @@ func (p *Pipeline) handle(ctx context.Context, ev reader.Event, out chan<- Event
 		emit(Event{Kind: ev.Kind, Reader: ev.Reader, Time: ev.Time, ATR: ev.ATR})
 		res, ok := ev.Read.(*readResult)
 		if !ok {
-			rd, err := p.read(ctx, ev)
-			res = &readResult{rd: rd, err: err, done: p.cfg.Now()}
+			rd, card, err := p.read(ctx, ev)
+			res = &readResult{rd: rd, err: err, done: p.cfg.Now(), card: card}
 		}
+		defer res.close()
 		if res.err != nil {
 			p.cfg.Log.Info("tag read failed", zap.String("reader", ev.Reader), zap.Error(res.err))
 			emit(Event{Kind: event.Error, Reader: ev.Reader, Time: res.done, Code: event.CodeReadFailed, Detail: readErrorDetail(res.err), Err: res.err})
@@ -373,17 +386,17 @@ func (p *Pipeline) handle(ctx context.Context, ev reader.Event, out chan<- Event
 	}
 }
 
-// read reads and verifies the tag presented in ev. A read in flight when
-// the pipeline is stopped finishes (bounded by ReadTimeout): a tag half
-// read is a lost tap.
-func (p *Pipeline) read(ctx context.Context, ev reader.Event) (*Read, error) {
+// read reads and verifies the tag presented in ev and returns the card
+// still connected (nil when Connect failed): the caller closes it. A read
+// in flight when the pipeline is stopped finishes (bounded by
+// ReadTimeout): a tag half read is a lost tap.
+func (p *Pipeline) read(ctx context.Context, ev reader.Event) (_ *Read, _ reader.Card, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ReadTimeout)
 	defer cancel()
 	card, err := p.cfg.Source.Connect(ctx, ev.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer card.Close()
 	profiles := *p.profiles.Load()
 	rd := &Read{}
 	td, err := ntag424.ReadTag(ctx, card, ntag424.ReadOptions{
@@ -397,7 +410,7 @@ func (p *Pipeline) read(ctx context.Context, ev reader.Event) (*Read, error) {
 		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, card, err
 	}
 	rd.URL, rd.APDUs, rd.APDUTime, rd.Originality = td.URL, td.APDUs, td.Timings.Total, td.Originality
 	if rd.Verdict == "" {
@@ -414,7 +427,7 @@ func (p *Pipeline) read(ctx context.Context, ev reader.Event) (*Read, error) {
 		start = p.cfg.Now()
 	}
 	rd.Elapsed = p.cfg.Now().Sub(start)
-	return rd, nil
+	return rd, card, nil
 }
 
 // readErrorDetail names what made a read fail in terms a client may see:
