@@ -391,8 +391,9 @@ func (p *Pipeline) handle(ctx context.Context, ev reader.Event, out chan<- Event
 // in flight when the pipeline is stopped finishes (bounded by
 // ReadTimeout): a tag half read is a lost tap.
 func (p *Pipeline) read(ctx context.Context, ev reader.Event) (_ *Read, _ reader.Card, err error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ReadTimeout)
-	defer cancel()
+	rc := newReadCtx(ctx, p.cfg.ReadTimeout)
+	defer rc.stop()
+	ctx = rc
 	card, err := p.cfg.Source.Connect(ctx, ev.Reader)
 	if err != nil {
 		return nil, nil, err
