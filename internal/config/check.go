@@ -476,6 +476,17 @@ func (ck *checker) validate(c *Config) {
 	if c.SimulateInterval.Duration <= 0 {
 		ck.errorf("simulate_interval", `give a positive duration such as "3s"`, "simulate_interval: must be positive")
 	}
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"max_connections", c.MaxConnections}, {"max_connections_per_token", c.MaxConnectionsPerToken}} {
+		if n.v < 0 || n.v > MaxConnectionsLimit {
+			ck.errorf(n.key, fmt.Sprintf("give a number from 1 to %d, or leave it out for the default", MaxConnectionsLimit), "%s: must be between 0 (default) and %d", n.key, MaxConnectionsLimit)
+		}
+	}
+	if c.MaxConnections > 0 && c.MaxConnectionsPerToken > c.MaxConnections {
+		ck.errorf("max_connections_per_token", "give at most max_connections", "max_connections_per_token: above max_connections")
+	}
 	if c.Kiosk.VerdictTimeout.Duration < 0 {
 		ck.errorf("kiosk.verdict_timeout", `give a duration such as "10s", or "0s" to keep a verdict until the next tap`, "kiosk.verdict_timeout: must not be negative")
 	}

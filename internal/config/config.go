@@ -66,6 +66,9 @@ import (
 	"github.com/nfcd/nfcd/internal/tomlfile"
 )
 
+// MaxConnectionsLimit bounds max_connections and max_connections_per_token.
+const MaxConnectionsLimit = 4096
+
 // DefaultListen is where the daemon serves its WebSocket API and pages.
 const DefaultListen = "127.0.0.1:7424"
 
@@ -84,6 +87,11 @@ type Config struct {
 	AuditMaxAge      tomlfile.Duration `toml:"audit_max_age"`
 	AuditMaxEntries  int               `toml:"audit_max_entries"`
 	SimulateInterval tomlfile.Duration `toml:"simulate_interval"`
+	// MaxConnections and MaxConnectionsPerToken bound the open WebSocket
+	// connections, in all and per API token; zero means the defaults
+	// (ws.DefaultMaxConns, ws.DefaultMaxConnsPerToken: 32 and 8).
+	MaxConnections         int `toml:"max_connections"`
+	MaxConnectionsPerToken int `toml:"max_connections_per_token"`
 	// TLSCert and TLSKey are the operator's certificate (PEM chain) and
 	// key. A listener beyond loopback serves TLS with them, or, without
 	// them, with a self-signed certificate in the state directory.

@@ -490,3 +490,25 @@ func TestKiosk(t *testing.T) {
 		t.Error("unknown kiosk key accepted")
 	}
 }
+
+// TestConnectionLimits: max_connections and max_connections_per_token
+// take 1 to MaxConnectionsLimit (0 or absent: the defaults), the per-token
+// limit not above the total.
+func TestConnectionLimits(t *testing.T) {
+	c, r := CheckBytes("nfcd.toml", []byte("max_connections = 100\nmax_connections_per_token = 20\n"), env{})
+	if r.Err() != nil || c.MaxConnections != 100 || c.MaxConnectionsPerToken != 20 {
+		t.Fatalf("decoded %d/%d, %v", c.MaxConnections, c.MaxConnectionsPerToken, r.Err())
+	}
+	for doc, key := range map[string]string{
+		"max_connections = -1\n":                                 "max_connections",
+		"max_connections = 5000\n":                               "max_connections",
+		"max_connections_per_token = 100000\n":                   "max_connections_per_token",
+		"max_connections = 10\nmax_connections_per_token = 11\n": "max_connections_per_token",
+	} {
+		_, r := CheckBytes("nfcd.toml", []byte(doc), env{})
+		errs := r.Errors()
+		if len(errs) != 1 || errs[0].Key != key || errs[0].Line == 0 || errs[0].Fix == "" {
+			t.Errorf("%q: problems %+v, want one at %s with its line and a fix", doc, errs, key)
+		}
+	}
+}

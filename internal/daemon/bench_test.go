@@ -409,7 +409,10 @@ const benchFanoutClients = 100
 func BenchmarkFanout100(b *testing.B) {
 	for _, v := range benchStateDirs {
 		b.Run(v.name, func(b *testing.B) {
-			d := benchStart(b, v.dir(b))
+			d := benchStartWith(b, v.dir(b), func(c *config.Config) {
+				// More clients than the default limits let in.
+				c.MaxConnections, c.MaxConnectionsPerToken = benchFanoutClients+10, benchFanoutClients+10
+			})
 			arrivals := make(chan time.Time, benchFanoutClients)
 			failures := make(chan string, benchFanoutClients)
 			var wg sync.WaitGroup

@@ -285,6 +285,8 @@ func (d *daemon) start() (err error) {
 		Hello:            d.hello,
 		Static:           pages,
 		Metrics:          d.metrics,
+		MaxConns:         cfg.MaxConnections,
+		MaxConnsPerToken: cfg.MaxConnectionsPerToken,
 	}, d.log)
 	if err != nil {
 		d.ln.Close()

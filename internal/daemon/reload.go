@@ -200,6 +200,8 @@ func restartKeys(old, next config.Config) []string {
 	add("audit_max_age", old.AuditMaxAge != next.AuditMaxAge)
 	add("audit_max_entries", old.AuditMaxEntries != next.AuditMaxEntries)
 	add("simulate_interval", old.SimulateInterval != next.SimulateInterval)
+	add("max_connections", old.MaxConnections != next.MaxConnections)
+	add("max_connections_per_token", old.MaxConnectionsPerToken != next.MaxConnectionsPerToken)
 	// The authentication station is built at start.
 	add("remote", !reflect.DeepEqual(old.Remote, next.Remote))
 	add("fleet", !reflect.DeepEqual(old.Fleet, next.Fleet))
