@@ -17,31 +17,43 @@ import (
 // the tag answers INTEGRITY_ERROR (911E) and drops the authentication.
 var ErrCommandMAC = errors.New("ntag424: command MAC did not verify")
 
+// openMACt checks the MACt that ends body in CommMAC and CommFull (mac
+// computes it over the data before it) and returns the data; encrypted
+// says the data is CommFull ciphertext (whole blocks) still to decrypt.
+// In CommPlain body is the data.
+func openMACt(mode CommMode, body []byte, mac func(data []byte) [8]byte) (data []byte, encrypted bool, err error) {
+	switch mode {
+	case CommPlain:
+		return body, false, nil
+	case CommMAC, CommFull:
+	default:
+		return nil, false, fmt.Errorf("ntag424: unknown %v", mode)
+	}
+	if len(body) < 8 {
+		return nil, false, ErrCommandMAC
+	}
+	data, got := body[:len(body)-8], body[len(body)-8:]
+	want := mac(data)
+	if subtle.ConstantTimeCompare(want[:], got) != 1 {
+		return nil, false, ErrCommandMAC
+	}
+	if mode == CommMAC || len(data) == 0 {
+		return data, false, nil
+	}
+	if len(data)%16 != 0 {
+		return nil, false, ErrCommandMAC
+	}
+	return data, true, nil
+}
+
 // OpenCommand checks the MACt of a command received at the current CmdCtr
 // and returns its plain data: body is CmdData' || MACt as sent (without
 // the header). In CommFull the data is decrypted with IVc and unpadded.
 // CmdCtr is not changed: SealResponse advances it.
 func (s *EV2Session) OpenCommand(cmd byte, header, body []byte, mode CommMode) ([]byte, error) {
-	switch mode {
-	case CommPlain:
-		return body, nil
-	case CommMAC, CommFull:
-	default:
-		return nil, fmt.Errorf("ntag424: unknown %v", mode)
-	}
-	if len(body) < 8 {
-		return nil, ErrCommandMAC
-	}
-	data, got := body[:len(body)-8], body[len(body)-8:]
-	want := s.CommandMAC(cmd, header, data)
-	if subtle.ConstantTimeCompare(want[:], got) != 1 {
-		return nil, ErrCommandMAC
-	}
-	if mode == CommMAC || len(data) == 0 {
-		return data, nil
-	}
-	if len(data)%16 != 0 {
-		return nil, ErrCommandMAC
+	data, encrypted, err := openMACt(mode, body, func(data []byte) [8]byte { return s.CommandMAC(cmd, header, data) })
+	if !encrypted || err != nil {
+		return data, err
 	}
 	var b aescmac.DecBlock
 	b.Init((*[16]byte)(&s.EncKey))
@@ -81,26 +93,9 @@ func (s *EV2Session) SealResponse(rc byte, data []byte, mode CommMode) []byte {
 // OpenCommand is EV2Session.OpenCommand for an LRP session: MACt_LRP, and
 // in CommFull LRICB decryption from EncCtr, which advances.
 func (s *LRPSession) OpenCommand(cmd byte, header, body []byte, mode CommMode) ([]byte, error) {
-	switch mode {
-	case CommPlain:
-		return body, nil
-	case CommMAC, CommFull:
-	default:
-		return nil, fmt.Errorf("ntag424: unknown %v", mode)
-	}
-	if len(body) < 8 {
-		return nil, ErrCommandMAC
-	}
-	data, got := body[:len(body)-8], body[len(body)-8:]
-	want := s.CommandMAC(cmd, header, data)
-	if subtle.ConstantTimeCompare(want[:], got) != 1 {
-		return nil, ErrCommandMAC
-	}
-	if mode == CommMAC || len(data) == 0 {
-		return data, nil
-	}
-	if len(data)%16 != 0 {
-		return nil, ErrCommandMAC
+	data, encrypted, err := openMACt(mode, body, func(data []byte) [8]byte { return s.CommandMAC(cmd, header, data) })
+	if !encrypted || err != nil {
+		return data, err
 	}
 	pt := make([]byte, len(data))
 	n, err := s.cipher().DecryptLRICB(pt, data, 1, s.encCtr(), true)
