@@ -297,7 +297,6 @@ func DropStored(st Store, id uint64, now time.Time) (verdict.Verdict, error) {
 // remote_disabled, and the outbox requests work on st directly (items
 // left by an earlier configuration can be listed and dropped).
 func Register(s *ws.Server, v *Verifier, st Store) {
-	remoteOpts := ws.HandlerOptions{MaxConcurrent: 2, Timeout: 30 * time.Second}
 	s.Handle(TypeOutboxStatus, func(ctx context.Context, r *ws.Request) (any, error) {
 		if err := decode(r, &struct{}{}); err != nil {
 			return nil, err
@@ -358,19 +357,12 @@ func Register(s *ws.Server, v *Verifier, st Store) {
 		}{q.ID}, nil
 	}, ws.HandlerOptions{})
 
-	s.Handle(TypeVerifications, func(ctx context.Context, r *ws.Request) (any, error) {
-		var q struct {
-			UID   string `json:"uid"`
-			Page  int    `json:"page"`
-			Limit int    `json:"limit"`
-			Type  string `json:"type"`
-		}
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		if v == nil {
-			return nil, wsErr(CodeRemoteDisabled)
-		}
+	handleRemote(s, TypeVerifications, v, func(ctx context.Context, v *Verifier, q *struct {
+		UID   string `json:"uid"`
+		Page  int    `json:"page"`
+		Limit int    `json:"limit"`
+		Type  string `json:"type"`
+	}) (any, error) {
 		res, err := v.cfg.Client.Verifications(ctx, q.UID, verifyclient.VerificationsQuery{Page: q.Page, Limit: q.Limit, Type: q.Type})
 		if err != nil {
 			return nil, clientError(err)
@@ -379,20 +371,13 @@ func Register(s *ws.Server, v *Verifier, st Store) {
 			res.Verifications = []verifyclient.Verification{}
 		}
 		return res, nil
-	}, remoteOpts)
-	s.Handle(TypeTransfers, func(ctx context.Context, r *ws.Request) (any, error) {
-		var q struct {
-			UID      string `json:"uid"`
-			Type     string `json:"type"`
-			Sender   string `json:"sender"`
-			Receiver string `json:"receiver"`
-		}
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		if v == nil {
-			return nil, wsErr(CodeRemoteDisabled)
-		}
+	})
+	handleRemote(s, TypeTransfers, v, func(ctx context.Context, v *Verifier, q *struct {
+		UID      string `json:"uid"`
+		Type     string `json:"type"`
+		Sender   string `json:"sender"`
+		Receiver string `json:"receiver"`
+	}) (any, error) {
 		res, err := v.cfg.Client.Transfers(ctx, q.UID, verifyclient.TransferQuery{Type: q.Type, Sender: q.Sender, Receiver: q.Receiver})
 		if err != nil {
 			return nil, clientError(err)
@@ -401,64 +386,67 @@ func Register(s *ws.Server, v *Verifier, st Store) {
 			res.Transfers = []verifyclient.Transfer{}
 		}
 		return res, nil
-	}, remoteOpts)
-	s.Handle(TypeLatest, func(ctx context.Context, r *ws.Request) (any, error) {
-		var q struct {
-			UID string `json:"uid"`
-		}
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		if v == nil {
-			return nil, wsErr(CodeRemoteDisabled)
-		}
+	})
+	handleRemote(s, TypeLatest, v, func(ctx context.Context, v *Verifier, q *struct {
+		UID string `json:"uid"`
+	}) (any, error) {
 		return v.Latest(ctx, q.UID)
-	}, remoteOpts)
-	s.Handle(TypeConsent, func(ctx context.Context, r *ws.Request) (any, error) {
-		var q struct {
-			Email     string `json:"email"`
-			Subscribe *bool  `json:"subscribe"`
-		}
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		if q.Subscribe == nil {
-			return nil, &ws.Error{Code: ws.CodeBadRequest, Message: "subscribe is required"}
-		}
-		if v == nil {
-			return nil, wsErr(CodeRemoteDisabled)
-		}
+	})
+	handleRemote(s, TypeConsent, v, func(ctx context.Context, v *Verifier, q *consentRequest) (any, error) {
 		res, err := v.cfg.Client.MarketingConsent(ctx, q.Email, *q.Subscribe)
 		if err != nil {
 			return nil, clientError(err)
 		}
 		return res, nil
-	}, remoteOpts)
-	s.Handle(TypeClaim, func(ctx context.Context, r *ws.Request) (any, error) {
-		var q struct {
-			UID    string `json:"uid"`
-			Wallet string `json:"wallet"`
-		}
-		if err := decode(r, &q); err != nil {
-			return nil, err
-		}
-		if v == nil {
-			return nil, wsErr(CodeRemoteDisabled)
-		}
+	})
+	handleRemote(s, TypeClaim, v, func(ctx context.Context, v *Verifier, q *struct {
+		UID    string `json:"uid"`
+		Wallet string `json:"wallet"`
+	}) (any, error) {
 		return v.Claim(ctx, q.UID, q.Wallet)
-	}, remoteOpts)
-	s.Handle(TypeRecover, func(ctx context.Context, r *ws.Request) (any, error) {
-		var q struct {
-			UID string `json:"uid"`
-		}
+	})
+	handleRemote(s, TypeRecover, v, func(ctx context.Context, v *Verifier, q *struct {
+		UID string `json:"uid"`
+	}) (any, error) {
+		return v.Recover(ctx, q.UID)
+	})
+}
+
+// remoteOpts bounds the legitimate.* requests, which wait for the service.
+var remoteOpts = ws.HandlerOptions{MaxConcurrent: 2, Timeout: 30 * time.Second}
+
+// handleRemote registers a legitimate.* request on s: its payload is
+// decoded strictly into a Q and checked (when Q has a check method), then
+// answered remote_disabled without a verifier, else by do.
+func handleRemote[Q any](s *ws.Server, typ string, v *Verifier, do func(ctx context.Context, v *Verifier, q *Q) (any, error)) {
+	s.Handle(typ, func(ctx context.Context, r *ws.Request) (any, error) {
+		var q Q
 		if err := decode(r, &q); err != nil {
 			return nil, err
+		}
+		if c, ok := any(&q).(interface{ check() error }); ok {
+			if err := c.check(); err != nil {
+				return nil, err
+			}
 		}
 		if v == nil {
 			return nil, wsErr(CodeRemoteDisabled)
 		}
-		return v.Recover(ctx, q.UID)
+		return do(ctx, v, &q)
 	}, remoteOpts)
+}
+
+// consentRequest is the payload of legitimate.consent.
+type consentRequest struct {
+	Email     string `json:"email"`
+	Subscribe *bool  `json:"subscribe"`
+}
+
+func (q *consentRequest) check() error {
+	if q.Subscribe == nil {
+		return &ws.Error{Code: ws.CodeBadRequest, Message: "subscribe is required"}
+	}
+	return nil
 }
 
 // decode decodes a request payload strictly.
