@@ -297,10 +297,11 @@ func TestRemoteConfirm(t *testing.T) {
 		"e3": `{"v":1,"type":"legitimate.verifications","id":"e3","payload":{"uid":"zz"}}`,
 		"e4": `{"v":1,"type":"outbox.drop","id":"e4","payload":{"id":999}}`,
 		"e5": `{"v":1,"type":"legitimate.claim","id":"e5","payload":{"uid":"` + uid + `","triple":"x"}}`,
+		"e6": `{"v":1,"type":"legitimate.consent","id":"e6","payload":{"email":"nobody@example.com"}}`,
 	} {
 		c1.send(q)
 		res := c1.next(func(m map[string]any) bool { return m["id"] == id })
-		want := map[string]string{"e1": "no_recent_tap", "e2": "no_user", "e3": "bad_request", "e4": "no_item", "e5": "bad_request"}[id]
+		want := map[string]string{"e1": "no_recent_tap", "e2": "no_user", "e3": "bad_request", "e4": "no_item", "e5": "bad_request", "e6": "bad_request"}[id]
 		if res["type"] != "error" || res["payload"].(map[string]any)["code"] != want {
 			t.Errorf("%s: %v, want error %s", id, res, want)
 		}
@@ -429,5 +430,25 @@ func TestRemoteFakeDemo(t *testing.T) {
 	}
 	if !strings.Contains(r.URL, "&cmac=") {
 		t.Errorf("demo tag URL %s is not a plain mirror", r.URL)
+	}
+}
+
+// TestRemoteDisabled: without [remote.legitimate] the legitimate.*
+// requests answer remote_disabled; a payload that is not valid is still
+// bad_request first.
+func TestRemoteDisabled(t *testing.T) {
+	h := startDaemon(t)
+	c := h.dial()
+	for id, q := range map[string]string{
+		"d1": `{"v":1,"type":"legitimate.latest","id":"d1","payload":{"uid":"04AABBCCDDEEFF"}}`,
+		"d2": `{"v":1,"type":"legitimate.recover","id":"d2","payload":{"uid":"04AABBCCDDEEFF"}}`,
+		"d3": `{"v":1,"type":"legitimate.consent","id":"d3","payload":{"email":"nobody@example.com"}}`,
+	} {
+		c.send(q)
+		res := c.next(func(m map[string]any) bool { return m["id"] == id })
+		want := map[string]string{"d1": "remote_disabled", "d2": "remote_disabled", "d3": "bad_request"}[id]
+		if res["type"] != "error" || res["payload"].(map[string]any)["code"] != want {
+			t.Errorf("%s: %v, want error %s", id, res, want)
+		}
 	}
 }
