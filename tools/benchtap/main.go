@@ -1,6 +1,8 @@
 // Command benchtap measures the tap path on the real pcscd: it presents a
-// virtual NTAG 424 DNA (internal/vtag) on the vpcd reader to `nfcd watch
-// --json` and to `nfcd run` with a WebSocket client, and prints, for each,
+// virtual NTAG 424 DNA (internal/vtag) on the vpcd reader to a reference
+// client (a bare PC/SC loop that reads the NDEF file: the floor on this
+// machine, ref.go), to `nfcd watch --json` and to `nfcd run` with a
+// WebSocket client, and prints, for each,
 // detect→event p50/p99, APDUs per tap, the split detect→first APDU / APDUs
 // / last APDU→event, and the idle wake-ups per second of the nfcd process
 // and of pcscd (voluntary + involuntary context switches summed over
@@ -55,12 +57,19 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == refClientFlag {
+		if err := referenceClient(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "benchtap reference client:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	flag.StringVar(&o.nfcd, "nfcd", "bin/nfcd", "the nfcd `binary` to measure")
 	flag.IntVar(&o.rounds, "rounds", 2, "rounds of taps per mode")
 	flag.IntVar(&o.taps, "taps", 50, "taps per round")
 	flag.DurationVar(&o.idle, "idle", 10*time.Second, "length of each idle wake-up measurement")
-	flag.StringVar(&o.modes, "modes", "watch,run", "what to measure: `list` of watch, run")
+	flag.StringVar(&o.modes, "modes", "ref,watch,run", "what to measure: `list` of ref (a bare PC/SC client: the floor), watch, run")
 	flag.BoolVar(&o.asJSON, "json", false, "print one JSON document instead of the table")
 	flag.BoolVar(&o.verbose, "v", false, "log progress to stderr")
 	flag.Parse()
@@ -172,6 +181,8 @@ func run(o options) (*Report, error) {
 	for _, m := range strings.Split(o.modes, ",") {
 		var mode *Mode
 		switch strings.TrimSpace(m) {
+		case "ref":
+			mode, err = b.reference()
 		case "watch":
 			mode, err = b.watch()
 		case "run":
@@ -453,7 +464,13 @@ func nextOf(ch <-chan arrival) func(time.Duration, ...string) (string, time.Time
 // start starts nfcd with args and returns its stdout lines with their
 // arrival times.
 func (b *bench) start(args ...string) (*exec.Cmd, <-chan line, error) {
-	cmd := exec.Command(b.o.nfcd, args...)
+	return b.startCmd(b.o.nfcd, args...)
+}
+
+// startCmd starts the program name with args and returns its stdout
+// lines with their arrival times.
+func (b *bench) startCmd(name string, args ...string) (*exec.Cmd, <-chan line, error) {
+	cmd := exec.Command(name, args...)
 	cmd.Stderr = os.Stderr
 	if !b.o.verbose {
 		cmd.Stderr = nil
@@ -478,6 +495,22 @@ func (b *bench) start(args ...string) (*exec.Cmd, <-chan line, error) {
 		}
 	}()
 	return cmd, lines, nil
+}
+
+// jsonArrivals turns JSON lines into arrivals of their "type".
+func jsonArrivals(lines <-chan line) <-chan arrival {
+	ch := make(chan arrival, 1024)
+	go func() {
+		defer close(ch)
+		for l := range lines {
+			var m struct {
+				Type string `json:"type"`
+			}
+			json.Unmarshal([]byte(l.text), &m)
+			ch <- arrival{m.Type, l.at}
+		}
+	}()
+	return ch
 }
 
 // line is one line nfcd printed and when it arrived.
@@ -505,18 +538,7 @@ func (b *bench) watch() (*Mode, error) {
 		return nil, err
 	}
 	defer stop(cmd)
-	ch := make(chan arrival, 1024)
-	go func() {
-		defer close(ch)
-		for l := range lines {
-			var m struct {
-				Type string `json:"type"`
-			}
-			json.Unmarshal([]byte(l.text), &m)
-			ch <- arrival{m.Type, l.at}
-		}
-	}()
-	c := consumer{next: nextOf(ch)}
+	c := consumer{next: nextOf(jsonArrivals(lines))}
 	if _, _, err := c.next(10*time.Second, "reader_added"); err != nil {
 		return nil, err
 	}
