@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -69,51 +70,28 @@ func init() {
 			return err
 		}
 		p := tap.New(tap.Config{Source: mon.Source(), Profiles: set, Originality: originality, Log: log})
-		events := make(chan tap.Event, 64)
-		done := make(chan error, 1)
-		go func() {
-			done <- p.Run(ctx, events)
-			close(events)
-		}()
-		if asJSON {
-			// A tap sends its card_present and its tag read back to back:
-			// write the events that are already waiting in one write, so
-			// the last line is not held up by the write of the one before.
-			var buf []byte
-			for ev := range events {
-				buf = appendJSONLine(buf[:0], ev)
-				for more := true; more; {
-					select {
-					case next, ok := <-events:
-						if !ok {
-							more = false
-							break
-						}
-						buf = appendJSONLine(buf, next)
-					default:
-						more = false
-					}
+		// The lines are written on the reader's goroutine as soon as its
+		// events are known (tap.RunFunc): a tap's card_present and tag
+		// lines in one write, nothing handed over in between.
+		var mu sync.Mutex
+		var buf []byte
+		return p.RunFunc(ctx, func(evs ...tap.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			buf = buf[:0]
+			for _, ev := range evs {
+				if asJSON {
+					buf = append(ev.AppendWatchJSON(buf), '\n')
+				} else {
+					buf = append(append(buf, ev.String()...), '\n')
 				}
-				e.stdout.Write(buf)
 			}
-			return <-done
-		}
-		for ev := range events {
-			fmt.Fprintln(e.stdout, ev.String())
-			if ev.Kind == event.ServiceChanged && ev.Service == reader.ServiceDown {
-				fmt.Fprintf(e.stderr, "nfcd watch: the PC/SC service is not reachable; %s\n", pcsc.ServiceHint())
+			e.stdout.Write(buf)
+			for _, ev := range evs {
+				if !asJSON && ev.Kind == event.ServiceChanged && ev.Service == reader.ServiceDown {
+					fmt.Fprintf(e.stderr, "nfcd watch: the PC/SC service is not reachable; %s\n", pcsc.ServiceHint())
+				}
 			}
-		}
-		return <-done
+		})
 	}
-}
-
-// appendJSONLine appends v as one JSON line to buf, as writeJSON writes it;
-// a value that cannot be encoded is left out, as writeJSON leaves it.
-func appendJSONLine(buf []byte, v any) []byte {
-	b, err := marshalNoEscape(v)
-	if err != nil {
-		return buf
-	}
-	return append(append(buf, b...), '\n')
 }

@@ -1,7 +1,7 @@
 // Package tap turns reader events into verified tag reads: for every card
 // presented to a reader it reads the tag's NDEF URL, matches a profile and
 // verifies the SUN message locally, and reports one Event per step, in
-// reader order, on a channel.
+// reader order, on a channel (Run) or to a function (RunFunc).
 //
 // It is the pipeline behind `nfcd watch` and, followed by the verdict stage
 // (internal/judge), the daemon. Readers are independent: each has its own
@@ -228,10 +228,46 @@ func (p *Pipeline) track(ev *reader.Event) (serviceChanged bool) {
 // read's outcome to out. Other sources (the simulated reader) send their
 // events on a channel and each reader's worker reads its tags.
 func (p *Pipeline) Run(ctx context.Context, out chan<- Event) error {
+	return p.RunFunc(ctx, func(evs ...Event) {
+		for _, ev := range evs {
+			p.sendTo(ctx, out, ev)
+		}
+	})
+}
+
+// sendTo sends ev to out unless ctx is done first; a tag read is sent
+// even after ctx is done (a read finished after shutdown began is still
+// delivered: a tag half handled is a lost tap), for up to ReadTimeout.
+func (p *Pipeline) sendTo(ctx context.Context, out chan<- Event, ev Event) {
+	if ev.Kind != event.TagRead {
+		emit(ctx, out, ev)
+		return
+	}
+	select {
+	case out <- ev:
+		return
+	default:
+	}
+	t := time.NewTimer(p.cfg.ReadTimeout)
+	defer t.Stop()
+	select {
+	case out <- ev:
+	case <-t.C:
+		p.cfg.Log.Warn("tag read dropped at shutdown", zap.String("reader", ev.Reader))
+	}
+}
+
+// RunFunc is Run with the events passed to send instead of a channel:
+// send is called with one or more events (a card's presence and its tag
+// read together), in order per reader, on the goroutine that handles the
+// reader, so calls for different readers may overlap. A send that blocks
+// holds up that reader only. With a reader.Reading source nothing stands
+// between the last APDU and send: `nfcd watch` writes its lines there.
+func (p *Pipeline) RunFunc(ctx context.Context, send func(...Event)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if rs, ok := p.cfg.Source.(reader.Reading); ok {
-		err := rs.RunReading(ctx, func(ev reader.Event) { p.deliver(ctx, ev, out) }, p.readCard)
+		err := rs.RunReading(ctx, func(ev reader.Event) { p.deliver(ctx, ev, send) }, p.readCard)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -259,7 +295,7 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- Event) error {
 			}
 			return err
 		case ev := <-events:
-			if !p.source(ctx, ev, out) {
+			if !p.source(ev, send) {
 				continue
 			}
 			q, ok := workers[ev.Reader]
@@ -269,13 +305,13 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- Event) error {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					p.work(ctx, q, out)
+					p.work(ctx, q, send)
 				}()
 			}
 			select {
 			case q <- ev:
 			default:
-				emit(ctx, out, Event{Kind: event.Error, Reader: ev.Reader, Time: ev.Time, Code: event.CodeQueueFull, Err: ErrQueueFull})
+				send(Event{Kind: event.Error, Reader: ev.Reader, Time: ev.Time, Code: event.CodeQueueFull, Err: ErrQueueFull})
 			}
 		}
 	}
@@ -292,32 +328,32 @@ func emit(ctx context.Context, out chan<- Event, ev Event) {
 // source records ev in the snapshot and sends what it says of the whole
 // source (its errors, a change of the service state). It reports whether
 // ev is a reader's, to be handled next.
-func (p *Pipeline) source(ctx context.Context, ev reader.Event, out chan<- Event) bool {
+func (p *Pipeline) source(ev reader.Event, send func(...Event)) bool {
 	changed := p.track(&ev)
 	if ev.Kind == event.Error && ev.Reader == "" {
-		emit(ctx, out, Event{Kind: event.Error, Time: ev.Time, Code: event.CodeReaderFailed, Err: ev.Err})
+		send(Event{Kind: event.Error, Time: ev.Time, Code: event.CodeReaderFailed, Err: ev.Err})
 	}
 	if changed {
-		emit(ctx, out, Event{Kind: event.ServiceChanged, Time: ev.Time, Service: p.Service()})
+		send(Event{Kind: event.ServiceChanged, Time: ev.Time, Service: p.Service()})
 	}
 	return ev.Reader != ""
 }
 
 // deliver is the send function of a reader.Reading source: it handles ev
 // on the source's goroutine.
-func (p *Pipeline) deliver(ctx context.Context, ev reader.Event, out chan<- Event) {
-	if p.source(ctx, ev, out) {
-		p.handle(ctx, ev, out)
+func (p *Pipeline) deliver(ctx context.Context, ev reader.Event, send func(...Event)) {
+	if p.source(ev, send) {
+		p.handle(ctx, ev, send)
 	}
 }
 
 // work handles one reader's events in order.
-func (p *Pipeline) work(ctx context.Context, q <-chan reader.Event, out chan<- Event) {
+func (p *Pipeline) work(ctx context.Context, q <-chan reader.Event, send func(...Event)) {
 	for ev := range q {
 		if ctx.Err() != nil {
 			return
 		}
-		p.handle(ctx, ev, out)
+		p.handle(ctx, ev, send)
 	}
 }
 
@@ -349,40 +385,35 @@ func (p *Pipeline) readCard(ctx context.Context, ev reader.Event) any {
 
 // handle sends the events ev makes: for a CardPresent the event and the
 // tag read (or the read's error), reading the tag unless the source did.
-func (p *Pipeline) handle(ctx context.Context, ev reader.Event, out chan<- Event) {
-	emit := func(ev Event) { emit(ctx, out, ev) }
+func (p *Pipeline) handle(ctx context.Context, ev reader.Event, send func(...Event)) {
 	switch ev.Kind {
 	case event.Error:
-		emit(Event{Kind: event.Error, Reader: ev.Reader, Time: ev.Time, Code: event.CodeReaderFailed, Err: ev.Err})
+		send(Event{Kind: event.Error, Reader: ev.Reader, Time: ev.Time, Code: event.CodeReaderFailed, Err: ev.Err})
 	case event.CardPresent:
-		emit(Event{Kind: ev.Kind, Reader: ev.Reader, Time: ev.Time, ATR: ev.ATR})
+		present := Event{Kind: ev.Kind, Reader: ev.Reader, Time: ev.Time, ATR: ev.ATR}
 		res, ok := ev.Read.(*readResult)
 		if !ok {
+			// The presence is reported before a read of our own; a
+			// source that read the tag already sends both together.
+			send(present)
 			rd, card, err := p.read(ctx, ev)
 			res = &readResult{rd: rd, err: err, done: p.cfg.Now(), card: card}
 		}
 		defer res.close()
+		var next Event
 		if res.err != nil {
 			p.cfg.Log.Info("tag read failed", zap.String("reader", ev.Reader), zap.Error(res.err))
-			emit(Event{Kind: event.Error, Reader: ev.Reader, Time: res.done, Code: event.CodeReadFailed, Detail: readErrorDetail(res.err), Err: res.err})
-			return
+			next = Event{Kind: event.Error, Reader: ev.Reader, Time: res.done, Code: event.CodeReadFailed, Detail: readErrorDetail(res.err), Err: res.err}
+		} else {
+			next = Event{Kind: event.TagRead, Reader: ev.Reader, Time: res.done, Read: res.rd}
 		}
-		// A read finished after shutdown began is still delivered: a
-		// tag half handled is a lost tap.
-		tag := Event{Kind: event.TagRead, Reader: ev.Reader, Time: res.done, Read: res.rd}
-		select {
-		case out <- tag:
-		default:
-			t := time.NewTimer(p.cfg.ReadTimeout)
-			defer t.Stop()
-			select {
-			case out <- tag:
-			case <-t.C:
-				p.cfg.Log.Warn("tag read dropped at shutdown", zap.String("reader", ev.Reader))
-			}
+		if ok {
+			send(present, next)
+		} else {
+			send(next)
 		}
 	default:
-		emit(Event{Kind: ev.Kind, Reader: ev.Reader, Time: ev.Time})
+		send(Event{Kind: ev.Kind, Reader: ev.Reader, Time: ev.Time})
 	}
 }
 
