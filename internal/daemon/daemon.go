@@ -347,6 +347,42 @@ func (p tapNotes) Publish(typ string, payload any) uint64 {
 	return p.Publisher.Publish(typ, payload)
 }
 
+// Prepare is the publisher's Prepare (judge.Preparer) with the station
+// told at publication.
+func (p tapNotes) Prepare(typ string, payload any) interface{ Publish() uint64 } {
+	tr, isTap := payload.(judge.TagRead)
+	pr, ok := p.Publisher.(judge.Preparer)
+	if !ok {
+		return publishLater{p, typ, payload}
+	}
+	ev := pr.Prepare(typ, payload)
+	if !isTap {
+		return ev
+	}
+	return notedTap{ev, p.station, tr.UID, tr.Verdict}
+}
+
+// publishLater is the Prepare of a publisher that has none.
+type publishLater struct {
+	p       judge.Publisher
+	typ     string
+	payload any
+}
+
+func (l publishLater) Publish() uint64 { return l.p.Publish(l.typ, l.payload) }
+
+// notedTap is a prepared tag.read that tells the station at publication.
+type notedTap struct {
+	ev           interface{ Publish() uint64 }
+	station      *station.Station
+	uid, verdict string
+}
+
+func (n notedTap) Publish() uint64 {
+	n.station.NoteTap(n.uid, n.verdict, time.Now())
+	return n.ev.Publish()
+}
+
 // tlsConfig returns the TLS configuration of the listener: the operator's
 // certificate (tls_cert, tls_key), or, for a listener beyond loopback
 // without one, the state directory's self-signed certificate, made on

@@ -65,6 +65,20 @@ type Publisher interface {
 	Publish(typ string, payload any) uint64
 }
 
+// Preparer is the optional side of a Publisher that encodes an event
+// ahead of its publication (internal/ws implements it). The pipelined
+// stage prepares a batch's tag reads while the ledger writes them and
+// publishes each once the batch is durable, so that only the seq and the
+// client queues stand between the durable write and the frames. The
+// result's Publish is Publish of the prepared event; it is called at most
+// once, and a prepared event that is never published costs nothing.
+//
+// The result is declared as an interface so that the publisher need not
+// import this package.
+type Preparer interface {
+	Prepare(typ string, payload any) interface{ Publish() uint64 }
+}
+
 // Metrics is what the stage reports to monitoring (internal/metrics
 // implements it). It is called after publication, off the readers' path.
 type Metrics interface {
@@ -337,12 +351,24 @@ func (s *Stage) publishVerdict(ev *tap.Event, v *verdict.Verdict, recordErr erro
 
 // publishSealed publishes one settled tag read signed as p.
 func (s *Stage) publishSealed(ev *tap.Event, v *verdict.Verdict, p *verdict.Payload) {
+	s.cfg.Publisher.Publish(event.TagRead.String(), tagRead(ev, v, p))
+	s.published(ev, v)
+}
+
+// tagRead is the payload of the tag.read of a tag read signed as p.
+func tagRead(ev *tap.Event, v *verdict.Verdict, p *verdict.Payload) TagRead {
 	r := ev.Read
-	s.cfg.Publisher.Publish(event.TagRead.String(), TagRead{
+	return TagRead{
 		Payload: *p,
 		Detail:  v.Detail,
 		Timings: Timings{APDUs: r.APDUs, APDUMS: ms(r.APDUTime), TotalMS: ms(r.Elapsed)},
-	})
+	}
+}
+
+// published follows the publication of a tag read's verdict: the reader's
+// feedback, the metrics and the debug log.
+func (s *Stage) published(ev *tap.Event, v *verdict.Verdict) {
+	r := ev.Read
 	if v.Verdict != verdict.Pending {
 		s.queueSignal(v.Reader, v.Verdict == verdict.Authentic)
 	}

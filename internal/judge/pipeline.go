@@ -38,11 +38,17 @@ const maxFlights = 3
 // flight is a batch between its Begin and its publication.
 type flight struct {
 	events []tap.Event
+	// early counts the events before the first tag read that were
+	// published at once: they need no ledger, and no batch was ahead.
+	early  int
 	vs     []*verdict.Verdict
 	sealed []verdict.Payload
-	commit interface{ Wait() error }
-	done   <-chan struct{}
-	err    error // Begin's
+	// prepared are the tag.read events of vs, encoded during the write
+	// (a Preparer), or empty.
+	prepared []interface{ Publish() uint64 }
+	commit   interface{ Wait() error }
+	done     <-chan struct{}
+	err      error // Begin's
 }
 
 var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
@@ -74,7 +80,7 @@ func (s *Stage) runPipelined(ctx context.Context, in <-chan tap.Event, fleetUpda
 				if !ok {
 					return nil
 				}
-				s.start(ctx, &ring[(head+n)%maxFlights], ev, in)
+				s.start(ctx, &ring[(head+n)%maxFlights], ev, in, true)
 				n++
 			case u := <-fleetUpdates:
 				s.update(u)
@@ -106,7 +112,7 @@ func (s *Stage) runPipelined(ctx context.Context, in <-chan tap.Event, fleetUpda
 				}
 				return nil
 			}
-			s.start(ctx, &ring[(head+n)%maxFlights], ev, in)
+			s.start(ctx, &ring[(head+n)%maxFlights], ev, in, false)
 			n++
 		case <-ctx.Done():
 			return nil
@@ -115,8 +121,10 @@ func (s *Stage) runPipelined(ctx context.Context, in <-chan tap.Event, fleetUpda
 }
 
 // start takes ev and the taps queued behind it as the batch f, begins its
-// durable write and signs its tag reads.
-func (s *Stage) start(ctx context.Context, f *flight, ev tap.Event, in <-chan tap.Event) {
+// durable write, and while the write runs publishes the events ahead of
+// its first tag read if the batch is the oldest unpublished one (first),
+// signs its tag reads and prepares their events.
+func (s *Stage) start(ctx context.Context, f *flight, ev tap.Event, in <-chan tap.Event, first bool) {
 	f.events = append(f.events[:0], ev)
 drain:
 	for len(f.events) < cap(f.events) {
@@ -136,8 +144,9 @@ drain:
 			f.vs = append(f.vs, s.newVerdict(&f.events[i]))
 		}
 	}
-	f.commit, f.err, f.done = nil, nil, closedDone
+	f.commit, f.err, f.done, f.early = nil, nil, closedDone, 0
 	f.sealed = f.sealed[:0]
+	f.prepared = f.prepared[:0]
 	if len(f.vs) == 0 {
 		return
 	}
@@ -147,7 +156,24 @@ drain:
 		return
 	}
 	f.commit = c
+	if first {
+		// A card.present is not a verdict: its client need not wait for
+		// the disk.
+		for f.early < len(f.events) && f.events[f.early].Kind != event.TagRead {
+			s.publish(&f.events[f.early], nil, nil)
+			f.early++
+		}
+	}
 	f.sealed = s.seal(f.sealed, f.vs)
+	if pr, ok := s.cfg.Publisher.(Preparer); ok {
+		n := 0
+		for i := range f.events {
+			if ev := &f.events[i]; ev.Kind == event.TagRead {
+				f.prepared = append(f.prepared, pr.Prepare(event.TagRead.String(), tagRead(ev, f.vs[n], &f.sealed[n])))
+				n++
+			}
+		}
+	}
 	if p, ok := c.(Pipeliner); ok {
 		f.done = p.Done()
 		return
@@ -170,19 +196,27 @@ func (s *Stage) finish(f *flight, publish bool) {
 		// The verdicts are as they were before Begin: nothing signed of
 		// them in advance is published.
 		f.sealed = f.sealed[:0]
+		clear(f.prepared)
+		f.prepared = f.prepared[:0]
 	}
 	if publish {
 		n := 0
 		for i := range f.events {
 			ev := &f.events[i]
 			if ev.Kind != event.TagRead {
-				s.publish(ev, nil, err)
+				if i >= f.early {
+					s.publish(ev, nil, err)
+				}
 				continue
 			}
 			v := f.vs[n]
-			if len(f.sealed) == len(f.vs) {
+			switch {
+			case len(f.prepared) == len(f.vs):
+				f.prepared[n].Publish()
+				s.published(ev, v)
+			case len(f.sealed) == len(f.vs):
 				s.publishSealed(ev, v, &f.sealed[n])
-			} else {
+			default:
 				s.publishVerdict(ev, v, err)
 			}
 			n++
@@ -191,4 +225,6 @@ func (s *Stage) finish(f *flight, publish bool) {
 	// Drop the references for the collector.
 	clear(f.events)
 	clear(f.vs)
+	clear(f.prepared)
+	f.prepared = f.prepared[:0]
 }

@@ -148,9 +148,28 @@ func nextBegun(t *testing.T, l *pipeLedger) *pipeCommit {
 	return nil
 }
 
-// startStage runs a stage on in until the test ends.
-func startStage(t *testing.T, l *pipeLedger, cfg judge.Config) chan<- tap.Event {
+// preparer is a pipePublisher that is a judge.Preparer: it counts the
+// events prepared, and publishes one when the stage says so.
+type preparer struct {
+	*pipePublisher
+	prepared atomic.Int32
+}
+
+func (p *preparer) Prepare(typ string, payload any) interface{ Publish() uint64 } {
+	p.prepared.Add(1)
+	return later(func() uint64 { return p.Publish(typ, payload) })
+}
+
+type later func() uint64
+
+func (f later) Publish() uint64 { return f() }
+
+// startStage runs a stage on in, which holds pre, until the test ends.
+func startStage(t *testing.T, l *pipeLedger, cfg judge.Config, pre ...tap.Event) chan<- tap.Event {
 	in := make(chan tap.Event, 8)
+	for _, ev := range pre {
+		in <- ev
+	}
 	done := make(chan error, 1)
 	go func() { done <- judge.New(cfg).Run(context.Background(), in) }()
 	t.Cleanup(func() {
@@ -185,10 +204,22 @@ func startStage(t *testing.T, l *pipeLedger, cfg judge.Config) chan<- tap.Event 
 // durable, and publishes in order even when a later batch is durable
 // first.
 func TestPipelineOrderAndDurability(t *testing.T) {
+	t.Run("publish", func(t *testing.T) { testPipelineOrder(t, false) })
+	// The events are encoded ahead (judge.Preparer) and still published
+	// only once durable, in order.
+	t.Run("prepared", func(t *testing.T) { testPipelineOrder(t, true) })
+}
+
+func testPipelineOrder(t *testing.T, prepare bool) {
 	l := newPipeLedger()
 	p := &pipePublisher{l: l}
+	var pub judge.Publisher = p
+	pr := &preparer{pipePublisher: p}
+	if prepare {
+		pub = pr
+	}
 	sg := &sealCounter{}
-	in := startStage(t, l, judge.Config{Ledger: l, Signer: sg, Publisher: p})
+	in := startStage(t, l, judge.Config{Ledger: l, Signer: sg, Publisher: pub})
 
 	in <- read("A", 5, verdict.Authentic)
 	first := nextBegun(t, l)
@@ -202,6 +233,9 @@ func TestPipelineOrderAndDurability(t *testing.T) {
 		n += len(c.vs)
 	}
 	waitFor(t, "the later taps signed", func() bool { return sg.n.Load() == 3 })
+	if prepare {
+		waitFor(t, "the tag.reads prepared", func() bool { return pr.prepared.Load() == 3 })
+	}
 	if n := p.n.Load(); n != 0 {
 		t.Fatalf("%d events published before any batch was durable", n)
 	}
@@ -253,6 +287,47 @@ func TestPipelineEarlierBatchFails(t *testing.T) {
 	}
 	if p.events[1].typ != event.TagRead.String() || !strings.Contains(p.events[1].payload, `"uid":"43"`) {
 		t.Errorf("second event %+v; want C's tag.read", p.events[1])
+	}
+	if n := p.early.Load(); n != 0 {
+		t.Errorf("%d tag.reads published before their batch was durable", n)
+	}
+}
+
+// TestPipelinePresenceEarly: the events ahead of a batch's first tag read
+// (card.present) are published while the batch is written, when no batch
+// is ahead of it; behind an unpublished batch they wait their turn.
+func TestPipelinePresenceEarly(t *testing.T) {
+	l := newPipeLedger()
+	p := &pipePublisher{l: l}
+	pr := &preparer{pipePublisher: p}
+	present := func(name string) tap.Event { return tap.Event{Kind: event.CardPresent, Reader: name, Time: time.Now()} }
+	a := read("A", 5, verdict.Authentic)
+	a.Reader = "RA"
+	in := startStage(t, l, judge.Config{Ledger: l, Signer: signer{}, Publisher: pr}, present("RA"), a)
+	first := nextBegun(t, l)
+	waitFor(t, "RA's card.present", func() bool { return p.n.Load() == 1 })
+	b := read("B", 1, verdict.Authentic)
+	b.Reader = "RB"
+	in <- present("RB")
+	in <- b
+	second := nextBegun(t, l)
+	second.finish(nil)
+	time.Sleep(30 * time.Millisecond)
+	if n := p.n.Load(); n != 1 {
+		t.Fatalf("%d events published while the first batch is written, want 1 (its card.present)", n)
+	}
+	first.finish(nil)
+	waitFor(t, "four events", func() bool { return p.n.Load() == 4 })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var got []string
+	for _, e := range p.events {
+		var v struct{ Reader string }
+		json.Unmarshal([]byte(e.payload), &v)
+		got = append(got, e.typ+"@"+v.Reader)
+	}
+	if want := "card.present@RA tag.read@RA card.present@RB tag.read@RB"; strings.Join(got, " ") != want {
+		t.Errorf("published %v, want %s", got, want)
 	}
 	if n := p.early.Load(); n != 0 {
 		t.Errorf("%d tag.reads published before their batch was durable", n)

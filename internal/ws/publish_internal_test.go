@@ -77,3 +77,47 @@ func BenchmarkPublish(b *testing.B) {
 		s.Publish("tag.read", p)
 	}
 }
+
+// TestPrepare: a prepared event takes its seq when it is published, not
+// when it is prepared, and its frame is what Publish would have made; an
+// event Publish would reject, or a second Publish, publishes nothing.
+func TestPrepare(t *testing.T) {
+	s, err := NewServer(Config{}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := s.Prepare("tag.read", namedPayload{Reader: "a", name: "a"})
+	b := s.Prepare("tag.read", map[string]string{"reader": "b"})
+	if seq := s.Publish("card.present", map[string]string{"reader": "b"}); seq != 1 {
+		t.Fatalf("Publish after two Prepares: seq %d, want 1", seq)
+	}
+	if seq := b.Publish(); seq != 2 {
+		t.Fatalf("b: seq %d, want 2", seq)
+	}
+	if seq := a.Publish(); seq != 3 {
+		t.Fatalf("a: seq %d, want 3", seq)
+	}
+	if seq := a.Publish(); seq != 0 {
+		t.Errorf("a published twice: seq %d, want 0", seq)
+	}
+	for i, want := range []string{
+		`{"v":1,"type":"card.present","seq":1,"payload":{"reader":"b"}}`,
+		`{"v":1,"type":"tag.read","seq":2,"payload":{"reader":"b"}}`,
+		`{"v":1,"type":"tag.read","seq":3,"payload":{"reader":"a"}}`,
+	} {
+		if got := string(s.ring[i].frame); got != want {
+			t.Errorf("frame %d\n%s\nwant\n%s", i, got, want)
+		}
+	}
+	if s.ring[1].reader != "b" || s.ring[2].reader != "a" {
+		t.Errorf("readers %q %q, want b a", s.ring[1].reader, s.ring[2].reader)
+	}
+	for _, p := range []interface{ Publish() uint64 }{s.Prepare("x", []int{1}), s.Prepare("", map[string]int{}), s.Prepare(TypeHello, map[string]int{})} {
+		if seq := p.Publish(); seq != 0 {
+			t.Errorf("a rejected event was published with seq %d", seq)
+		}
+	}
+	if len(s.ring) != 3 {
+		t.Errorf("%d events kept, want 3", len(s.ring))
+	}
+}

@@ -471,13 +471,72 @@ type ReaderNamer interface {
 // clients. It returns the event's seq, or 0 if the event was rejected
 // (the reason is logged).
 func (s *Server) Publish(typ string, payload any) uint64 {
-	if typ == "" || len(typ) > maxTypeLen || typ == TypeHello || typ == TypeResult {
-		s.log.Error("publish: invalid event type", zap.String("type", typ))
+	e, ok := s.prepare(typ, payload)
+	if !ok {
 		return 0
 	}
+	return s.publish(e)
+}
+
+// Prepare encodes an event ahead of its publication, as Publish would;
+// the result's Publish assigns its seq and queues it as Publish does, and
+// must be called at most once. The verdict stage prepares a batch's
+// events while its durable write runs, so that publishing them after the
+// write is only the seq and the queues. An event Publish would reject
+// gives a result whose Publish returns 0.
+//
+// The result is declared as an interface so that the verdict stage's
+// optional publisher interface (judge.Preparer) can name the same method
+// without importing this package.
+func (s *Server) Prepare(typ string, payload any) interface{ Publish() uint64 } {
+	e, ok := s.prepare(typ, payload)
+	if !ok {
+		return rejected{}
+	}
+	return &prepared{s: s, e: e}
+}
+
+// prepared is an event of Prepare.
+type prepared struct {
+	s *Server
+	e encoded
+}
+
+func (p *prepared) Publish() uint64 {
+	if p.s == nil {
+		return 0
+	}
+	seq := p.s.publish(p.e)
+	p.s, p.e = nil, encoded{}
+	return seq
+}
+
+// rejected is the Prepare of an event that cannot be published.
+type rejected struct{}
+
+func (rejected) Publish() uint64 { return 0 }
+
+// encoded is an event's frame before its seq: {"v":1,"type":T,"seq": then
+// the payload from seqAt, with room for the seq and the payload's key.
+type encoded struct {
+	typ       string
+	reader    string
+	hasReader bool
+	frame     []byte
+	seqAt     int
+}
+
+// prepare encodes typ and payload; ok is false (and the reason logged) for
+// an event that cannot be published.
+func (s *Server) prepare(typ string, payload any) (e encoded, ok bool) {
+	if typ == "" || len(typ) > maxTypeLen || typ == TypeHello || typ == TypeResult {
+		s.log.Error("publish: invalid event type", zap.String("type", typ))
+		return e, false
+	}
 	// The frame, {"v":1,"type":T,"seq":N,"payload":P} in the field order
-	// of envelope, is built in one allocation; the seq is added under mu.
+	// of envelope, is built in one allocation; the seq is added by publish.
 	s.encMu.Lock()
+	defer s.encMu.Unlock()
 	if s.enc == nil {
 		s.enc = json.NewEncoder(&s.encBuf)
 	}
@@ -485,41 +544,46 @@ func (s *Server) Publish(typ string, payload any) uint64 {
 	err := s.enc.Encode(payload)
 	raw := bytes.TrimSuffix(s.encBuf.Bytes(), []byte{'\n'})
 	if err != nil || len(raw) == 0 || raw[0] != '{' {
-		s.encMu.Unlock()
 		if err != nil {
 			s.log.Error("publish: encode payload", zap.String("type", typ), zap.Error(err))
 		} else {
 			s.log.Error("publish: payload is not a JSON object", zap.String("type", typ))
 		}
-		return 0
+		return e, false
 	}
-	var reader string
-	var hasReader bool
+	e.typ = typ
 	if rn, ok := payload.(ReaderNamer); ok {
-		reader, hasReader = rn.EventReader()
+		e.reader, e.hasReader = rn.EventReader()
 	} else {
 		// Only a top-level string "reader" names the event's reader.
 		var r struct {
 			Reader json.RawMessage `json:"reader"`
 		}
-		hasReader = json.Unmarshal(raw, &r) == nil && len(r.Reader) > 0 && r.Reader[0] == '"' &&
-			json.Unmarshal(r.Reader, &reader) == nil
+		var name string // not &e.reader: e would escape
+		e.hasReader = json.Unmarshal(raw, &r) == nil && len(r.Reader) > 0 && r.Reader[0] == '"' &&
+			json.Unmarshal(r.Reader, &name) == nil
+		e.reader = name
 	}
 	f := make([]byte, 0, len(raw)+len(typ)+64)
 	f = append(f, `{"v":1,"type":`...)
 	f = appendTypeJSON(f, typ)
 	f = append(f, `,"seq":`...)
-	seqAt := len(f)
-	f = append(f, raw...)
-	s.encMu.Unlock()
+	e.seqAt = len(f)
+	e.frame = append(f, raw...)
+	return e, true
+}
 
+// publish gives e the next seq, keeps it for resume and queues it for the
+// subscribed clients whose filter matches.
+func (s *Server) publish(e encoded) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
-	ev := event{seq: s.seq, typ: typ, reader: reader, hasReader: hasReader}
+	ev := event{seq: s.seq, typ: e.typ, reader: e.reader, hasReader: e.hasReader}
 	// Insert the seq and the payload's key before the payload.
 	var num [24]byte
 	ins := append(strconv.AppendUint(num[:0], ev.seq, 10), `,"payload":`...)
+	f, seqAt := e.frame, e.seqAt
 	f = append(f, ins...) // grow by len(ins); capacity was reserved
 	copy(f[seqAt+len(ins):], f[seqAt:len(f)-len(ins)])
 	copy(f[seqAt:], ins)
