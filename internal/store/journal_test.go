@@ -76,8 +76,8 @@ func TestJournalPendingIsVisible(t *testing.T) {
 		}
 	}
 	check(s, "writer")
-	if fi, err := os.Stat(JournalPath(path)); err != nil || fi.Size() == 0 {
-		t.Fatalf("journal: %v, %v; want the three batches in it", fi, err)
+	if batches, _ := journalRecords(t, path); len(batches) != 3 {
+		t.Fatalf("journal: %d batches; want the three in it", len(batches))
 	}
 	abandon(s)
 
@@ -96,8 +96,8 @@ func TestJournalPendingIsVisible(t *testing.T) {
 		t.Errorf("after replay %d batches still pending", len(s.js.pending))
 	}
 	check(s, "replayed")
-	if fi, err := os.Stat(JournalPath(path)); err != nil || fi.Size() != 0 {
-		t.Errorf("journal after replay: %v, %v; want empty", fi, err)
+	if batches, _ := journalRecords(t, path); len(batches) != 0 {
+		t.Errorf("journal after replay: %d batches; want none", len(batches))
 	}
 	// Replaying the same batches again (a crash between the checkpoint's
 	// commit and the truncation) changes nothing.
@@ -245,9 +245,8 @@ func TestJournalTornTail(t *testing.T) {
 			if err := s.Record(context.Background(), []*verdict.Verdict{v}); err != nil || v.Verdict != verdict.Authentic {
 				t.Fatalf("Record after replay = %v, %s", err, v.Verdict)
 			}
-			b, _ := os.ReadFile(JournalPath(path))
-			if batches, n, err := parseJournal(b); err != nil || n != len(b) || len(batches) != 1 {
-				t.Errorf("journal after a new tap: %d batches, %d of %d bytes intact, %v", len(batches), n, len(b), err)
+			if batches, _ := journalRecords(t, path); len(batches) != 1 {
+				t.Errorf("journal after a new tap: %d batches, want 1", len(batches))
 			}
 		})
 	}
@@ -296,8 +295,8 @@ func TestBeginOverlapsAndRestores(t *testing.T) {
 	}
 	ro.Close()
 	s.w.f = f
-	if fi, _ := os.Stat(JournalPath(s.path)); fi.Size() != size {
-		t.Errorf("journal is %d bytes after a failed write, want %d", fi.Size(), size)
+	if _, used := journalRecords(t, s.path); used != int(size) {
+		t.Errorf("journal holds %d bytes of records after a failed write, want %d", used, size)
 	}
 	if err := s.Record(ctx, vs); err != nil || vs[0].Verdict != verdict.Authentic {
 		t.Errorf("the same tap after the failure: %v, %s; want accepted", err, vs[0].Verdict)
@@ -378,3 +377,82 @@ func TestRestartMarksOverJournal(t *testing.T) {
 		t.Errorf("HighWater after replay = %v, %v; want 2", hw, err)
 	}
 }
+
+// journalRecords parses the journal beside the database at path: its
+// batches and the length of its records, which only zeros may follow.
+func journalRecords(t *testing.T, path string) ([]jbatch, int) {
+	t.Helper()
+	b, err := os.ReadFile(JournalPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches, n, err := parseJournal(b)
+	if err != nil {
+		t.Fatalf("journal: %v", err)
+	}
+	if !allZero(b[n:]) {
+		t.Fatalf("journal: %d bytes after the records are not zeros", len(b)-n)
+	}
+	return batches, n
+}
+
+// TestJournalLayout: the journal is laid out as zeros the records are
+// written over; a checkpoint leaves the records (the next start skips
+// their batches) until they fill half of it, then lays it out again; a
+// crash after a checkpoint replays only what bbolt lacks.
+func TestJournalLayout(t *testing.T) {
+	noCheckpoints(t)
+	old := journalSize
+	journalSize = 1024
+	t.Cleanup(func() { journalSize = old })
+	path := filepath.Join(t.TempDir(), "nfcd.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(JournalPath(path)); err != nil || fi.Size() != journalSize {
+		t.Fatalf("journal at open: %v, %v; want %d zeros", fi, err, journalSize)
+	}
+	ctx := context.Background()
+	record := func(c uint32) {
+		t.Helper()
+		v := authentic(uidA, c)
+		if err := s.Record(ctx, []*verdict.Verdict{v}); err != nil || v.Verdict != verdict.Authentic {
+			t.Fatalf("Record(%d) = %v, %s", c, err, v.Verdict)
+		}
+	}
+	record(1)
+	record(2)
+	if !s.checkpointNow() {
+		t.Fatal("checkpoint did not complete")
+	}
+	if batches, used := journalRecords(t, path); len(batches) != 2 || int64(used) != s.w.off {
+		t.Fatalf("after a checkpoint: %d batches in %d bytes (off %d); want the two left in place", len(batches), used, s.w.off)
+	}
+	record(3)
+	// A crash now: bbolt holds 1 and 2, the journal 1, 2 and 3.
+	abandon(s)
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, count := auditLen(t, s); n != 3 || count != 3 {
+		t.Errorf("after the crash: %d audit entries, count %d; want 3", n, count)
+	}
+	for c := uint32(4); s.w.off < journalSize/2; c++ {
+		record(c)
+	}
+	if !s.checkpointNow() {
+		t.Fatal("checkpoint did not complete")
+	}
+	if batches, used := journalRecords(t, path); len(batches) != 0 || used != 0 || s.w.off != 0 {
+		t.Errorf("after a checkpoint past half: %d batches in %d bytes (off %d); want the journal laid out again", len(batches), used, s.w.off)
+	}
+	if fi, err := os.Stat(JournalPath(path)); err != nil || fi.Size() != journalSize {
+		t.Errorf("journal laid out again: %v, %v; want %d zeros", fi, err, journalSize)
+	}
+	record(100)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+

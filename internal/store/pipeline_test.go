@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -122,13 +121,9 @@ func TestBeginPipelined(t *testing.T) {
 	if n := h.writes.Load(); n != 2 {
 		t.Errorf("%d journal writes for 3 batches, want 2 (the queued ones together)", n)
 	}
-	b, err := os.ReadFile(JournalPath(s.path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	batches, n, err := parseJournal(b)
-	if err != nil || n != len(b) || len(batches) != 3 || batches[0].seq >= batches[1].seq || batches[1].seq >= batches[2].seq {
-		t.Fatalf("journal: %d batches, %d of %d bytes, %v", len(batches), n, len(b), err)
+	batches, _ := journalRecords(t, s.path)
+	if len(batches) != 3 || batches[0].seq >= batches[1].seq || batches[1].seq >= batches[2].seq {
+		t.Fatalf("journal: %d batches, want 3 in seq order", len(batches))
 	}
 	if batches[1].entries[0].Verdict != verdict.Replayed {
 		t.Errorf("journaled %s for the replay in batch 2", batches[1].entries[0].Verdict)
@@ -187,8 +182,8 @@ func TestBeginPipelinedFailure(t *testing.T) {
 	if n := h.writes.Load(); n != 1 {
 		t.Errorf("%d writes; the batch behind the failed one must not be written", n)
 	}
-	if fi, err := os.Stat(JournalPath(s.path)); err != nil || fi.Size() != 0 {
-		t.Errorf("journal after the failure: %v, %v; want empty", fi.Size(), err)
+	if batches, _ := journalRecords(t, s.path); len(batches) != 0 {
+		t.Errorf("journal after the failure: %d batches; want none", len(batches))
 	}
 	h.release <- struct{}{}
 	v3 := []*verdict.Verdict{authentic(uidA, 5)}
