@@ -455,4 +455,3 @@ func TestJournalLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
