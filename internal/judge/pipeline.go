@@ -43,8 +43,8 @@ type flight struct {
 	early  int
 	vs     []*verdict.Verdict
 	sealed []verdict.Payload
-	// prepared are the tag.read events of vs, encoded during the write
-	// (a Preparer), or empty.
+	// prepared are the tag.read events of the first of vs, encoded
+	// during the write (a Preparer).
 	prepared []interface{ Publish() uint64 }
 	commit   interface{ Wait() error }
 	done     <-chan struct{}
@@ -156,7 +156,23 @@ drain:
 		return
 	}
 	f.commit = c
-	if first {
+	p, pipelined := c.(Pipeliner)
+	if pipelined {
+		f.done = p.Done()
+	}
+	// Work done ahead while the disk writes, only for the batch published
+	// next (first) and only while its write runs: otherwise it would
+	// delay the publication of the batches ahead, or of this one, and
+	// compete with it for the two cores a kiosk may have.
+	writing := func() bool {
+		select {
+		case <-f.done:
+			return false
+		default:
+			return first
+		}
+	}
+	if writing() {
 		// A card.present is not a verdict: its client need not wait for
 		// the disk.
 		for f.early < len(f.events) && f.events[f.early].Kind != event.TagRead {
@@ -167,15 +183,14 @@ drain:
 	f.sealed = s.seal(f.sealed, f.vs)
 	if pr, ok := s.cfg.Publisher.(Preparer); ok {
 		n := 0
-		for i := range f.events {
+		for i := 0; i < len(f.events) && writing(); i++ {
 			if ev := &f.events[i]; ev.Kind == event.TagRead {
 				f.prepared = append(f.prepared, pr.Prepare(event.TagRead.String(), tagRead(ev, f.vs[n], &f.sealed[n])))
 				n++
 			}
 		}
 	}
-	if p, ok := c.(Pipeliner); ok {
-		f.done = p.Done()
+	if pipelined {
 		return
 	}
 	// A ledger that cannot take the next batch before this Wait.
@@ -211,7 +226,7 @@ func (s *Stage) finish(f *flight, publish bool) {
 			}
 			v := f.vs[n]
 			switch {
-			case len(f.prepared) == len(f.vs):
+			case n < len(f.prepared):
 				f.prepared[n].Publish()
 				s.published(ev, v)
 			case len(f.sealed) == len(f.vs):
